@@ -1,0 +1,1 @@
+//! Dataverse Web API + Entra ID emulator (arrives with the Dataverse issue).

@@ -1,0 +1,1 @@
+//! Insider upsert API emulator (arrives with the Insider issue).

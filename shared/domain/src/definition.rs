@@ -1,0 +1,365 @@
+//! The integration definition: one YAML file per integration (ARCHITECTURE.md section 3).
+//!
+//! These are the shapes serde reads, with the guide's defaults filled in. They are not yet
+//! trusted: `crate::validate` checks them and yields an [`crate::Integration`], which is the
+//! only form the engine accepts.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Insider's upsert endpoint, the default for `insider.api_url`.
+pub const DEFAULT_INSIDER_API_URL: &str = "https://unification.useinsider.com/api/user/v1/upsert";
+/// The guide's default schedule: every hour, on the hour (UTC).
+pub const DEFAULT_SCHEDULE: &str = "0 * * * *";
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+pub const MAX_PAGE_SIZE: u32 = 5000;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
+pub const MIN_REQUEST_TIMEOUT_MS: u64 = 1_000;
+pub const MAX_REQUEST_TIMEOUT_MS: u64 = 300_000;
+pub const DEFAULT_RETRIES: u32 = 3;
+pub const MAX_RETRIES: u32 = 10;
+pub const MAX_PARTITIONS: u32 = 64;
+
+/// One integration: what to read from Dataverse and how it becomes Insider users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    /// Stable id, `[a-z0-9][a-z0-9-]{0,62}`; names state, locks and secrets.
+    pub id: String,
+    /// A descriptive name shown in listings (defaults to the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `false` pauses the integration: the schedule skips it.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `entity` ("Sync User and Lead Profiles") or `marketing_list` ("Sync Dynamic Lists").
+    pub method: Method,
+    /// A 5-field cron expression, evaluated in UTC.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    pub dynamics: DynamicsSettings,
+    pub source: Source,
+    /// How Insider matches records to profiles; at least one.
+    #[serde(default)]
+    pub identifiers: Vec<IdentifierMapping>,
+    #[serde(default)]
+    pub invalid_identifier: InvalidIdentifierStrategy,
+    #[serde(default)]
+    pub phone: PhoneSettings,
+    /// Field -> user attribute mappings (the guide's Step 7).
+    #[serde(default)]
+    pub attributes: Vec<FieldMapping>,
+    /// Constant attributes set on every user.
+    #[serde(default)]
+    pub fixed_attributes: Vec<FixedValue>,
+    /// Absent means "Map events" is unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventMapping>,
+    pub insider: InsiderSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Sync User and Lead Profiles: any entity, with fetch modes.
+    Entity,
+    /// Sync Dynamic Lists: all current members of one marketing list.
+    MarketingList,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicsSettings {
+    /// Base URL of the Web API, e.g. `https://contoso.crm4.dynamics.com/api/data/v9.2`.
+    pub web_api_url: String,
+    pub auth: DynamicsAuth,
+    /// Records per request, 1..5000.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Maximum wait for one Dataverse response, 1000..300000 ms.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Retries of a failed request, 0..10, with exponential backoff and jitter.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Advanced: split the primary-id space into this many ranges fetched in parallel
+    /// (1..64). Mind Dataverse's service protection limits.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicsAuth {
+    pub method: AuthMethod,
+    /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
+    pub token_url: String,
+    /// Authorization code only; defaults to the token URL with `/token` replaced by `/authorize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    /// Client credentials: exactly one `<org>/.default`; authorization code:
+    /// `<org>/user_impersonation` and `offline_access`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    /// Authorization code only: where `dynsync auth login` stores the refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// Server-to-server; no browser.
+    ClientCredentials,
+    /// A user signs in once (`dynsync auth login`); a refresh token is kept.
+    AuthorizationCode,
+}
+
+/// A reference to a secret held by the secret store, never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The secret's name: a Secrets Manager name on AWS, an env var or secrets-file key locally.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `method: entity`: the entity's logical name (contact, lead, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// `method: marketing_list`: the list's name or id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// `method: entity` only; default `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_mode: Option<FetchMode>,
+    /// `fetch_mode: all` only: when > 0, only records modified in the last N days.
+    #[serde(default)]
+    pub days_to_get: u32,
+    /// Fields to read; identifier, attribute and event fields must be among them.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// `none` (or `_none_`), one `<filter>` block, or one `<condition/>`.
+    #[serde(default = "default_filter")]
+    pub filter: String,
+}
+
+impl Source {
+    /// The fetch mode in force (`all` when not given).
+    pub fn fetch_mode(&self) -> FetchMode {
+        self.fetch_mode.unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchMode {
+    /// Always fetch all records (optionally only the last `days_to_get` days).
+    #[default]
+    All,
+    /// Records created or modified since the last successful sync.
+    NewAndUpdated,
+    /// Records modified since the last successful sync that existed before it.
+    OnlyUpdated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierMapping {
+    #[serde(rename = "type")]
+    pub kind: IdentifierType,
+    /// `type: custom` only: the custom identifier's name in Insider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The Dataverse field holding the value.
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierType {
+    Email,
+    PhoneNumber,
+    Uuid,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidIdentifierStrategy {
+    /// Drop the invalid identifier; upsert with the valid ones.
+    #[default]
+    SkipIdentifier,
+    /// Drop the whole record when any identifier is invalid.
+    SkipUser,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneSettings {
+    /// Strip non-digit characters and add a `+` (E.164).
+    #[serde(default)]
+    pub international_format: bool,
+    /// Dial code (digits, e.g. "90") prepended when a number has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+}
+
+/// A Dataverse field mapped to an Insider attribute or event parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMapping {
+    /// Insider key: a standard key, or `custom.<key>`.
+    pub key: String,
+    /// The Dataverse field providing the value.
+    pub field: String,
+    /// Send the option-set label instead of the numeric code.
+    #[serde(default)]
+    pub code_to_label: bool,
+    /// Per-code label overrides; win over Dataverse's labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Flip a boolean (true/false, 1/0, "true"/"false") before sending.
+    #[serde(default)]
+    pub invert_boolean: bool,
+}
+
+/// A constant attribute or event parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixedValue {
+    pub key: String,
+    /// A string, number or boolean.
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventMapping {
+    pub name: EventName,
+    #[serde(default)]
+    pub timestamp: TimestampSource,
+    #[serde(default)]
+    pub params: Vec<FieldMapping>,
+    #[serde(default)]
+    pub fixed_params: Vec<FixedValue>,
+}
+
+/// Where an event's name comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum EventName {
+    /// `{ fixed: purchase }`: the same event for every record.
+    Fixed { fixed: String },
+    /// `{ field: new_eventtype, mappings: { "100000000": purchase } }`: the field's value,
+    /// translated through `mappings`; a value with no row sends no event.
+    FromField {
+        field: String,
+        #[serde(default)]
+        mappings: BTreeMap<String, String>,
+    },
+}
+
+/// Where an event's timestamp comes from: `processing_time` or `{ field: createdon }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "TimestampRepr", into = "TimestampRepr")]
+#[schemars(with = "TimestampRepr")]
+pub enum TimestampSource {
+    /// The execution's start time.
+    #[default]
+    ProcessingTime,
+    /// A date/time field of the record (for historical imports).
+    Field(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+enum TimestampRepr {
+    Keyword(TimestampKeyword),
+    Field { field: String },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum TimestampKeyword {
+    ProcessingTime,
+}
+
+impl From<TimestampRepr> for TimestampSource {
+    fn from(repr: TimestampRepr) -> Self {
+        match repr {
+            TimestampRepr::Keyword(TimestampKeyword::ProcessingTime) => Self::ProcessingTime,
+            TimestampRepr::Field { field } => Self::Field(field),
+        }
+    }
+}
+
+impl From<TimestampSource> for TimestampRepr {
+    fn from(source: TimestampSource) -> Self {
+        match source {
+            TimestampSource::ProcessingTime => Self::Keyword(TimestampKeyword::ProcessingTime),
+            TimestampSource::Field(field) => Self::Field { field },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsiderSettings {
+    #[serde(default = "default_insider_api_url")]
+    pub api_url: String,
+    /// `X-PARTNER-NAME`, lowercase.
+    pub partner: String,
+    /// `X-REQUEST-TOKEN`, as a secret reference.
+    pub token: SecretRef,
+    /// Suppress Architect journey triggers for the users synced.
+    #[serde(default)]
+    pub skip_hook: bool,
+    /// Stop at the first failed upsert batch.
+    #[serde(default)]
+    pub fast_fail: bool,
+    /// For `code_to_label` mappings when a code has no label.
+    #[serde(default)]
+    pub unknown_code: UnknownCodeBehavior,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownCodeBehavior {
+    /// Send the numeric code as Dataverse returned it.
+    #[default]
+    Raw,
+    /// Omit the attribute for that record.
+    SkipAttribute,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_schedule() -> String {
+    DEFAULT_SCHEDULE.to_owned()
+}
+fn default_page_size() -> u32 {
+    DEFAULT_PAGE_SIZE
+}
+fn default_request_timeout_ms() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_MS
+}
+fn default_retries() -> u32 {
+    DEFAULT_RETRIES
+}
+fn default_partitions() -> u32 {
+    1
+}
+fn default_filter() -> String {
+    "none".to_owned()
+}
+fn default_insider_api_url() -> String {
+    DEFAULT_INSIDER_API_URL.to_owned()
+}
