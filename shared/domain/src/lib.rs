@@ -11,9 +11,11 @@ pub mod definition;
 pub mod error;
 pub mod ports;
 pub mod record;
+pub mod user;
 pub mod validate;
 
 pub use definition::Definition;
 pub use error::ErrorKind;
 pub use record::{OptionLabels, Record};
+pub use user::{Identifiers, InsiderEvent, InsiderUser};
 pub use validate::{Integration, Problem, Problems};
