@@ -9,6 +9,7 @@
 
 pub mod definition;
 pub mod error;
+pub mod execution;
 pub mod ports;
 pub mod record;
 pub mod user;

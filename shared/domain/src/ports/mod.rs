@@ -1,6 +1,18 @@
 //! The ports: the narrow traits the engine runs on. Each has an in-memory, a local and an
 //! AWS implementation, and one contract test suite proves they behave the same.
 
+pub mod clock;
+pub mod error;
+pub mod queue;
 pub mod secrets;
+pub mod source;
+pub mod state;
 
+pub use clock::{Clock, SystemClock};
+pub use error::PortError;
+pub use queue::{Delivery, PageQueue};
 pub use secrets::{Secret, SecretError, SecretStore};
+pub use source::{
+    BatchOutcome, Connectors, DataSource, PageRequest, SourcePage, UserFailure, UserSink,
+};
+pub use state::{BatchRecord, Finish, LockOutcome, LockRequest, PageLedger, StateStore};

@@ -1,0 +1,153 @@
+//! Executions (ARCHITECTURE.md section 4), their plans, and page tasks.
+//!
+//! `Execution` serialises with exactly the contract's JSON keys (`dynsync run --json`,
+//! `dynsync executions --json`). The plan is what the start of an execution fixed for all of
+//! its pages, stored beside it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::definition::Definition;
+use crate::record::OptionLabels;
+
+/// At most this many failed records are kept with their reasons; `failed` counts all.
+pub const MAX_RECORDED_FAILURES: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    CompletedWithFailures,
+    Failed,
+}
+
+impl ExecutionStatus {
+    pub fn is_final(self) -> bool {
+        self != ExecutionStatus::Running
+    }
+}
+
+/// A half-open `[from, to)` window on `modifiedon`; either end may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordFailure {
+    pub record_id: String,
+    pub reason: String,
+}
+
+/// Counters of an execution or of one page; an execution's are the sum of its pages'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub records_read: u64,
+    pub upserted: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub events_sent: u64,
+    pub pages: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: &Counters) {
+        self.records_read += other.records_read;
+        self.upserted += other.upserted;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.events_sent += other.events_sent;
+        self.pages += other.pages;
+    }
+}
+
+/// One run of one integration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: String,
+    pub integration_id: String,
+    pub trigger: Trigger,
+    pub status: ExecutionStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub window: Option<Window>,
+    #[serde(flatten)]
+    pub counters: Counters,
+    pub failures: Vec<RecordFailure>,
+    pub error: Option<String>,
+}
+
+/// What Dataverse told the start of an execution, fixed for all of its pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourcePlan {
+    /// Logical name of the entity read (for a marketing list: its member type).
+    pub entity: String,
+    /// Entity set name used in URLs (`contacts`).
+    pub entity_set: String,
+    /// Primary id attribute (`contactid`): keyset paging and record ids.
+    pub primary_id: String,
+    /// Labels of the fields mapped with `code_to_label`.
+    pub labels: OptionLabels,
+    /// The marketing list, for `method: marketing_list`.
+    pub list: Option<ListTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListTarget {
+    pub id: String,
+    pub name: String,
+    /// Dynamic lists run their stored `query`; static ones join `listmember`.
+    pub dynamic: bool,
+    pub query: Option<String>,
+}
+
+/// A range of the primary-id space in SQL Server uniqueidentifier order:
+/// ids `> after` (open when `None`) and `<= until` (open when `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    pub index: u32,
+    pub after: Option<String>,
+    pub until: Option<String>,
+}
+
+/// Everything a page task needs besides its cursor, fixed when the execution starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionPlan {
+    /// The definition as it was when the execution started.
+    pub definition: Definition,
+    pub source: SourcePlan,
+    pub window: Option<Window>,
+    pub partitions: Vec<Partition>,
+    /// Event timestamp for `timestamp: processing_time`.
+    pub processing_time: DateTime<Utc>,
+}
+
+/// One page to fetch: records of `partition` after `cursor` (from the partition's start when
+/// `None`). A cursor is a primary id, valid forever, so a redelivered task re-fetches exactly
+/// its page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PageTask {
+    pub execution_id: String,
+    pub integration_id: String,
+    pub partition: u32,
+    pub cursor: Option<String>,
+}
+
+impl PageTask {
+    /// The page's key in the execution's page ledger.
+    pub fn page_key(&self) -> String {
+        match &self.cursor {
+            Some(cursor) => format!("{}:{cursor}", self.partition),
+            None => format!("{}:start", self.partition),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The state store port: definitions, schedule slots, run locks, executions with their
+//! plans and counters, the page ledger and watermarks. Every method that two invocations
+//! could race on is atomic (a conditional write in DynamoDB, a transaction in SQLite).
+
+use chrono::{DateTime, Utc};
+
+use crate::definition::Definition;
+use crate::execution::{Counters, Execution, ExecutionPlan, ExecutionStatus, RecordFailure};
+use crate::ports::PortError;
+
+/// The result of trying to take an integration's run lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    Acquired,
+    /// Another execution holds it and it has not expired.
+    HeldBy {
+        execution_id: String,
+    },
+}
+
+/// Who takes a run lock and until when it holds without being renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRequest {
+    pub integration_id: String,
+    pub execution_id: String,
+    /// Free-form owner tag (local: `pid:<n>@<host>`; AWS: the request id).
+    pub owner: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One upsert batch of a page that Insider answered, kept so that a redelivered page does
+/// not send it (and its events) again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    pub index: u32,
+    pub upserted: u64,
+    pub failed: u64,
+    pub events_sent: u64,
+    pub failures: Vec<RecordFailure>,
+}
+
+/// A page's row in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageLedger {
+    pub done: bool,
+    /// Batches already sent, by index.
+    pub batches: Vec<BatchRecord>,
+}
+
+/// How an execution ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub status: ExecutionStatus,
+    pub finished_at: DateTime<Utc>,
+    pub error: Option<String>,
+    /// On success: the watermark to store for the integration (the window's `to`).
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync {
+    // --- definitions -------------------------------------------------------------------
+    /// Stores (or replaces) a validated definition.
+    async fn put_definition(&self, definition: &Definition) -> Result<(), PortError>;
+    async fn get_definition(&self, id: &str) -> Result<Option<Definition>, PortError>;
+    async fn list_definitions(&self) -> Result<Vec<Definition>, PortError>;
+    /// Pauses or resumes; `false` when there is no such definition.
+    async fn set_enabled(&self, id: &str, enabled: bool) -> Result<bool, PortError>;
+
+    // --- schedule slots ----------------------------------------------------------------
+    /// The last schedule slot that fired for the integration.
+    async fn last_slot(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError>;
+    /// Claims `slot` if it is later than the last fired slot (compare-and-set from
+    /// `previous`); `true` only for the one caller that moved it.
+    async fn claim_slot(
+        &self,
+        integration_id: &str,
+        previous: Option<DateTime<Utc>>,
+        slot: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+
+    // --- run locks ---------------------------------------------------------------------
+    /// Takes the lock when it is free, expired, or already held by the same execution.
+    async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError>;
+    /// The current holder of an integration's lock, with its owner tag and expiry.
+    async fn lock_holder(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<(String, String, DateTime<Utc>)>, PortError>;
+    /// Releases the lock if `execution_id` holds it.
+    async fn release_lock(&self, integration_id: &str, execution_id: &str)
+    -> Result<(), PortError>;
+
+    // --- executions --------------------------------------------------------------------
+    /// Records a new `running` execution and its plan, with `outstanding` first pages
+    /// already registered in the ledger under `first_page_keys` (one per partition).
+    async fn create_execution(
+        &self,
+        execution: &Execution,
+        plan: &ExecutionPlan,
+        first_page_keys: &[String],
+    ) -> Result<(), PortError>;
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, PortError>;
+    async fn get_plan(&self, execution_id: &str) -> Result<Option<ExecutionPlan>, PortError>;
+    /// Newest first; only those of one integration when given.
+    async fn list_executions(
+        &self,
+        integration_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, PortError>;
+    /// Running executions with the time of their last progress.
+    async fn running_executions(&self) -> Result<Vec<(Execution, DateTime<Utc>)>, PortError>;
+
+    // --- page ledger -------------------------------------------------------------------
+    /// Registers a page the execution will process and counts it outstanding, atomically,
+    /// once: `true` when this call registered it.
+    async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError>;
+    async fn page_ledger(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+    ) -> Result<Option<PageLedger>, PortError>;
+    /// Remembers that a batch of the page was answered by Insider.
+    async fn record_batch(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        batch: &BatchRecord,
+    ) -> Result<(), PortError>;
+    /// Marks the page done, adds its counters and failures (failures kept up to
+    /// `MAX_RECORDED_FAILURES` per execution) and decrements the outstanding pages, all at
+    /// once. `None` when the page was already done (a redelivery); otherwise the number of
+    /// pages still outstanding.
+    async fn complete_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        counters: &Counters,
+        failures: &[RecordFailure],
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, PortError>;
+    /// Ends a running execution exactly once: status, finish time, error; on success the
+    /// watermark moves forward; the run lock is released. `false` when it had already ended.
+    async fn finish_execution(
+        &self,
+        execution_id: &str,
+        finish: &Finish,
+    ) -> Result<bool, PortError>;
+
+    // --- watermarks --------------------------------------------------------------------
+    /// The `to` of the integration's last successful incremental window.
+    async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError>;
+}
