@@ -1,1 +1,0 @@
-//! Dataverse Web API + Entra ID emulator (arrives with the Dataverse issue).
