@@ -12,6 +12,7 @@ pub mod error;
 pub mod execution;
 pub mod ports;
 pub mod record;
+pub mod retry;
 pub mod user;
 pub mod validate;
 
