@@ -9,6 +9,7 @@
 
 pub mod definition;
 pub mod error;
+pub mod filter;
 pub mod execution;
 pub mod ports;
 pub mod record;
@@ -18,6 +19,7 @@ pub mod validate;
 
 pub use definition::Definition;
 pub use error::ErrorKind;
+pub use filter::{FetchXmlFilter, FilterError};
 pub use record::{OptionLabels, Record};
 pub use user::{Identifiers, InsiderEvent, InsiderUser};
 pub use validate::{Integration, Problem, Problems};
