@@ -92,12 +92,14 @@ pub trait StateStore: Send + Sync {
     -> Result<(), PortError>;
 
     // --- executions --------------------------------------------------------------------
-    /// Records a new `running` execution and its plan, with `outstanding` first pages
-    /// already registered in the ledger under `first_page_keys` (one per partition).
+    /// Records a new execution. A `running` one comes with its plan and its first pages
+    /// (one per partition), registered in the ledger and counted outstanding at once. An
+    /// execution that failed before it could plan (bad credentials) is recorded already
+    /// `failed`, with no plan and no pages.
     async fn create_execution(
         &self,
         execution: &Execution,
-        plan: &ExecutionPlan,
+        plan: Option<&ExecutionPlan>,
         first_page_keys: &[String],
     ) -> Result<(), PortError>;
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, PortError>;
