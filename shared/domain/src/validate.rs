@@ -1,10 +1,23 @@
 //! Validation of a definition into an [`Integration`] the engine can trust.
 //!
-//! TEMPORARY SKELETON: the foundation issue replaces this with full validation.
+//! Validation reports every problem at once, each with its path (`attributes[2].field`)
+//! and a message that says what to fix: YAML syntax errors name line and column, type
+//! errors and unknown keys are found per top-level section (`parse`), and the semantic
+//! rules of ARCHITECTURE.md sections 3 and 8 run on the typed definition (`rules`).
 
-use crate::definition::Definition;
+mod parse;
+mod rules;
+mod schedule;
 
-/// One problem found in a definition: where (`attributes[2].field`) and what.
+pub use rules::STANDARD_ATTRIBUTE_KEYS;
+pub use schedule::Schedule;
+
+use crate::definition::{AuthMethod, Definition};
+use crate::error::ErrorKind;
+use crate::filter::FetchXmlFilter;
+
+/// One problem found in a definition: where (`attributes[2].field`, or empty for the whole
+/// document) and what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,
@@ -13,7 +26,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
     }
 }
 
@@ -22,30 +39,99 @@ impl std::fmt::Display for Problem {
 #[error("{} problem(s) in the definition", .0.len())]
 pub struct Problems(pub Vec<Problem>);
 
-/// A definition that passed validation.
+impl Problems {
+    /// An invalid definition is bad input: retrying cannot help.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Permanent
+    }
+}
+
+/// A definition that passed validation, with its filter and schedule parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Integration {
     definition: Definition,
+    filter: Option<FetchXmlFilter>,
+    schedule: Schedule,
 }
 
 impl Integration {
     /// Parses and validates YAML text.
     pub fn from_yaml(text: &str) -> Result<Self, Problems> {
-        let definition: Definition = serde_norway::from_str(text).map_err(|e| {
-            Problems(vec![Problem {
-                path: String::new(),
-                message: e.to_string(),
-            }])
-        })?;
+        let definition = parse::parse(text).map_err(Problems)?;
         Self::new(definition)
     }
 
     /// Validates an already parsed definition.
     pub fn new(definition: Definition) -> Result<Self, Problems> {
-        Ok(Self { definition })
+        let (problems, checked) = rules::check(&definition);
+        match (problems.is_empty(), checked.schedule) {
+            (true, Some(schedule)) => Ok(Self {
+                definition,
+                filter: checked.filter,
+                schedule,
+            }),
+            _ => Err(Problems(problems)),
+        }
     }
 
     pub fn definition(&self) -> &Definition {
         &self.definition
     }
+
+    pub fn id(&self) -> &str {
+        &self.definition.id
+    }
+
+    /// The name shown in listings: `name`, else the id.
+    pub fn display_name(&self) -> &str {
+        self.definition
+            .name
+            .as_deref()
+            .unwrap_or(&self.definition.id)
+    }
+
+    /// The record filter, `None` when the definition says `none`.
+    pub fn filter(&self) -> Option<&FetchXmlFilter> {
+        self.filter.as_ref()
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The phone dial code as digits only (a leading `+` in the definition is dropped).
+    pub fn country_code(&self) -> Option<&str> {
+        let code = self.definition.phone.country_code.as_deref()?;
+        Some(code.strip_prefix('+').unwrap_or(code))
+    }
+
+    /// The authorize endpoint for `authorization_code`: `authorize_url`, else the token
+    /// URL with its final `/token` replaced by `/authorize`. `None` for client credentials.
+    pub fn authorize_url(&self) -> Option<String> {
+        let auth = &self.definition.dynamics.auth;
+        if auth.method != AuthMethod::AuthorizationCode {
+            return None;
+        }
+        if let Some(url) = &auth.authorize_url {
+            return Some(url.clone());
+        }
+        let base = auth
+            .token_url
+            .strip_suffix("/token")
+            .unwrap_or(&auth.token_url);
+        Some(format!("{base}/authorize"))
+    }
+}
+
+/// The closest candidate to `word`, if one is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(distance, _)| *distance <= limit && *distance > 0)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
 }

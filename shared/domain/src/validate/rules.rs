@@ -1,0 +1,502 @@
+//! The rules a well-typed definition must still satisfy (ARCHITECTURE.md sections 3 and 8
+//! and the guide): ranges, which settings apply to which method, fields that must be among
+//! `source.fields`, Insider's key and event-name rules, cron, URLs, secrets and scopes.
+
+use super::{Problem, Schedule, did_you_mean};
+use crate::definition::*;
+use crate::filter::FetchXmlFilter;
+
+/// Insider's standard attribute keys (API-FACTS 1.2). `uuid` is left out on purpose: it is
+/// an identifier and belongs under `identifiers`.
+pub const STANDARD_ATTRIBUTE_KEYS: &[&str] = &[
+    "email",
+    "phone_number",
+    "name",
+    "surname",
+    "gender",
+    "age",
+    "birthday",
+    "email_optin",
+    "sms_optin",
+    "whatsapp_optin",
+    "gdpr_optin",
+    "language",
+    "country",
+    "city",
+    "static_segment_id",
+    "list_id",
+    "lo",
+];
+
+/// What the rules produced besides problems.
+pub(super) struct Checked {
+    pub filter: Option<FetchXmlFilter>,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Default)]
+struct Rules {
+    problems: Vec<Problem>,
+}
+
+impl Rules {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn range(&mut self, path: &str, value: u64, min: u64, max: u64) {
+        if value < min || value > max {
+            self.add(path, format!("{value} is out of range; use {min}..{max}"));
+        }
+    }
+
+    fn url(&mut self, path: &str, text: &str) {
+        match url::Url::parse(text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) => self.add(
+                path,
+                format!("'{text}' uses scheme '{}'; use an http(s) URL", u.scheme()),
+            ),
+            Err(e) => self.add(
+                path,
+                format!("'{text}' is not a URL ({e}); write a full https://... URL"),
+            ),
+        }
+    }
+
+    fn secret(&mut self, path: &str, reference: &SecretRef) {
+        let name = &reference.secret;
+        let ok = !name.is_empty()
+            && name.len() <= 512
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+        if !ok {
+            self.add(
+                format!("{path}.secret"),
+                "a secret name uses 1..512 of A-Z a-z 0-9 / _ + = . @ -, e.g. dynsync/insider",
+            );
+        }
+    }
+
+    fn in_fields(&mut self, path: &str, field: &str, fields: &[String]) {
+        if fields.iter().any(|f| f == field) {
+            return;
+        }
+        let hint = match did_you_mean(field, fields.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean '{s}'?"),
+            None => "add it to source.fields (only selected fields can be mapped)".to_owned(),
+        };
+        self.add(path, format!("'{field}' is not in source.fields; {hint}"));
+    }
+
+    fn key(&mut self, path: &str, key: &str, standard: Option<&[&str]>) {
+        if let Some(custom) = key.strip_prefix("custom.") {
+            if custom.is_empty()
+                || !custom
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                self.add(
+                    path,
+                    format!(
+                        "'{key}': a custom key is custom.<name> with letters, digits, '_' or '-'"
+                    ),
+                );
+            }
+            return;
+        }
+        match standard {
+            Some(keys) if !keys.contains(&key) => {
+                let hint = match did_you_mean(key, keys.iter().copied()) {
+                    Some(s) if key != "uuid" => {
+                        format!("did you mean '{s}'? Custom attributes go under custom.<key>")
+                    }
+                    _ if key == "uuid" => {
+                        "uuid is an identifier: map it under identifiers".to_owned()
+                    }
+                    _ => format!("write custom.{key} for a custom attribute"),
+                };
+                self.add(
+                    path,
+                    format!("'{key}' is not an Insider standard attribute; {hint}"),
+                );
+            }
+            None if key.is_empty()
+                || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                self.add(path, format!("'{key}' is not a valid parameter key; use letters, digits and '_', or custom.<key>"));
+            }
+            _ => {}
+        }
+    }
+
+    fn event_name(&mut self, path: &str, name: &str) {
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            self.add(path, format!("'{name}' is not a name Insider accepts (^[a-z0-9][a-zA-Z0-9._-]*$); e.g. purchase, form_submit"));
+        }
+    }
+
+    fn mappings(
+        &mut self,
+        base: &str,
+        list: &[FieldMapping],
+        fields: &[String],
+        standard: Option<&[&str]>,
+        seen: &mut Vec<String>,
+    ) {
+        for (i, mapping) in list.iter().enumerate() {
+            let path = format!("{base}[{i}]");
+            self.key(&format!("{path}.key"), &mapping.key, standard);
+            self.duplicate(&format!("{path}.key"), &mapping.key, seen);
+            self.in_fields(&format!("{path}.field"), &mapping.field, fields);
+            if !mapping.labels.is_empty() && !mapping.code_to_label {
+                self.add(
+                    format!("{path}.labels"),
+                    "labels apply only with code_to_label: true; add it or remove labels",
+                );
+            }
+        }
+    }
+
+    fn fixed(
+        &mut self,
+        base: &str,
+        list: &[FixedValue],
+        standard: Option<&[&str]>,
+        seen: &mut Vec<String>,
+    ) {
+        for (i, fixed) in list.iter().enumerate() {
+            let path = format!("{base}[{i}]");
+            self.key(&format!("{path}.key"), &fixed.key, standard);
+            self.duplicate(&format!("{path}.key"), &fixed.key, seen);
+            let scalar = |v: &serde_json::Value| v.is_string() || v.is_number() || v.is_boolean();
+            let ok = match &fixed.value {
+                serde_json::Value::Array(items) => items.iter().all(scalar),
+                other => scalar(other),
+            };
+            if !ok {
+                self.add(
+                    format!("{path}.value"),
+                    "a fixed value is a string, number or boolean (or a list of them)",
+                );
+            }
+        }
+    }
+
+    fn duplicate(&mut self, path: &str, key: &str, seen: &mut Vec<String>) {
+        if seen.iter().any(|k| k == key) {
+            self.add(
+                path,
+                format!("'{key}' is set twice; keep one mapping per key"),
+            );
+        } else {
+            seen.push(key.to_owned());
+        }
+    }
+}
+
+/// Checks every rule; the problems come in document order.
+pub(super) fn check(d: &Definition) -> (Vec<Problem>, Checked) {
+    let mut r = Rules::default();
+    let id_ok = d.id.len() <= 63
+        && d.id
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && d.id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        r.add("id", format!("'{}' is not a valid id; use 1..63 of a-z 0-9 and '-', starting with a letter or digit", d.id));
+    }
+    if d.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        r.add(
+            "name",
+            "the name is blank; remove it or write a descriptive name",
+        );
+    }
+    let schedule = match Schedule::parse(&d.schedule) {
+        Ok(s) => Some(s),
+        Err(message) => {
+            r.add("schedule", message);
+            None
+        }
+    };
+    dynamics(&mut r, &d.dynamics);
+    let filter = source(&mut r, d.method, &d.source);
+    let fields = &d.source.fields;
+
+    if d.identifiers.is_empty() {
+        r.add("identifiers", "at least one identifier mapping is required, e.g. - { type: email, field: emailaddress1 }");
+    }
+    let mut seen = Vec::new();
+    for (i, identifier) in d.identifiers.iter().enumerate() {
+        let path = format!("identifiers[{i}]");
+        match (identifier.kind, identifier.name.as_deref()) {
+            (IdentifierType::Custom, None) => r.add(
+                format!("{path}.name"),
+                "a custom identifier needs the name Insider knows it by, e.g. name: crm_id",
+            ),
+            (IdentifierType::Custom, Some(name))
+                if name.is_empty()
+                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                r.add(format!("{path}.name"), format!("'{name}' is not a valid custom identifier name; use letters, digits and '_'"));
+            }
+            (IdentifierType::Custom, Some(_)) => {}
+            (_, Some(_)) => r.add(
+                format!("{path}.name"),
+                "only type: custom takes a name; remove it",
+            ),
+            (_, None) => {}
+        }
+        let label = match identifier.kind {
+            IdentifierType::Custom => {
+                format!("custom {}", identifier.name.as_deref().unwrap_or_default())
+            }
+            other => format!("{other:?}"),
+        };
+        if seen.contains(&label) {
+            r.add(
+                format!("{path}.type"),
+                "this identifier is mapped twice; keep one",
+            );
+        }
+        seen.push(label);
+        r.in_fields(&format!("{path}.field"), &identifier.field, fields);
+    }
+
+    if let Some(code) = &d.phone.country_code {
+        let digits = code.strip_prefix('+').unwrap_or(code);
+        if digits.is_empty()
+            || digits.len() > 3
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            r.add("phone.country_code", format!("'{code}' is not a dial code; write 1 to 3 digits, e.g. \"90\" (a leading + is tolerated)"));
+        }
+    }
+
+    let mut keys = Vec::new();
+    r.mappings(
+        "attributes",
+        &d.attributes,
+        fields,
+        Some(STANDARD_ATTRIBUTE_KEYS),
+        &mut keys,
+    );
+    r.fixed(
+        "fixed_attributes",
+        &d.fixed_attributes,
+        Some(STANDARD_ATTRIBUTE_KEYS),
+        &mut keys,
+    );
+    if let Some(events) = &d.events {
+        event_rules(&mut r, events, fields);
+    }
+    insider(&mut r, &d.insider);
+    (r.problems, Checked { filter, schedule })
+}
+
+fn dynamics(r: &mut Rules, d: &DynamicsSettings) {
+    r.url("dynamics.web_api_url", &d.web_api_url);
+    let auth = &d.auth;
+    r.url("dynamics.auth.token_url", &auth.token_url);
+    if let Some(url) = &auth.authorize_url {
+        if auth.method == AuthMethod::ClientCredentials {
+            r.add(
+                "dynamics.auth.authorize_url",
+                "applies only to method: authorization_code; remove it",
+            );
+        } else {
+            r.url("dynamics.auth.authorize_url", url);
+        }
+    }
+    if auth.client_id.trim().is_empty() {
+        r.add(
+            "dynamics.auth.client_id",
+            "the Application (client) ID is empty; copy it from App registrations > Overview",
+        );
+    }
+    r.secret("dynamics.auth.client_secret", &auth.client_secret);
+    match auth.method {
+        AuthMethod::ClientCredentials => {
+            if auth.scopes.len() != 1 || !auth.scopes.iter().all(|s| s.ends_with("/.default")) {
+                r.add("dynamics.auth.scopes", "client_credentials takes exactly one scope ending in /.default, e.g. [\"https://contoso.crm4.dynamics.com/.default\"]");
+            }
+            if auth.refresh_token.is_some() {
+                r.add(
+                    "dynamics.auth.refresh_token",
+                    "applies only to method: authorization_code; remove it",
+                );
+            }
+        }
+        AuthMethod::AuthorizationCode => {
+            if auth.scopes.is_empty() || auth.scopes.iter().any(|s| s.ends_with("/.default")) {
+                r.add("dynamics.auth.scopes", "authorization_code takes delegated scopes, e.g. [\"https://contoso.crm4.dynamics.com/user_impersonation\", offline_access]");
+            } else if !auth.scopes.iter().any(|s| s == "offline_access") {
+                r.add(
+                    "dynamics.auth.scopes",
+                    "add offline_access: without it Entra issues no refresh token",
+                );
+            }
+            match &auth.refresh_token {
+                Some(reference) => r.secret("dynamics.auth.refresh_token", reference),
+                None => r.add("dynamics.auth.refresh_token", "authorization_code needs refresh_token: { secret: NAME }, where dynsync auth login stores the token"),
+            }
+        }
+    }
+    r.range(
+        "dynamics.page_size",
+        d.page_size.into(),
+        1,
+        MAX_PAGE_SIZE.into(),
+    );
+    r.range(
+        "dynamics.request_timeout_ms",
+        d.request_timeout_ms,
+        MIN_REQUEST_TIMEOUT_MS,
+        MAX_REQUEST_TIMEOUT_MS,
+    );
+    r.range("dynamics.retries", d.retries.into(), 0, MAX_RETRIES.into());
+    r.range(
+        "dynamics.partitions",
+        d.partitions.into(),
+        1,
+        MAX_PARTITIONS.into(),
+    );
+}
+
+fn source(r: &mut Rules, method: Method, s: &Source) -> Option<FetchXmlFilter> {
+    match (method, &s.entity, &s.list) {
+        (_, Some(_), Some(_)) => r.add(
+            "source",
+            "give either entity (method: entity) or list (method: marketing_list), not both",
+        ),
+        (Method::Entity, None, _) => r.add(
+            "source.entity",
+            "method: entity needs the entity's logical name, e.g. entity: contact",
+        ),
+        (Method::Entity, Some(_), None) | (Method::MarketingList, None, Some(_)) => {}
+        (Method::MarketingList, _, None) => r.add(
+            "source.list",
+            "method: marketing_list needs the list's name or id, e.g. list: \"VIP Segment\"",
+        ),
+    }
+    match (method, &s.entity, &s.list) {
+        (Method::Entity, Some(entity), _)
+            if entity.is_empty()
+                || !entity
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            r.add(
+                "source.entity",
+                format!("'{entity}' is not a logical name; use lowercase letters, digits and '_', e.g. contact"),
+            );
+        }
+        (Method::MarketingList, _, Some(list)) if list.trim().is_empty() => {
+            r.add("source.list", "the list name is blank");
+        }
+        _ => {}
+    }
+    match method {
+        Method::MarketingList => {
+            if s.fetch_mode.is_some() {
+                r.add("source.fetch_mode", "applies only to method: entity (a marketing list is read whole every run); remove it");
+            }
+            if s.days_to_get != 0 {
+                r.add(
+                    "source.days_to_get",
+                    "applies only to method: entity with fetch_mode: all; remove it",
+                );
+            }
+        }
+        Method::Entity if s.days_to_get != 0 && s.fetch_mode() != FetchMode::All => {
+            r.add(
+                "source.days_to_get",
+                "applies only to fetch_mode: all; remove it or set fetch_mode: all",
+            );
+        }
+        Method::Entity => {}
+    }
+    if s.fields.is_empty() {
+        r.add(
+            "source.fields",
+            "list the fields to read, e.g. [contactid, emailaddress1]",
+        );
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, field) in s.fields.iter().enumerate() {
+        if field.is_empty()
+            || !field
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            r.add(format!("source.fields[{i}]"), format!("'{field}' is not a logical name; Dataverse logical names use lowercase letters, digits and '_'"));
+        } else if seen.contains(&field.as_str()) {
+            r.add(
+                format!("source.fields[{i}]"),
+                format!("'{field}' is listed twice"),
+            );
+        }
+        seen.push(field);
+    }
+    match FetchXmlFilter::parse(&s.filter) {
+        Ok(filter) => filter,
+        Err(e) => {
+            r.add("source.filter", e.to_string());
+            None
+        }
+    }
+}
+
+fn event_rules(r: &mut Rules, e: &EventMapping, fields: &[String]) {
+    match &e.name {
+        EventName::Fixed { fixed } => r.event_name("events.name.fixed", fixed),
+        EventName::FromField { field, mappings } => {
+            r.in_fields("events.name.field", field, fields);
+            if mappings.is_empty() {
+                r.add("events.name.mappings", "a dynamic event name needs a mappings table from field values to event names, e.g. { \"100000000\": purchase }");
+            }
+            for (code, name) in mappings {
+                r.event_name(&format!("events.name.mappings.{code}"), name);
+            }
+        }
+    }
+    if let TimestampSource::Field(field) = &e.timestamp {
+        r.in_fields("events.timestamp.field", field, fields);
+    }
+    let mut keys = Vec::new();
+    r.mappings("events.params", &e.params, fields, None, &mut keys);
+    r.fixed("events.fixed_params", &e.fixed_params, None, &mut keys);
+}
+
+fn insider(r: &mut Rules, i: &InsiderSettings) {
+    r.url("insider.api_url", &i.api_url);
+    if i.partner.trim().is_empty() {
+        r.add(
+            "insider.partner",
+            "the partner name is empty; find it in InOne > Settings > Account Settings",
+        );
+    } else if i.partner != i.partner.to_lowercase() {
+        r.add(
+            "insider.partner",
+            format!(
+                "the partner name must be lowercase; write '{}'",
+                i.partner.to_lowercase()
+            ),
+        );
+    } else if i.partner.chars().any(char::is_whitespace) {
+        r.add("insider.partner", "the partner name has no spaces");
+    }
+    r.secret("insider.token", &i.token);
+}
