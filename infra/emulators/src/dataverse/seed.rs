@@ -1,0 +1,323 @@
+//! Deterministic synthetic data: [`Seed::demo`] (contacts, leads, accounts, purchases and
+//! marketing lists with deliberately messy values) and [`Seed::contacts`] (many plain
+//! contacts, fast, for paging tests). The same seed always yields the same rows and ids.
+
+use super::store::{State, StoreError};
+use super::values::{FieldValue, Record};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use uuid::Uuid;
+
+/// SplitMix64: tiny, fast and stable across releases (unlike library RNGs).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        let i = self.below(items.len() as u64) as usize;
+        items.get(i).copied().unwrap_or_default()
+    }
+    fn uuid(&mut self) -> Uuid {
+        let hi = self.next().to_be_bytes();
+        let lo = self.next().to_be_bytes();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&hi);
+        b[8..].copy_from_slice(&lo);
+        uuid::Builder::from_random_bytes(b).into_uuid()
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "John", "Mary", "Ahmet",
+    "Ayşe", "Zoë", "José", "Björn", "Chloé", "Mehmet", "Élodie", "Søren", "Zeynep", "Łukasz", "Nuñez", "Yuki",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Smith",
+    "O'Brien", "Yılmaz", "Müller", "García", "Öztürk", "Kowalski", "Dubois", "Nakamura", "Şahin", "Østergaard",
+];
+const CITIES: &[&str] = &["Istanbul", "London", "Berlin", "Paris", "New York", "Tokyo", "İzmir", "São Paulo"];
+const PRODUCTS: &[&str] = &["SKU-1001", "SKU-1002", "SKU-2001", "SKU-3005", "SKU-4040"];
+
+/// The date seeded timestamps are spread before.
+pub fn seed_epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).single().unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Demo,
+    Contacts { n: usize, rng_seed: u64 },
+}
+
+/// What to load into a new emulator.
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    parts: Vec<Part>,
+}
+
+impl Seed {
+    /// No rows at all.
+    pub fn empty() -> Self {
+        Seed::default()
+    }
+
+    /// ~200 contacts, leads, accounts, purchases and static/dynamic lists with messy values.
+    pub fn demo() -> Self {
+        Seed { parts: vec![Part::Demo] }
+    }
+
+    /// `n` synthetic contacts (fast; for paging tests over 10k/100k rows).
+    pub fn contacts(n: usize, rng_seed: u64) -> Self {
+        Seed { parts: vec![Part::Contacts { n, rng_seed }] }
+    }
+
+    /// Adds `n` synthetic contacts to this seed.
+    pub fn with_contacts(mut self, n: usize, rng_seed: u64) -> Self {
+        self.parts.push(Part::Contacts { n, rng_seed });
+        self
+    }
+
+    /// Adds the demo data to this seed.
+    pub fn with_demo(mut self) -> Self {
+        self.parts.push(Part::Demo);
+        self
+    }
+
+    pub(crate) fn load(&self, st: &mut State) -> Result<(), StoreError> {
+        for part in &self.parts {
+            match *part {
+                Part::Demo => demo(st)?,
+                Part::Contacts { n, rng_seed } => contacts(st, n, rng_seed)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn stamps(rng: &mut Rng, r: Record) -> Record {
+    let created = seed_epoch() - Duration::minutes(rng.below(365 * 24 * 60) as i64 + 60);
+    let modified = created + Duration::minutes(rng.below((seed_epoch() - created).num_minutes().max(1) as u64) as i64);
+    r.with("createdon", created).with("modifiedon", modified)
+}
+
+fn contacts(st: &mut State, n: usize, rng_seed: u64) -> Result<(), StoreError> {
+    let mut rng = Rng(rng_seed);
+    for i in 0..n {
+        let first = rng.pick(FIRST);
+        let last = rng.pick(LAST);
+        let r = Record::new()
+            .with("contactid", rng.uuid())
+            .with("firstname", first)
+            .with("lastname", last)
+            .with("emailaddress1", format!("user{i}@example.com"))
+            .with("mobilephone", format!("+90532{:07}", rng.below(10_000_000)))
+            .with("gendercode", 1 + rng.below(2) as i64)
+            .with("new_customerid", format!("C{i:07}"))
+            .with("statecode", 0)
+            .with("statuscode", 1);
+        st.insert("contact", stamps(&mut rng, r))?;
+    }
+    Ok(())
+}
+
+fn demo(st: &mut State) -> Result<(), StoreError> {
+    let mut rng = Rng(20_261_127);
+    let mut accounts = Vec::new();
+    for i in 0..20 {
+        let r = Record::new()
+            .with("accountid", rng.uuid())
+            .with("name", format!("{} {}", rng.pick(LAST), rng.pick(&["Ltd", "GmbH", "A.Ş.", "Inc", "SARL"])))
+            .with("accountnumber", format!("AC-{i:04}"))
+            .with("emailaddress1", format!("info{i}@company{i}.example"))
+            .with("address1_city", rng.pick(CITIES))
+            .with("revenue", (rng.below(5_000_000) as f64) + 0.5)
+            .with("numberofemployees", rng.below(5000) as i64)
+            .with("statecode", 0)
+            .with("statuscode", 1);
+        accounts.push(st.insert("account", stamps(&mut rng, r))?);
+    }
+    let mut contacts = Vec::new();
+    for i in 0..200usize {
+        let first = rng.pick(FIRST);
+        let last = rng.pick(LAST);
+        let mut r = Record::new().with("contactid", rng.uuid());
+        // Messy on purpose: missing names, bad emails, national phone formats, unknown codes.
+        if i % 17 != 3 {
+            r = r.with("firstname", first);
+        }
+        r = r.with("lastname", last);
+        let email = match i % 10 {
+            0 => None,
+            1 => Some(format!("{}.{}", first.to_lowercase(), "example.com")),
+            2 => Some(format!(" {}@example.com ", last.to_lowercase().replace('\'', ""))),
+            _ => Some(format!("{}.{}{i}@example.com", ascii(first), ascii(last))),
+        };
+        if let Some(e) = email {
+            r = r.with("emailaddress1", e);
+        }
+        let phone = match i % 8 {
+            0 => None,
+            1 => Some("0532 123 45 67".to_owned()),
+            2 => Some("(555) 123-4567".to_owned()),
+            3 => Some("12345".to_owned()),
+            4 => Some(format!("+44 20 7946 {:04}", rng.below(10_000))),
+            _ => Some(format!("+90532{:07}", rng.below(10_000_000))),
+        };
+        if let Some(p) = phone {
+            r = r.with("mobilephone", p);
+        }
+        if i % 3 == 0 {
+            r = r.with("telephone1", format!("0212 555 {:02} {:02}", rng.below(100), rng.below(100)));
+        }
+        r = match i % 9 {
+            0 => r,
+            1 => r.with("gendercode", 3), // a code without a label
+            n if n % 2 == 0 => r.with("gendercode", 1),
+            _ => r.with("gendercode", 2),
+        };
+        r = r.with("donotbulkemail", i % 4 == 0).with("new_vip", i % 11 == 0);
+        if i % 5 != 0 {
+            let birth = NaiveDate::from_ymd_opt(1950 + (rng.below(55) as i32), 1 + rng.below(12) as u32, 1 + rng.below(28) as u32);
+            if let Some(b) = birth {
+                r = r.with("birthdate", b);
+            }
+        }
+        r = r.with("address1_city", rng.pick(CITIES)).with("new_customerid", format!("CUST-{i:05}"));
+        if i % 6 != 5 {
+            r = r.with("new_loyaltytier", 100_000_000 + (i % 3) as i64);
+        } else if i % 12 == 11 {
+            r = r.with("new_loyaltytier", 100_000_009); // unknown option
+        }
+        if i % 7 == 0 {
+            r = r.with("new_interests", FieldValue::Choices(vec![100_000_000, 100_000_002]));
+        }
+        if i % 4 == 1 {
+            r = r.with("creditlimit", (rng.below(100_000) as f64) / 4.0);
+        }
+        if let Some(acc) = accounts.get(i % 23) {
+            r = r.with_lookup("parentcustomerid", "account", *acc);
+        }
+        let (state, status) = if i % 19 == 7 { (1, 2) } else { (0, 1) };
+        r = r.with("statecode", state).with("statuscode", status);
+        contacts.push(st.insert("contact", stamps(&mut rng, r))?);
+    }
+    let mut leads = Vec::new();
+    for i in 0..60usize {
+        let first = rng.pick(FIRST);
+        let last = rng.pick(LAST);
+        let mut r = Record::new()
+            .with("leadid", rng.uuid())
+            .with("firstname", first)
+            .with("lastname", last)
+            .with("subject", format!("Interested in {}", rng.pick(PRODUCTS)))
+            .with("companyname", format!("{} Co", rng.pick(LAST)))
+            .with("statecode", (i % 3) as i64)
+            .with("statuscode", 1 + (i % 4) as i64);
+        if i % 6 != 0 {
+            r = r.with("emailaddress1", format!("lead{i}.{}@example.org", ascii(last)));
+        }
+        if i % 5 != 0 {
+            r = r.with("mobilephone", if i % 2 == 0 { "0532 987 65 43".to_owned() } else { format!("+1555{:07}", rng.below(10_000_000)) });
+        }
+        leads.push(st.insert("lead", stamps(&mut rng, r))?);
+    }
+    for i in 0..120usize {
+        let Some(contact) = contacts.get((i * 7) % contacts.len()).copied() else { continue };
+        let email = match st.tables.get("contact").and_then(|t| t.get(&contact.into())).and_then(|r| r.fields.get("emailaddress1")) {
+            Some(FieldValue::Text(e)) => Some(e.clone()),
+            _ => None,
+        };
+        let mut r = Record::new()
+            .with("new_purchaseid", rng.uuid())
+            .with("new_name", format!("ORD-{i:05}"))
+            .with("new_eventtype", if i % 10 == 9 { 100_000_001 } else { 100_000_000 })
+            .with("new_productid", rng.pick(PRODUCTS))
+            .with("new_productname", rng.pick(&["Kettle", "Toaster", "Blender", "Çaydanlık"]))
+            .with("new_quantity", 1 + rng.below(4) as i64)
+            .with("new_amount", (rng.below(50_000) as f64) / 100.0)
+            .with("new_currency", "USD")
+            .with("new_orderid", format!("ORDER-{}", i / 2))
+            .with_lookup("new_contactid", "contact", contact)
+            .with("statecode", 0)
+            .with("statuscode", 1);
+        if let Some(e) = email {
+            r = r.with("new_contactemail", e);
+        }
+        st.insert("new_purchase", stamps(&mut rng, r))?;
+    }
+    let list_rows: Vec<(&str, &str, Vec<uuid::Uuid>)> = vec![
+        ("VIP Segment", "contact", contacts.iter().step_by(5).copied().collect()),
+        ("Newsletter Subscribers", "contact", contacts.iter().skip(1).step_by(3).copied().collect()),
+        ("Trade Show Leads", "lead", leads.iter().step_by(2).copied().collect()),
+        ("Key Accounts", "account", accounts.iter().take(5).copied().collect()),
+        ("Spring Campaign", "contact", contacts.iter().take(10).copied().collect()),
+        ("Spring Campaign", "contact", contacts.iter().skip(10).take(10).copied().collect()),
+    ];
+    let store_lists = |st: &mut State| -> Result<(), StoreError> {
+        for (name, member_type, ids) in &list_rows {
+            static_list(st, name, member_type, ids)?;
+        }
+        dynamic_list(
+            st,
+            "Gold Members",
+            "<fetch><entity name='contact'><attribute name='contactid'/><filter><condition attribute='new_loyaltytier' operator='eq' value='100000002'/><condition attribute='statecode' operator='eq' value='0'/></filter></entity></fetch>",
+        )?;
+        dynamic_list(
+            st,
+            "Istanbul Contacts",
+            "<fetch><entity name='contact'><attribute name='fullname'/><attribute name='emailaddress1'/><filter type='and'><condition attribute='address1_city' operator='eq' value='Istanbul'/></filter></entity></fetch>",
+        )?;
+        Ok(())
+    };
+    store_lists(st)
+}
+
+fn ascii(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
+}
+
+fn static_list(st: &mut State, name: &str, member_type: &str, ids: &[Uuid]) -> Result<Uuid, StoreError> {
+    let code = match member_type {
+        "account" => 1,
+        "lead" => 4,
+        _ => 2,
+    };
+    let list = Record::new()
+        .with("listname", name)
+        .with("type", false)
+        .with("createdfromcode", code)
+        .with("membercount", ids.len() as i64)
+        .with("statecode", 0)
+        .with("statuscode", 0)
+        .with("lockstatus", false);
+    let list_id = st.insert("list", list)?;
+    for id in ids {
+        st.insert(
+            "listmember",
+            Record::new().with_lookup("listid", "list", list_id).with_lookup("entityid", member_type, *id).with("entitytype", code),
+        )?;
+    }
+    Ok(list_id)
+}
+
+fn dynamic_list(st: &mut State, name: &str, fetchxml: &str) -> Result<Uuid, StoreError> {
+    let count = super::fetchxml::count_matches(st, fetchxml).unwrap_or(0);
+    let list = Record::new()
+        .with("listname", name)
+        .with("type", true)
+        .with("createdfromcode", 2)
+        .with("query", fetchxml)
+        .with("membercount", count as i64)
+        .with("statecode", 0)
+        .with("statuscode", 0)
+        .with("lockstatus", false);
+    st.insert("list", list)
+}
