@@ -1,7 +1,19 @@
-//! dynsync's local adapters, the embedded defaults of `dynsync run`: a SQLite state store,
-//! a SQLite-backed page queue with SQS semantics, and the env/file secret store.
+//! dynsync's local adapters, the embedded defaults of `dynsync run`: a SQLite state store
+//! (`state`), a SQLite-backed page queue with SQS semantics (`queue`), both in
+//! `<state dir>/state.db` (`db`: opening, migrations), the env/file secret store
+//! (`secrets`), and owner tags for resuming after a crash (`owner`).
 //! Must not depend on the AWS SDK.
 
+mod db;
+pub mod error;
+pub mod owner;
+pub mod queue;
 pub mod secrets;
+pub mod state;
 
+pub use db::STATE_FILE;
+pub use error::LocalError;
+pub use owner::{local_owner_tag, owner_is_gone};
+pub use queue::SqliteQueue;
 pub use secrets::LocalSecretStore;
+pub use state::SqliteStateStore;

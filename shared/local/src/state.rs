@@ -1,0 +1,440 @@
+//! `SqliteStateStore`: the `StateStore` port on the state folder's SQLite file, for
+//! `dynsync run`. Definitions, schedule slots, run locks and watermarks live here; the
+//! executions and their page ledger in `state/executions.rs`. Each port method is one
+//! transaction, so two processes sharing a state folder race safely.
+
+mod executions;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use dynsync_domain::Definition;
+use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
+use dynsync_domain::ports::{
+    BatchRecord, Clock, Finish, LockOutcome, LockRequest, PageLedger, PortError, StateStore,
+    SystemClock,
+};
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::{Db, time_from_text, time_to_text};
+use crate::error::LocalError;
+
+/// The local state store: `<state dir>/state.db`.
+#[derive(Clone)]
+pub struct SqliteStateStore {
+    db: Db,
+    /// Decides whether a run lock has expired and stamps progress.
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqliteStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStateStore")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStateStore {
+    /// Opens `<dir>/state.db`, creating the folder and the database when missing and
+    /// migrating an older schema.
+    pub fn open(dir: &Path) -> Result<Self, LocalError> {
+        Ok(Self {
+            db: Db::open(dir)?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// The same store judging lock expiry (and stamping progress) by `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    /// The newest `running` execution of an integration: what a local run resumes when the
+    /// process that started it is gone (see [`crate::owner`]).
+    pub async fn running_execution_of(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<Execution>, LocalError> {
+        let integration_id = integration_id.to_owned();
+        self.db
+            .call(move |conn| executions::running_of(conn, &integration_id))
+            .await
+    }
+
+    /// Keys of the registered pages of an execution that are not done yet, in key order:
+    /// the work a resumed execution still has.
+    pub async fn pending_pages(&self, execution_id: &str) -> Result<Vec<String>, LocalError> {
+        let execution_id = execution_id.to_owned();
+        self.db
+            .call(move |conn| executions::pending_pages(conn, &execution_id))
+            .await
+    }
+}
+
+fn definition_from_json(json: &str) -> Result<Definition, LocalError> {
+    serde_json::from_str(json).map_err(|e| LocalError::corrupt("definition")(Box::new(e)))
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStateStore {
+    async fn put_definition(&self, definition: &Definition) -> Result<(), PortError> {
+        let json = serde_json::to_string(definition).map_err(|source| LocalError::Encode {
+            what: "a definition",
+            source,
+        })?;
+        let id = definition.id.clone();
+        let op = "storing a definition";
+        self.db
+            .write(op, move |tx| {
+                tx.execute(
+                    "INSERT INTO definitions (id, json) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+                    params![id, json],
+                )
+                .map_err(LocalError::sqlite(op))?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn get_definition(&self, id: &str) -> Result<Option<Definition>, PortError> {
+        let id = id.to_owned();
+        let op = "reading a definition";
+        let json: Option<String> = self
+            .db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT json FROM definitions WHERE id = ?1",
+                    [id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(LocalError::sqlite(op))
+            })
+            .await?;
+        Ok(json.as_deref().map(definition_from_json).transpose()?)
+    }
+
+    async fn list_definitions(&self) -> Result<Vec<Definition>, PortError> {
+        let op = "listing definitions";
+        let rows: Vec<String> = self
+            .db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare("SELECT json FROM definitions ORDER BY id")
+                    .map_err(LocalError::sqlite(op))?;
+                let rows = stmt
+                    .query_map([], |row| row.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(LocalError::sqlite(op))?;
+                Ok(rows)
+            })
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|json| definition_from_json(json))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn set_enabled(&self, id: &str, enabled: bool) -> Result<bool, PortError> {
+        let id = id.to_owned();
+        let op = "pausing or resuming a definition";
+        let found = self
+            .db
+            .write(op, move |tx| {
+                let json: Option<String> = tx
+                    .query_row(
+                        "SELECT json FROM definitions WHERE id = ?1",
+                        [&id],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(LocalError::sqlite(op))?;
+                let Some(json) = json else {
+                    return Ok(false);
+                };
+                let mut definition = definition_from_json(&json)?;
+                definition.enabled = enabled;
+                let json = serde_json::to_string(&definition).map_err(|source| {
+                    LocalError::Encode {
+                        what: "a definition",
+                        source,
+                    }
+                })?;
+                tx.execute(
+                    "UPDATE definitions SET json = ?2 WHERE id = ?1",
+                    params![id, json],
+                )
+                .map_err(LocalError::sqlite(op))?;
+                Ok(true)
+            })
+            .await?;
+        Ok(found)
+    }
+
+    async fn last_slot(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let integration_id = integration_id.to_owned();
+        let op = "reading the last schedule slot";
+        Ok(self
+            .db
+            .call(move |conn| read_time(conn, op, "slots", "slot", &integration_id))
+            .await?)
+    }
+
+    async fn claim_slot(
+        &self,
+        integration_id: &str,
+        previous: Option<DateTime<Utc>>,
+        slot: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let integration_id = integration_id.to_owned();
+        let op = "claiming a schedule slot";
+        let claimed = self
+            .db
+            .write(op, move |tx| {
+                let current = read_time(tx, op, "slots", "slot", &integration_id)?;
+                if current != previous || current.is_some_and(|current| slot <= current) {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO slots (integration_id, slot) VALUES (?1, ?2)
+                     ON CONFLICT (integration_id) DO UPDATE SET slot = excluded.slot",
+                    params![integration_id, time_to_text(slot)],
+                )
+                .map_err(LocalError::sqlite(op))?;
+                Ok(true)
+            })
+            .await?;
+        Ok(claimed)
+    }
+
+    async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError> {
+        let request = request.clone();
+        let now = self.clock.now();
+        let op = "taking a run lock";
+        let outcome = self
+            .db
+            .write(op, move |tx| {
+                if let Some((holder, _, expires_at)) = read_lock(tx, op, &request.integration_id)?
+                    && holder != request.execution_id
+                    && expires_at > now
+                {
+                    return Ok(LockOutcome::HeldBy {
+                        execution_id: holder,
+                    });
+                }
+                tx.execute(
+                    "INSERT INTO locks (integration_id, execution_id, owner, expires_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (integration_id) DO UPDATE SET execution_id = excluded.execution_id,
+                         owner = excluded.owner, expires_at = excluded.expires_at",
+                    params![
+                        request.integration_id,
+                        request.execution_id,
+                        request.owner,
+                        time_to_text(request.expires_at)
+                    ],
+                )
+                .map_err(LocalError::sqlite(op))?;
+                Ok(LockOutcome::Acquired)
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn lock_holder(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<(String, String, DateTime<Utc>)>, PortError> {
+        let integration_id = integration_id.to_owned();
+        let op = "reading a run lock";
+        Ok(self
+            .db
+            .call(move |conn| read_lock(conn, op, &integration_id))
+            .await?)
+    }
+
+    async fn release_lock(
+        &self,
+        integration_id: &str,
+        execution_id: &str,
+    ) -> Result<(), PortError> {
+        let (integration_id, execution_id) = (integration_id.to_owned(), execution_id.to_owned());
+        let op = "releasing a run lock";
+        self.db
+            .write(op, move |tx| executions::release_lock(tx, &integration_id, &execution_id))
+            .await?;
+        Ok(())
+    }
+
+    async fn create_execution(
+        &self,
+        execution: &Execution,
+        plan: Option<&ExecutionPlan>,
+        first_page_keys: &[String],
+    ) -> Result<(), PortError> {
+        let new = executions::NewExecution::encode(execution, plan, first_page_keys)?;
+        self.db
+            .write("recording an execution", move |tx| new.insert(tx))
+            .await?;
+        Ok(())
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, PortError> {
+        let id = id.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| executions::get(conn, &id).map(|row| row.map(|row| row.execution)))
+            .await?)
+    }
+
+    async fn get_plan(&self, execution_id: &str) -> Result<Option<ExecutionPlan>, PortError> {
+        let id = execution_id.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| executions::plan(conn, &id))
+            .await?)
+    }
+
+    async fn list_executions(
+        &self,
+        integration_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, PortError> {
+        let integration_id = integration_id.map(str::to_owned);
+        Ok(self
+            .db
+            .call(move |conn| executions::list(conn, integration_id.as_deref(), limit))
+            .await?)
+    }
+
+    async fn running_executions(&self) -> Result<Vec<(Execution, DateTime<Utc>)>, PortError> {
+        Ok(self.db.call(executions::running).await?)
+    }
+
+    async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError> {
+        let (id, key) = (execution_id.to_owned(), page_key.to_owned());
+        let now = self.clock.now();
+        Ok(self
+            .db
+            .write("registering a page", move |tx| {
+                executions::register_page(tx, &id, &key, now)
+            })
+            .await?)
+    }
+
+    async fn page_ledger(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+    ) -> Result<Option<PageLedger>, PortError> {
+        let (id, key) = (execution_id.to_owned(), page_key.to_owned());
+        Ok(self
+            .db
+            .call(move |conn| executions::page_ledger(conn, &id, &key))
+            .await?)
+    }
+
+    async fn record_batch(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        batch: &BatchRecord,
+    ) -> Result<(), PortError> {
+        let (id, key, batch) = (execution_id.to_owned(), page_key.to_owned(), batch.clone());
+        let now = self.clock.now();
+        self.db
+            .write("recording a sent batch", move |tx| {
+                executions::record_batch(tx, &id, &key, batch, now)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn complete_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        counters: &Counters,
+        failures: &[RecordFailure],
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, PortError> {
+        let (id, key) = (execution_id.to_owned(), page_key.to_owned());
+        let (counters, failures) = (*counters, failures.to_vec());
+        Ok(self
+            .db
+            .write("completing a page", move |tx| {
+                executions::complete_page(tx, &id, &key, &counters, failures, now)
+            })
+            .await?)
+    }
+
+    async fn finish_execution(
+        &self,
+        execution_id: &str,
+        finish: &Finish,
+    ) -> Result<bool, PortError> {
+        let (id, finish) = (execution_id.to_owned(), finish.clone());
+        Ok(self
+            .db
+            .write("finishing an execution", move |tx| {
+                executions::finish(tx, &id, &finish)
+            })
+            .await?)
+    }
+
+    async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let integration_id = integration_id.to_owned();
+        let op = "reading a watermark";
+        Ok(self
+            .db
+            .call(move |conn| read_time(conn, op, "watermarks", "watermark", &integration_id))
+            .await?)
+    }
+}
+
+/// A timestamp column of a table keyed by `integration_id`.
+pub(crate) fn read_time(
+    conn: &rusqlite::Connection,
+    op: &'static str,
+    table: &'static str,
+    column: &'static str,
+    integration_id: &str,
+) -> Result<Option<DateTime<Utc>>, LocalError> {
+    let text: Option<String> = conn
+        .query_row(
+            &format!("SELECT {column} FROM {table} WHERE integration_id = ?1"),
+            [integration_id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(LocalError::sqlite(op))?;
+    text.map(|text| time_from_text(&text, column)).transpose()
+}
+
+fn read_lock(
+    conn: &rusqlite::Connection,
+    op: &'static str,
+    integration_id: &str,
+) -> Result<Option<(String, String, DateTime<Utc>)>, LocalError> {
+    let row: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT execution_id, owner, expires_at FROM locks WHERE integration_id = ?1",
+            [integration_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(LocalError::sqlite(op))?;
+    row.map(|(execution, owner, expires)| {
+        Ok((execution, owner, time_from_text(&expires, "a lock's expiry")?))
+    })
+    .transpose()
+}
