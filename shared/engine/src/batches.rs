@@ -1,0 +1,236 @@
+//! The upsert of one page's users in batches (≤ 1,000 users, < 5,000,000 bytes), with the
+//! page ledger: a batch Insider already answered is read back from the ledger instead of
+//! being sent again, so a redelivered page never sends a batch of events twice.
+//! Per-user rejections are attributed to records; a batch that fails permanently counts all
+//! of its users failed with the error as reason.
+
+use std::collections::BTreeMap;
+
+use dynsync_domain::InsiderUser;
+use dynsync_domain::execution::{MAX_RECORDED_FAILURES, PageTask, RecordFailure};
+use dynsync_domain::ports::{BatchOutcome, BatchRecord, PageLedger, StateStore, UserSink};
+
+use crate::EngineError;
+
+/// The sum of a page's batches.
+#[derive(Debug, Default)]
+pub(crate) struct BatchTally {
+    pub upserted: u64,
+    pub failed: u64,
+    pub events_sent: u64,
+    pub failures: Vec<RecordFailure>,
+    /// Set when fast fail stopped at a failed batch: the execution's error.
+    pub fast_fail: Option<String>,
+}
+
+impl BatchTally {
+    fn add(&mut self, batch: &BatchRecord) {
+        self.upserted += batch.upserted;
+        self.failed += batch.failed;
+        self.events_sent += batch.events_sent;
+        let room = MAX_RECORDED_FAILURES.saturating_sub(self.failures.len());
+        self.failures
+            .extend(batch.failures.iter().take(room).cloned());
+    }
+}
+
+/// Sends (or reads back from the ledger) every batch of `users`; `record_ids[i]` is the
+/// record `users[i]` came from. A transient sink error returns `Err`: batches answered so
+/// far are in the ledger, the rest are sent by the redelivery.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_batches(
+    state: &dyn StateStore,
+    sink: &dyn UserSink,
+    task: &PageTask,
+    ledger: &PageLedger,
+    users: &[InsiderUser],
+    record_ids: &[String],
+    skip_hook: bool,
+    fast_fail: bool,
+) -> Result<BatchTally, EngineError> {
+    let key = task.page_key();
+    let mut tally = BatchTally::default();
+    for (index, range) in dynsync_mapping::batch::split(users, skip_hook)
+        .into_iter()
+        .enumerate()
+    {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let batch = users.get(range.clone()).unwrap_or_default();
+        let ids = record_ids.get(range.clone()).unwrap_or_default();
+        let record = match ledger.batches.iter().find(|b| b.index == index) {
+            Some(answered) => answered.clone(),
+            None => {
+                let record = match sink.upsert(batch, skip_hook).await {
+                    Ok(outcome) => attribute(index, batch, ids, &outcome),
+                    Err(error) if error.kind().is_transient() => {
+                        return Err(EngineError::Sink(error));
+                    }
+                    Err(error) => whole_batch_failed(index, ids, &error.to_string()),
+                };
+                state
+                    .record_batch(&task.execution_id, &key, &record)
+                    .await
+                    .map_err(EngineError::State)?;
+                record
+            }
+        };
+        tally.add(&record);
+        if fast_fail && record.failed > 0 {
+            let reason = record
+                .failures
+                .first()
+                .map_or("no reason given", |f| f.reason.as_str());
+            tally.fast_fail = Some(format!(
+                "fast fail: batch {} of page {key} had {} rejected users: {reason}",
+                u64::from(index) + 1,
+                record.failed
+            ));
+            let unsent = record_ids.get(range.end..).unwrap_or_default();
+            tally.failed += unsent.len() as u64;
+            let room = MAX_RECORDED_FAILURES.saturating_sub(tally.failures.len());
+            tally
+                .failures
+                .extend(unsent.iter().take(room).map(|id| RecordFailure {
+                    record_id: id.clone(),
+                    reason:
+                        "not sent: fast fail stopped the execution at an earlier batch".to_owned(),
+                }));
+            break;
+        }
+    }
+    Ok(tally)
+}
+
+/// Turns Insider's answer into counts: rejected users (by index) failed, the rest upserted
+/// with their events sent. Indexes outside the batch are ignored; a repeated index counts once.
+fn attribute(
+    index: u32,
+    batch: &[InsiderUser],
+    ids: &[String],
+    outcome: &BatchOutcome,
+) -> BatchRecord {
+    let mut rejected: BTreeMap<usize, &str> = BTreeMap::new();
+    for failure in &outcome.failures {
+        if failure.index < batch.len() {
+            rejected.entry(failure.index).or_insert(&failure.reason);
+        } else {
+            tracing::warn!(
+                index = failure.index,
+                batch_size = batch.len(),
+                "Insider reported a failure outside the batch; ignored"
+            );
+        }
+    }
+    let events_sent = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !rejected.contains_key(i))
+        .map(|(_, user)| user.events.len() as u64)
+        .sum();
+    let failures = rejected
+        .iter()
+        .take(MAX_RECORDED_FAILURES)
+        .map(|(i, reason)| RecordFailure {
+            record_id: ids.get(*i).cloned().unwrap_or_default(),
+            reason: format!("Insider rejected the user: {reason}"),
+        })
+        .collect();
+    BatchRecord {
+        index,
+        upserted: (batch.len() - rejected.len()) as u64,
+        failed: rejected.len() as u64,
+        events_sent,
+        failures,
+    }
+}
+
+fn whole_batch_failed(index: u32, ids: &[String], error: &str) -> BatchRecord {
+    BatchRecord {
+        index,
+        upserted: 0,
+        failed: ids.len() as u64,
+        events_sent: 0,
+        failures: ids
+            .iter()
+            .take(MAX_RECORDED_FAILURES)
+            .map(|id| RecordFailure {
+                record_id: id.clone(),
+                reason: format!("Insider failed the whole batch: {error}"),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynsync_domain::ports::UserFailure;
+
+    fn users(n: usize) -> (Vec<InsiderUser>, Vec<String>) {
+        let users = (0..n)
+            .map(|_| InsiderUser {
+                events: vec![dynsync_domain::InsiderEvent {
+                    event_name: "purchase".into(),
+                    timestamp: "2026-11-27T10:00:00Z".into(),
+                    event_params: serde_json::Map::new(),
+                }],
+                ..InsiderUser::default()
+            })
+            .collect();
+        (users, (0..n).map(|i| format!("r{i}")).collect())
+    }
+
+    #[test]
+    fn rejected_users_are_attributed_to_their_records_and_their_events_not_counted() {
+        let (batch, ids) = users(4);
+        let outcome = BatchOutcome {
+            accepted: 2,
+            failures: vec![
+                UserFailure {
+                    index: 1,
+                    reason: "bad email".into(),
+                },
+                UserFailure {
+                    index: 3,
+                    reason: "bad phone".into(),
+                },
+                UserFailure {
+                    index: 3,
+                    reason: "again".into(),
+                },
+                UserFailure {
+                    index: 9,
+                    reason: "outside".into(),
+                },
+            ],
+        };
+        let record = attribute(0, &batch, &ids, &outcome);
+        assert_eq!(
+            (record.upserted, record.failed, record.events_sent),
+            (2, 2, 2)
+        );
+        let failed: Vec<&str> = record
+            .failures
+            .iter()
+            .map(|f| f.record_id.as_str())
+            .collect();
+        assert_eq!(failed, ["r1", "r3"]);
+        assert!(record.failures.iter().all(|f| f.reason.contains("bad")));
+    }
+
+    #[test]
+    fn a_whole_failed_batch_counts_every_user_failed_with_the_error() {
+        let (_, ids) = users(3);
+        let record = whole_batch_failed(2, &ids, "401: check the token");
+        assert_eq!(
+            (record.upserted, record.failed, record.events_sent),
+            (0, 3, 0)
+        );
+        assert!(
+            record
+                .failures
+                .iter()
+                .all(|f| f.reason.contains("check the token"))
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! The [`Engine`]: the ports it runs on, its configuration, and the per-execution cache of
+//! what every page of an execution shares (the plan, the validated integration, the mapper).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dynsync_domain::Integration;
+use dynsync_domain::execution::ExecutionPlan;
+use dynsync_domain::ports::{Clock, Connectors, PageQueue, StateStore};
+
+use crate::EngineError;
+use dynsync_mapping::Mapper;
+
+/// How the engine times windows, locks and stalls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Subtracted from the start time for an incremental window's `to`, for transactions
+    /// that commit late.
+    pub safety_lag: Duration,
+    /// How long a run lock holds without progress. Each completed page renews it, so a
+    /// long backfill keeps its lock while a crashed one frees it after this long.
+    pub lock_ttl: Duration,
+    /// A running execution with no completed page for this long is failed by
+    /// [`Engine::fail_stalled`] (its pages were lost or dead-lettered).
+    pub stall_after: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            safety_lag: Duration::from_secs(5 * 60),
+            lock_ttl: Duration::from_secs(2 * 60 * 60),
+            stall_after: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// At most this many executions keep their plan and mapper cached in one engine.
+const CACHED_EXECUTIONS: usize = 32;
+
+/// What all pages of one execution share, built once per engine.
+pub(crate) struct Prepared {
+    pub plan: ExecutionPlan,
+    pub integration: Integration,
+    pub mapper: Mapper,
+}
+
+/// The use-cases over the ports. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Engine {
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) queue: Arc<dyn PageQueue>,
+    pub(crate) connectors: Arc<dyn Connectors>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    prepared: Mutex<HashMap<String, Arc<Prepared>>>,
+}
+
+impl Engine {
+    pub fn new(
+        state: Arc<dyn StateStore>,
+        queue: Arc<dyn PageQueue>,
+        connectors: Arc<dyn Connectors>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            state,
+            queue,
+            connectors,
+            clock,
+            config,
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
+    }
+
+    pub fn queue(&self) -> &Arc<dyn PageQueue> {
+        &self.queue
+    }
+
+    /// The plan, integration and mapper of an execution, from the cache or the store.
+    /// `Ok(None)` when the store has no plan (an execution that failed before planning).
+    pub(crate) async fn prepared(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<Arc<Prepared>>, EngineError> {
+        if let Some(hit) = self.cache().get(execution_id) {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(plan) = self
+            .state
+            .get_plan(execution_id)
+            .await
+            .map_err(EngineError::State)?
+        else {
+            return Ok(None);
+        };
+        let integration = Integration::new(plan.definition.clone()).map_err(|problems| {
+            EngineError::InvalidDefinition {
+                id: plan.definition.id.clone(),
+                problems: problems
+                    .0
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        })?;
+        let mapper = Mapper::new(&integration, &plan.source.labels, &plan.source.primary_id);
+        let prepared = Arc::new(Prepared {
+            plan,
+            integration,
+            mapper,
+        });
+        let mut cache = self.cache();
+        if cache.len() >= CACHED_EXECUTIONS {
+            cache.clear();
+        }
+        cache.insert(execution_id.to_owned(), prepared.clone());
+        Ok(Some(prepared))
+    }
+
+    /// Drops a finished execution's cached plan.
+    pub(crate) fn forget(&self, execution_id: &str) {
+        self.cache().remove(execution_id);
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Prepared>>> {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

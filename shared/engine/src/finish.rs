@@ -1,0 +1,197 @@
+//! Ending executions: the last page's worker finishes it exactly once (status, watermark
+//! for incremental modes, lock released, all in the state store's `finish_execution`);
+//! failing one that can never complete; and failing the ones whose pages stopped moving,
+//! so a lock is never held forever and the watermark never passes unprocessed records.
+
+use dynsync_domain::execution::{Execution, ExecutionStatus, PageTask};
+use dynsync_domain::ports::{Finish, LockOutcome, LockRequest};
+
+use crate::engine::Prepared;
+use crate::start::{duration, later};
+use crate::window::is_incremental;
+use crate::{Engine, EngineError};
+
+impl Engine {
+    /// Fails a running execution with `error` (a page that can never succeed, a task that
+    /// landed in the dead-letter queue). The watermark does not move; the lock is released.
+    /// `false` when it had already ended.
+    pub async fn fail_execution(
+        &self,
+        execution_id: &str,
+        error: &str,
+    ) -> Result<bool, EngineError> {
+        let finish = Finish {
+            status: ExecutionStatus::Failed,
+            finished_at: self.clock.now(),
+            error: Some(error.to_owned()),
+            watermark: None,
+        };
+        let ended = self
+            .state
+            .finish_execution(execution_id, &finish)
+            .await
+            .map_err(EngineError::State)?;
+        if ended {
+            tracing::warn!(execution_id = %execution_id, error = %error, status = "failed", "execution finished");
+        }
+        self.forget(execution_id);
+        Ok(ended)
+    }
+
+    /// Fails every running execution with no completed page for `stall_after`; returns
+    /// their ids.
+    pub async fn fail_stalled(&self) -> Result<Vec<String>, EngineError> {
+        let now = self.clock.now();
+        let limit = duration(self.config.stall_after);
+        let mut failed = Vec::new();
+        for (execution, last_progress) in self
+            .state
+            .running_executions()
+            .await
+            .map_err(EngineError::State)?
+        {
+            if now.signed_duration_since(last_progress) < limit {
+                continue;
+            }
+            let error = format!(
+                "stalled: no page completed since {} (more than {} minutes); its page tasks were lost or dead-lettered. Run it again; the watermark did not move",
+                last_progress.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                limit.num_minutes()
+            );
+            if self.fail_execution(&execution.id, &error).await? {
+                failed.push(execution.id);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Fails the execution and reads it back as it ended (`None` if it had already ended).
+    pub(crate) async fn fail_and_read(
+        &self,
+        execution_id: &str,
+        error: &str,
+    ) -> Result<Option<Execution>, EngineError> {
+        if !self.fail_execution(execution_id, error).await? {
+            return Ok(None);
+        }
+        self.state
+            .get_execution(execution_id)
+            .await
+            .map_err(EngineError::State)
+    }
+
+    /// The last outstanding page is done: succeeded, or completed with failures when any
+    /// record failed. Only one caller ends it; the others get `None`.
+    pub(crate) async fn finish_after_last_page(
+        &self,
+        prepared: &Prepared,
+        execution_id: &str,
+    ) -> Result<Option<Execution>, EngineError> {
+        let Some(execution) = self
+            .state
+            .get_execution(execution_id)
+            .await
+            .map_err(EngineError::State)?
+        else {
+            return Err(EngineError::UnknownExecution(execution_id.to_owned()));
+        };
+        let status = if execution.counters.failed > 0 {
+            ExecutionStatus::CompletedWithFailures
+        } else {
+            ExecutionStatus::Succeeded
+        };
+        let definition = &prepared.plan.definition;
+        // Failed records were reported; fetching them again cannot fix them, so the
+        // watermark moves on completed_with_failures too.
+        let watermark = is_incremental(definition)
+            .then(|| prepared.plan.window.and_then(|w| w.to))
+            .flatten();
+        let finish = Finish {
+            status,
+            finished_at: self.clock.now(),
+            error: None,
+            watermark,
+        };
+        let ended = self
+            .state
+            .finish_execution(execution_id, &finish)
+            .await
+            .map_err(EngineError::State)?;
+        self.forget(execution_id);
+        if !ended {
+            return Ok(None);
+        }
+        let finished = self
+            .state
+            .get_execution(execution_id)
+            .await
+            .map_err(EngineError::State)?;
+        if let Some(e) = &finished {
+            tracing::info!(
+                integration_id = %e.integration_id,
+                execution_id = %e.id,
+                status = ?e.status,
+                records = e.counters.records_read,
+                upserted = e.counters.upserted,
+                failed = e.counters.failed,
+                skipped = e.counters.skipped,
+                events_sent = e.counters.events_sent,
+                pages = e.counters.pages,
+                "execution finished"
+            );
+        }
+        Ok(finished)
+    }
+
+    /// Progress renews the run lock, so a long backfill keeps it while a crashed run's
+    /// lock expires `lock_ttl` after its last page.
+    pub(crate) async fn renew_lock(&self, task: &PageTask) -> Result<(), EngineError> {
+        let holder = self
+            .state
+            .lock_holder(&task.integration_id)
+            .await
+            .map_err(EngineError::State)?;
+        let Some((holder, owner, _)) = holder else {
+            return Ok(());
+        };
+        if holder != task.execution_id {
+            tracing::warn!(
+                integration_id = %task.integration_id,
+                execution_id = %task.execution_id,
+                holder = %holder,
+                "the run lock expired and another execution took it"
+            );
+            return Ok(());
+        }
+        let request = LockRequest {
+            integration_id: task.integration_id.clone(),
+            execution_id: task.execution_id.clone(),
+            owner,
+            expires_at: later(self.clock.now(), self.config.lock_ttl),
+        };
+        if self
+            .state
+            .acquire_lock(&request)
+            .await
+            .map_err(EngineError::State)?
+            != LockOutcome::Acquired
+        {
+            return Ok(());
+        }
+        // Another worker may have finished the execution (and released the lock) between
+        // the read and the renewal: never leave a finished execution holding the lock.
+        let ended = self
+            .state
+            .get_execution(&task.execution_id)
+            .await
+            .map_err(EngineError::State)?
+            .is_none_or(|e| e.status.is_final());
+        if ended {
+            self.state
+                .release_lock(&task.integration_id, &task.execution_id)
+                .await
+                .map_err(EngineError::State)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! dynsync's sync engine: the use-cases of ARCHITECTURE.md section 2 written only against
+//! the ports of `dynsync_domain::ports`, so the Lambdas and the local CLI run the very same
+//! code with different adapters.
+//!
+//! Modules: `engine` (the [`Engine`] and its configuration), `window` (fetch-mode windows),
+//! `start` (run lock, window, plan, first page tasks), `page` (one page task: fetch, next
+//! task, map, batched upsert with a ledger so redeliveries send nothing twice, counters),
+//! `finish` (final status and watermark, failing executions, stall detection), `schedule`
+//! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
+//! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,
+//! reqwest or the Lambda runtime.
+
+mod batches;
+mod engine;
+mod error;
+mod finish;
+pub mod memory;
+mod page;
+pub mod runner;
+mod schedule;
+mod start;
+pub mod window;
+
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;
+pub use page::{PageDisposition, PageOutcome};
+pub use runner::{MAX_RECEIVES, OnProgress, run_until_finished};
+pub use schedule::{TickOutcome, TickReport, TickStart, latest_slot};
+pub use start::StartOutcome;

@@ -1,0 +1,309 @@
+//! One page task (ARCHITECTURE.md section 2, step 3): fetch the page, queue the next one
+//! before mapping so the next fetch overlaps this upsert, map every record, upsert in
+//! batches, count, and complete the page. The page ledger makes it idempotent: a batch
+//! Insider already answered is never sent again, a page is counted once.
+
+use std::time::Instant;
+
+use dynsync_domain::execution::{Counters, Execution, PageTask};
+use dynsync_domain::ports::{PageLedger, PageRequest, PortError};
+use dynsync_mapping::Outcome;
+
+use crate::batches::{BatchTally, send_batches};
+use crate::engine::Prepared;
+use crate::{Engine, EngineError};
+
+/// What became of one page task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub execution_id: String,
+    pub page_key: String,
+    pub disposition: PageDisposition,
+    /// This page's counters (all zero unless `Processed`).
+    pub counters: Counters,
+    /// The next page's task was queued by this call.
+    pub next_page_queued: bool,
+    /// The execution as it ended, when this call ended it (last page, fast fail, or a
+    /// permanent error).
+    pub finished: Option<Execution>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageDisposition {
+    /// Fetched, mapped, upserted and counted.
+    Processed,
+    /// The ledger says the page is done: a redelivery, nothing sent.
+    AlreadyDone,
+    /// The execution is finished or failed; the task is dropped.
+    ExecutionNotRunning,
+    /// A permanent error failed the execution (see `finished`).
+    ExecutionFailed,
+}
+
+impl PageOutcome {
+    fn skipped(task: &PageTask, disposition: PageDisposition) -> Self {
+        Self {
+            execution_id: task.execution_id.clone(),
+            page_key: task.page_key(),
+            disposition,
+            counters: Counters::default(),
+            next_page_queued: false,
+            finished: None,
+        }
+    }
+}
+
+impl Engine {
+    /// Processes one delivery of a page task. `receive_count` is the queue's (1 on the first
+    /// delivery). `Err` with a transient kind: release the task for a later retry; any
+    /// other result: acknowledge it.
+    pub async fn process_page(
+        &self,
+        task: &PageTask,
+        receive_count: u32,
+    ) -> Result<PageOutcome, EngineError> {
+        let started = Instant::now();
+        let key = task.page_key();
+        let Some(execution) = self
+            .state
+            .get_execution(&task.execution_id)
+            .await
+            .map_err(EngineError::State)?
+        else {
+            return Err(EngineError::UnknownExecution(task.execution_id.clone()));
+        };
+        if execution.status.is_final() {
+            self.forget(&execution.id);
+            return Ok(PageOutcome::skipped(
+                task,
+                PageDisposition::ExecutionNotRunning,
+            ));
+        }
+        let ledger = match self
+            .state
+            .page_ledger(&task.execution_id, &key)
+            .await
+            .map_err(EngineError::State)?
+        {
+            Some(ledger) if ledger.done => {
+                return Ok(PageOutcome::skipped(task, PageDisposition::AlreadyDone));
+            }
+            Some(ledger) => ledger,
+            None => {
+                // Pages are registered before their task is sent; register a stray one so
+                // it is counted outstanding before it completes.
+                self.state
+                    .register_page(&task.execution_id, &key)
+                    .await
+                    .map_err(EngineError::State)?;
+                PageLedger::default()
+            }
+        };
+        let prepared = match self.prepared(&task.execution_id).await {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => {
+                let error = "the execution has no stored plan".to_owned();
+                return self.fail_from_page(task, &error).await;
+            }
+            Err(error @ EngineError::InvalidDefinition { .. }) => {
+                return self.fail_from_page(task, &error.to_string()).await;
+            }
+            Err(error) => return Err(error),
+        };
+        let outcome = self
+            .process_fetched(task, receive_count, &prepared, &ledger)
+            .await?;
+        tracing::info!(
+            integration_id = %task.integration_id,
+            execution_id = %task.execution_id,
+            page = %key,
+            records = outcome.counters.records_read,
+            upserted = outcome.counters.upserted,
+            failed = outcome.counters.failed,
+            skipped = outcome.counters.skipped,
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "page processed"
+        );
+        Ok(outcome)
+    }
+
+    async fn process_fetched(
+        &self,
+        task: &PageTask,
+        receive_count: u32,
+        prepared: &Prepared,
+        ledger: &PageLedger,
+    ) -> Result<PageOutcome, EngineError> {
+        let key = task.page_key();
+        let plan = &prepared.plan;
+        let Some(partition) = plan.partitions.iter().find(|p| p.index == task.partition) else {
+            let error = format!(
+                "page task names partition {} which the plan does not have",
+                task.partition
+            );
+            return self.fail_from_page(task, &error).await;
+        };
+        let source = match self.connectors.source(&prepared.integration).await {
+            Ok(source) => source,
+            Err(error) => return self.source_error(task, error).await,
+        };
+        let request = PageRequest {
+            integration: &prepared.integration,
+            plan: &plan.source,
+            window: plan.window.as_ref(),
+            partition,
+            cursor: task.cursor.as_deref(),
+        };
+        let page = match source.fetch_page(request).await {
+            Ok(page) => page,
+            Err(error) => return self.source_error(task, error).await,
+        };
+
+        let mut next_page_queued = false;
+        if let Some(next_cursor) = page.next_cursor.as_deref() {
+            if task.cursor.as_deref() == Some(next_cursor) || page.records.is_empty() {
+                let error = format!(
+                    "Dataverse returned a page that does not move forward (page {key}); the source's paging is broken"
+                );
+                return self.fail_from_page(task, &error).await;
+            }
+            let next = PageTask {
+                cursor: Some(next_cursor.to_owned()),
+                ..task.clone()
+            };
+            let registered = self
+                .state
+                .register_page(&task.execution_id, &next.page_key())
+                .await
+                .map_err(EngineError::State)?;
+            // A redelivery may have crashed between registering and sending: send again;
+            // the ledger drops the duplicate.
+            if registered || receive_count > 1 {
+                self.queue
+                    .send(std::slice::from_ref(&next))
+                    .await
+                    .map_err(EngineError::Queue)?;
+                next_page_queued = true;
+            }
+        }
+
+        let mut counters = Counters {
+            records_read: page.records.len() as u64,
+            pages: 1,
+            ..Counters::default()
+        };
+        let mut failures = Vec::new();
+        let mut users = Vec::new();
+        let mut record_ids = Vec::new();
+        for record in &page.records {
+            let mapped = prepared.mapper.map(record, plan.processing_time);
+            match mapped.outcome {
+                Outcome::User(user) => {
+                    users.push(user);
+                    record_ids.push(mapped.record_id);
+                }
+                Outcome::Skipped { reason } => {
+                    counters.skipped += 1;
+                    tracing::debug!(execution_id = %task.execution_id, record_id = %mapped.record_id, reason = %reason, "record skipped");
+                }
+                Outcome::Failed { reason } => {
+                    counters.failed += 1;
+                    failures.push(dynsync_domain::execution::RecordFailure {
+                        record_id: mapped.record_id,
+                        reason,
+                    });
+                }
+            }
+        }
+
+        let sink = match self.connectors.sink(&prepared.integration).await {
+            Ok(sink) => sink,
+            Err(error) if error.kind().is_transient() => return Err(EngineError::Sink(error)),
+            Err(error) => {
+                return self
+                    .fail_from_page(task, &format!("Insider: {error}"))
+                    .await;
+            }
+        };
+        let settings = &prepared.integration.definition().insider;
+        let tally: BatchTally = send_batches(
+            self.state.as_ref(),
+            sink.as_ref(),
+            task,
+            ledger,
+            &users,
+            &record_ids,
+            settings.skip_hook,
+            settings.fast_fail,
+        )
+        .await?;
+        counters.upserted += tally.upserted;
+        counters.failed += tally.failed;
+        counters.events_sent += tally.events_sent;
+        failures.extend(tally.failures);
+        failures.truncate(dynsync_domain::execution::MAX_RECORDED_FAILURES);
+
+        let remaining = self
+            .state
+            .complete_page(
+                &task.execution_id,
+                &key,
+                &counters,
+                &failures,
+                self.clock.now(),
+            )
+            .await
+            .map_err(EngineError::State)?;
+        let mut outcome = PageOutcome {
+            execution_id: task.execution_id.clone(),
+            page_key: key,
+            disposition: PageDisposition::Processed,
+            counters,
+            next_page_queued,
+            finished: None,
+        };
+        let Some(remaining) = remaining else {
+            // A concurrent delivery completed the page first; it counted it.
+            outcome.disposition = PageDisposition::AlreadyDone;
+            outcome.counters = Counters::default();
+            return Ok(outcome);
+        };
+        if let Some(message) = tally.fast_fail {
+            outcome.finished = self.fail_and_read(&task.execution_id, &message).await?;
+            return Ok(outcome);
+        }
+        self.renew_lock(task).await?;
+        if remaining == 0 {
+            outcome.finished = self
+                .finish_after_last_page(prepared, &task.execution_id)
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// A source error: transient ones are retried by the queue, permanent ones fail the
+    /// execution.
+    async fn source_error(
+        &self,
+        task: &PageTask,
+        error: PortError,
+    ) -> Result<PageOutcome, EngineError> {
+        if error.kind().is_transient() {
+            return Err(EngineError::Source(error));
+        }
+        self.fail_from_page(task, &format!("Dataverse: {error}"))
+            .await
+    }
+
+    async fn fail_from_page(
+        &self,
+        task: &PageTask,
+        error: &str,
+    ) -> Result<PageOutcome, EngineError> {
+        tracing::warn!(execution_id = %task.execution_id, page = %task.page_key(), error = %error, "page failed the execution");
+        let finished = self.fail_and_read(&task.execution_id, error).await?;
+        let mut outcome = PageOutcome::skipped(task, PageDisposition::ExecutionFailed);
+        outcome.finished = finished;
+        Ok(outcome)
+    }
+}

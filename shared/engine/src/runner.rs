@@ -1,0 +1,171 @@
+//! A local runner: a pool of workers receiving page tasks from a [`PageQueue`] and calling
+//! [`Engine::process_page`], as the worker Lambda does on AWS. Success and permanent
+//! failure acknowledge the task; a transient error releases it with backoff; a task
+//! received [`MAX_RECEIVES`] times fails its execution with its last error (SQS's
+//! `maxReceiveCount` before the dead-letter queue). It returns when the execution is final.
+//! Dropping the future stops every worker at once (in-flight work is abandoned and comes
+//! back through the queue's visibility timeout).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dynsync_domain::execution::Execution;
+use dynsync_domain::ports::{Delivery, PageQueue};
+use dynsync_domain::retry::RetryPolicy;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::page::PageOutcome;
+use crate::{Engine, EngineError};
+
+/// Deliveries of one task before it fails its execution (SQS `maxReceiveCount`).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// How long a worker waits for a task in one receive, and how often the runner looks at
+/// the execution's status.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Called after every page task processed (from worker tasks).
+pub type OnProgress = Arc<dyn Fn(&PageOutcome) + Send + Sync>;
+
+/// Runs page tasks with `concurrency` workers until the execution `execution_id` is final,
+/// and returns it as it ended.
+pub async fn run_until_finished(
+    engine: Arc<Engine>,
+    queue: Arc<dyn PageQueue>,
+    execution_id: &str,
+    concurrency: usize,
+    on_progress: OnProgress,
+) -> Result<Execution, EngineError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = JoinSet::new();
+    for worker in 0..concurrency.max(1) {
+        workers.spawn(work(
+            worker,
+            engine.clone(),
+            queue.clone(),
+            stop_rx.clone(),
+            on_progress.clone(),
+        ));
+    }
+    let mut interval = tokio::time::interval(POLL);
+    let result = loop {
+        interval.tick().await;
+        match engine.state.get_execution(execution_id).await {
+            Ok(Some(execution)) if execution.status.is_final() => break Ok(execution),
+            Ok(Some(_)) => {}
+            Ok(None) => break Err(EngineError::UnknownExecution(execution_id.to_owned())),
+            Err(error) if error.kind().is_transient() => {
+                tracing::warn!(execution_id = %execution_id, error = %error, "cannot read the execution; retrying");
+            }
+            Err(error) => break Err(EngineError::State(error)),
+        }
+    };
+    let _ = stop_tx.send(true);
+    while workers.join_next().await.is_some() {}
+    result
+}
+
+async fn work(
+    worker: usize,
+    engine: Arc<Engine>,
+    queue: Arc<dyn PageQueue>,
+    mut stop: watch::Receiver<bool>,
+    on_progress: OnProgress,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let received = tokio::select! {
+            received = queue.receive(1, POLL) => received,
+            _ = stop.changed() => return,
+        };
+        let deliveries = match received {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                tracing::warn!(worker, error = %error, "cannot receive page tasks; retrying");
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        for delivery in deliveries {
+            handle(&engine, queue.as_ref(), &delivery, &on_progress).await;
+        }
+    }
+}
+
+async fn handle(
+    engine: &Engine,
+    queue: &dyn PageQueue,
+    delivery: &Delivery,
+    on_progress: &OnProgress,
+) {
+    let task = &delivery.task;
+    if delivery.receive_count > MAX_RECEIVES {
+        let error = format!(
+            "page {} was received {} times without completing (its worker stopped or timed out)",
+            task.page_key(),
+            delivery.receive_count
+        );
+        give_up(engine, queue, delivery, &error).await;
+        return;
+    }
+    match engine.process_page(task, delivery.receive_count).await {
+        Ok(outcome) => {
+            on_progress(&outcome);
+            acknowledge(queue, delivery).await;
+        }
+        Err(error) if error.is_transient() && delivery.receive_count < MAX_RECEIVES => {
+            let delay = RetryPolicy::new(MAX_RECEIVES).delay(
+                delivery.receive_count,
+                None,
+                rand::random::<f64>(),
+            );
+            tracing::warn!(
+                execution_id = %task.execution_id,
+                page = %task.page_key(),
+                receive_count = delivery.receive_count,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %error,
+                "page failed; it will be retried"
+            );
+            if let Err(error) = queue.release(&delivery.receipt, delay).await {
+                tracing::warn!(page = %task.page_key(), error = %error, "cannot release the page task; it returns after its visibility timeout");
+            }
+        }
+        Err(error) => {
+            let error = if error.is_transient() {
+                format!(
+                    "page {} failed {} times; last error: {error}",
+                    task.page_key(),
+                    delivery.receive_count
+                )
+            } else {
+                format!("page {} failed: {error}", task.page_key())
+            };
+            give_up(engine, queue, delivery, &error).await;
+        }
+    }
+}
+
+async fn give_up(engine: &Engine, queue: &dyn PageQueue, delivery: &Delivery, error: &str) {
+    let task = &delivery.task;
+    match engine.fail_execution(&task.execution_id, error).await {
+        Ok(_) => acknowledge(queue, delivery).await,
+        Err(EngineError::State(e)) if !e.kind().is_transient() => {
+            // The execution is gone: nothing can use the task.
+            tracing::warn!(execution_id = %task.execution_id, error = %e, "dropping a task of an unknown execution");
+            acknowledge(queue, delivery).await;
+        }
+        Err(e) => {
+            tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot fail the execution; the task will come back");
+        }
+    }
+}
+
+async fn acknowledge(queue: &dyn PageQueue, delivery: &Delivery) {
+    if let Err(error) = queue.ack(&delivery.receipt).await {
+        tracing::warn!(page = %delivery.task.page_key(), error = %error, "cannot acknowledge the page task; it may be delivered again (the ledger skips it)");
+    }
+}
