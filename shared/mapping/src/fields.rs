@@ -1,0 +1,273 @@
+//! Field mappings (the guide's Step 7, reused for event parameters in Step 8): where a value
+//! goes (`key` at the root or `custom.<key>` under `custom`), "convert code to label" with
+//! per-mapping overrides winning over Dataverse's labels, the unknown-code behaviour,
+//! "invert boolean", and fixed values.
+
+use std::collections::HashMap;
+
+use dynsync_domain::definition::{FieldMapping, FixedValue, UnknownCodeBehavior};
+use dynsync_domain::record::FORMATTED_VALUE_SUFFIX;
+use dynsync_domain::{OptionLabels, Record};
+use serde_json::{Map, Value};
+
+use crate::values::{Coercion, parse_bool};
+
+/// Where a key lands in the attributes or event parameters object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Slot {
+    Root(String),
+    Custom(String),
+}
+
+impl Slot {
+    pub(crate) fn parse(key: &str) -> Self {
+        match key.strip_prefix("custom.") {
+            Some(name) => Slot::Custom(name.to_owned()),
+            None => Slot::Root(key.to_owned()),
+        }
+    }
+
+    #[cfg(test)]
+    fn name(&self) -> &str {
+        match self {
+            Slot::Root(name) | Slot::Custom(name) => name,
+        }
+    }
+
+    /// Writes `value` into `target` (custom keys inside a `custom` object).
+    pub(crate) fn put(&self, target: &mut Map<String, Value>, value: Value) {
+        match self {
+            Slot::Root(name) => {
+                target.insert(name.clone(), value);
+            }
+            Slot::Custom(name) => {
+                let custom = target
+                    .entry("custom")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if !custom.is_object() {
+                    *custom = Value::Object(Map::new());
+                }
+                if let Value::Object(custom) = custom {
+                    custom.insert(name.clone(), value);
+                }
+            }
+        }
+    }
+}
+
+/// Which kind of object a mapping writes into (decides the standard-key coercions).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Attribute,
+    EventParam,
+}
+
+fn coercion_for(slot: &Slot, target: Target) -> Coercion {
+    match (slot, target) {
+        (Slot::Custom(_), _) => Coercion::PassThrough,
+        (Slot::Root(key), Target::Attribute) => Coercion::for_attribute(key),
+        (Slot::Root(key), Target::EventParam) => Coercion::for_event_param(key),
+    }
+}
+
+/// One field mapping, compiled once per execution.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldRule {
+    key: String,
+    slot: Slot,
+    field: String,
+    formatted_field: String,
+    coercion: Coercion,
+    /// `code_to_label` only: code (as Dataverse's integer, in decimal) -> label, with the
+    /// mapping's own `labels` already laid over Dataverse's.
+    labels: Option<HashMap<String, String>>,
+    unknown_code: UnknownCodeBehavior,
+    invert_boolean: bool,
+}
+
+impl FieldRule {
+    pub(crate) fn new(
+        mapping: &FieldMapping,
+        target: Target,
+        option_labels: &OptionLabels,
+        unknown_code: UnknownCodeBehavior,
+    ) -> Self {
+        let slot = Slot::parse(&mapping.key);
+        let labels = mapping.code_to_label.then(|| {
+            let mut labels: HashMap<String, String> = option_labels
+                .get(&mapping.field)
+                .map(|by_code| {
+                    by_code
+                        .iter()
+                        .map(|(code, label)| (code.to_string(), label.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (code, label) in &mapping.labels {
+                labels.insert(code.trim().to_owned(), label.clone());
+            }
+            labels
+        });
+        Self {
+            key: mapping.key.clone(),
+            coercion: coercion_for(&slot, target),
+            slot,
+            formatted_field: format!("{}{FORMATTED_VALUE_SUFFIX}", mapping.field),
+            field: mapping.field.clone(),
+            labels,
+            unknown_code,
+            invert_boolean: mapping.invert_boolean,
+        }
+    }
+
+    /// Maps this field of `record` into `target`. A null or missing value writes nothing;
+    /// a value that cannot be coerced writes nothing and adds a note.
+    pub(crate) fn apply(
+        &self,
+        record: &Record,
+        target: &mut Map<String, Value>,
+        notes: &mut Vec<String>,
+    ) {
+        let Some(raw) = record.get(&self.field).filter(|v| !v.is_null()) else {
+            return;
+        };
+        let mut value = match &self.labels {
+            Some(labels) => match self.label_of(raw, labels, record) {
+                Some(label) => Value::String(label),
+                None => match self.unknown_code {
+                    // The number exactly as Dataverse returned it, not coerced to the key's type.
+                    UnknownCodeBehavior::Raw if !self.invert_boolean => {
+                        self.slot.put(target, raw.clone());
+                        return;
+                    }
+                    UnknownCodeBehavior::Raw => raw.clone(),
+                    UnknownCodeBehavior::SkipAttribute => {
+                        notes.push(format!(
+                            "{}: code in '{}' has no label; omitted (unknown_code: skip_attribute)",
+                            self.key, self.field
+                        ));
+                        return;
+                    }
+                },
+            },
+            None => raw.clone(),
+        };
+        if self.invert_boolean {
+            match parse_bool(&value) {
+                Some(b) => value = Value::Bool(!b),
+                None => {
+                    notes.push(format!(
+                        "{}: '{}' is not a boolean, cannot invert; omitted",
+                        self.key, self.field
+                    ));
+                    return;
+                }
+            }
+        }
+        match self.coercion.apply(&value) {
+            Some(coerced) => self.slot.put(target, coerced),
+            None => notes.push(format!(
+                "{}: '{}' is not {}; omitted",
+                self.key,
+                self.field,
+                self.coercion.expected()
+            )),
+        }
+    }
+
+    /// The label of a code: the mapping's and Dataverse's labels, then the formatted value
+    /// Dataverse sent beside the field. Multi-select values (`"1,2"`) become `"A,B"` only
+    /// when every code has a label.
+    fn label_of(
+        &self,
+        raw: &Value,
+        labels: &HashMap<String, String>,
+        record: &Record,
+    ) -> Option<String> {
+        let code = match raw {
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{f:.0}"),
+                _ => n.to_string(),
+            },
+            Value::Bool(b) => u8::from(*b).to_string(),
+            Value::String(s) => s.trim().to_owned(),
+            _ => return None,
+        };
+        if let Some(label) = labels.get(&code) {
+            return Some(label.clone());
+        }
+        if code.contains(',') {
+            let parts: Option<Vec<&str>> = code
+                .split(',')
+                .map(|part| labels.get(part.trim()).map(String::as_str))
+                .collect();
+            if let Some(parts) = parts {
+                return Some(parts.join(","));
+            }
+        }
+        match record.get(&self.formatted_field) {
+            Some(Value::String(formatted)) if !formatted.is_empty() => Some(formatted.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A constant attribute or event parameter, coerced once at compile time.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedRule {
+    slot: Slot,
+    value: Option<Value>,
+    key: String,
+}
+
+impl FixedRule {
+    pub(crate) fn new(fixed: &FixedValue, target: Target) -> Self {
+        let slot = Slot::parse(&fixed.key);
+        let value = coercion_for(&slot, target).apply(&fixed.value);
+        Self {
+            key: fixed.key.clone(),
+            slot,
+            value,
+        }
+    }
+
+    pub(crate) fn apply(&self, target: &mut Map<String, Value>, notes: &mut Vec<String>) {
+        match &self.value {
+            Some(value) => self.slot.put(target, value.clone()),
+            None => notes.push(format!(
+                "{}: fixed value does not fit the key's type; omitted",
+                self.key
+            )),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn slot_name(&self) -> &str {
+        self.slot.name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_keys_go_under_custom_and_standard_ones_at_the_root() {
+        let mut target = Map::new();
+        Slot::parse("name").put(&mut target, Value::from("Ada"));
+        Slot::parse("custom.tier").put(&mut target, Value::from("gold"));
+        assert_eq!(
+            Value::Object(target),
+            serde_json::json!({"name": "Ada", "custom": {"tier": "gold"}})
+        );
+        let fixed = FixedRule::new(
+            &FixedValue {
+                key: "custom.source".into(),
+                value: Value::from("Dynamics"),
+            },
+            Target::Attribute,
+        );
+        assert_eq!(fixed.slot_name(), "source");
+    }
+}

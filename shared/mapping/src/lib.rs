@@ -1,0 +1,20 @@
+//! dynsync's mapping engine: turns Dataverse records into Insider users exactly as the
+//! guide's Steps 6 to 9 describe, and cuts users into upsert batches. It is pure: no I/O,
+//! no clock (the processing time is passed in), no logging of values.
+//!
+//! Modules: `mapper` (the [`Mapper`] compiled once per execution and the per-record
+//! [`MappedRecord`]), `identifiers` and `phone` (Step 6 and the phone/invalid-identifier
+//! settings of Step 9), `fields` and `values` (Step 7: keys, labels, inverted booleans,
+//! coercion to Insider's types), `events` (Step 8), `batch` (request bodies and splitting by
+//! the 1,000-user and 5,000,000-byte limits). Depends only on `dynsync-domain`.
+
+pub mod batch;
+mod events;
+mod fields;
+mod identifiers;
+mod mapper;
+mod phone;
+mod values;
+
+pub use batch::upsert_body;
+pub use mapper::{MappedRecord, Mapper, Outcome, UNKNOWN_RECORD_ID};

@@ -1,0 +1,158 @@
+//! Phone normalisation per the guide's phone settings (Step 9) and ARCHITECTURE.md 8:
+//! with `country_code`, the number is parsed by libphonenumber (the `phonenumber` crate)
+//! with that dial code's region as the default, so a national trunk prefix such as a leading
+//! 0 is dropped and the code is added only when missing; with `international_format` alone,
+//! non-digits are stripped and a `+` added. Either way the result must be E.164.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use dynsync_domain::definition::PhoneSettings;
+use phonenumber::{Mode, country};
+use regex::Regex;
+
+/// Insider's phone rule (API-FACTS.md 1.5).
+static E164: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^\+[1-9]\d{6,14}$").ok());
+
+/// Longer inputs are not phone numbers; refusing them early bounds the parser's work.
+const MAX_PHONE_INPUT: usize = 64;
+
+/// Phone settings compiled once per execution.
+#[derive(Debug, Clone)]
+pub(crate) struct PhoneNormaliser {
+    international_format: bool,
+    /// The dial code's region, e.g. `TR` for 90.
+    region: Option<country::Id>,
+    /// The dial code digits as configured, used when the region is unknown.
+    dial_code: Option<String>,
+}
+
+impl PhoneNormaliser {
+    pub(crate) fn new(settings: &PhoneSettings) -> Self {
+        let dial_code = settings
+            .country_code
+            .as_deref()
+            .map(|code| code.trim().trim_start_matches('+').to_owned())
+            .filter(|code| !code.is_empty());
+        let region = dial_code.as_deref().and_then(region_of_dial_code);
+        Self {
+            international_format: settings.international_format,
+            region,
+            dial_code,
+        }
+    }
+
+    /// The E.164 form of `raw`, or why it has none (never echoing the value: it is PII).
+    pub(crate) fn normalise(&self, raw: &str) -> Result<String, &'static str> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("empty");
+        }
+        if trimmed.len() > MAX_PHONE_INPUT {
+            return Err("too long to be a phone number");
+        }
+        let candidate = if let Some(region) = self.region {
+            let parsed = phonenumber::parse(Some(region), trimmed)
+                .map_err(|_| "could not be parsed as a phone number")?;
+            parsed.format().mode(Mode::E164).to_string()
+        } else if let Some(code) = &self.dial_code {
+            // A dial code libphonenumber does not know: prepend it by hand when missing.
+            let digits = digits_of(trimmed);
+            let national = digits.trim_start_matches('0');
+            if trimmed.starts_with('+') || digits.starts_with(code.as_str()) {
+                format!("+{digits}")
+            } else {
+                format!("+{code}{national}")
+            }
+        } else if self.international_format {
+            format!("+{}", digits_of(trimmed))
+        } else {
+            trimmed.to_owned()
+        };
+        if is_e164(&candidate) {
+            Ok(candidate)
+        } else {
+            Err("not an E.164 phone number after normalisation")
+        }
+    }
+}
+
+/// Whether `s` passes Insider's E.164 rule `^\+[1-9]\d{6,14}$`.
+pub(crate) fn is_e164(s: &str) -> bool {
+    E164.as_ref().is_some_and(|re| re.is_match(s))
+}
+
+fn digits_of(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Maps a dial code (`90`) to its main region (`TR`) through libphonenumber's metadata.
+fn region_of_dial_code(code: &str) -> Option<country::Id> {
+    let code: u16 = code.parse().ok()?;
+    let regions = phonenumber::metadata::DATABASE.by_code(&code)?;
+    let main = regions
+        .iter()
+        .find(|meta| meta.is_main_country_for_code())
+        .or_else(|| regions.first())?;
+    country::Id::from_str(main.id()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normaliser(international_format: bool, country_code: Option<&str>) -> PhoneNormaliser {
+        PhoneNormaliser::new(&PhoneSettings {
+            international_format,
+            country_code: country_code.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn phone_numbers_normalise_per_settings() {
+        let cases = [
+            (false, Some("90"), "0532 123 45 67", Ok("+905321234567")),
+            (true, Some("90"), "0532 123 45 67", Ok("+905321234567")),
+            (false, Some("90"), "532 123 45 67", Ok("+905321234567")),
+            (false, Some("90"), "905321234567", Ok("+905321234567")),
+            (false, Some("90"), "0090 532 123 45 67", Ok("+905321234567")),
+            (false, Some("90"), "+90 532 123 45 67", Ok("+905321234567")),
+            (false, Some("90"), "+44 20 7946 0958", Ok("+442079460958")),
+            (false, Some("+1"), "(415) 555-2671", Ok("+14155552671")),
+            (true, None, "+90 (532) 123-45-67", Ok("+905321234567")),
+            (true, None, "90 532 123 45 67", Ok("+905321234567")),
+            (false, None, "+905321234567", Ok("+905321234567")),
+            (
+                false,
+                None,
+                "0532 123 45 67",
+                Err("not an E.164 phone number after normalisation"),
+            ),
+            (
+                true,
+                None,
+                "12345",
+                Err("not an E.164 phone number after normalisation"),
+            ),
+            (true, None, "   ", Err("empty")),
+            (
+                false,
+                Some("90"),
+                "call me",
+                Err("could not be parsed as a phone number"),
+            ),
+        ];
+        for (international, code, input, expected) in cases {
+            let got = normaliser(international, code).normalise(input);
+            assert_eq!(got.as_deref(), expected.as_deref(), "{input} with {code:?}");
+        }
+    }
+
+    #[test]
+    fn dial_codes_map_to_their_main_region() {
+        assert_eq!(region_of_dial_code("90"), Some(country::Id::TR));
+        assert_eq!(region_of_dial_code("1"), Some(country::Id::US));
+        assert_eq!(region_of_dial_code("44"), Some(country::Id::GB));
+        assert_eq!(region_of_dial_code("999"), None);
+    }
+}
