@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod schema;
+mod validate;
+
 #[derive(Debug, Parser)]
 #[command(name = "dynsync", version, about = "Keep Dynamics 365 (Dataverse) data flowing into Insider One.", long_about = None)]
 struct Cli {
@@ -14,9 +17,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    Validate(validate::ValidateArgs),
+    Schema(schema::SchemaArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema(args) => schema::run(&args),
+    }
 }

@@ -27,6 +27,7 @@ pub const MAX_PARTITIONS: u32 = 64;
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     /// Stable id, `[a-z0-9][a-z0-9-]{0,62}`; names state, locks and secrets.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub id: String,
     /// A descriptive name shown in listings (defaults to the id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,13 +40,17 @@ pub struct Definition {
     /// A 5-field cron expression, evaluated in UTC.
     #[serde(default = "default_schedule")]
     pub schedule: String,
+    /// Where and how to reach Dataverse (the guide's Step 2 and Dynamics settings).
     pub dynamics: DynamicsSettings,
+    /// What to read: an entity or a marketing list, its fields and a record filter.
     pub source: Source,
     /// How Insider matches records to profiles; at least one.
     #[serde(default)]
     pub identifiers: Vec<IdentifierMapping>,
+    /// What to do when an identifier value fails validation.
     #[serde(default)]
     pub invalid_identifier: InvalidIdentifierStrategy,
+    /// Phone number normalisation for `phone_number` identifiers and attributes.
     #[serde(default)]
     pub phone: PhoneSettings,
     /// Field -> user attribute mappings (the guide's Step 7).
@@ -57,6 +62,7 @@ pub struct Definition {
     /// Absent means "Map events" is unchecked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<EventMapping>,
+    /// Where and how to upsert into Insider One.
     pub insider: InsiderSettings,
 }
 
@@ -74,25 +80,31 @@ pub enum Method {
 pub struct DynamicsSettings {
     /// Base URL of the Web API, e.g. `https://contoso.crm4.dynamics.com/api/data/v9.2`.
     pub web_api_url: String,
+    /// The Entra ID app registration used to get tokens.
     pub auth: DynamicsAuth,
     /// Records per request, 1..5000.
     #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 5000))]
     pub page_size: u32,
     /// Maximum wait for one Dataverse response, 1000..300000 ms.
     #[serde(default = "default_request_timeout_ms")]
+    #[schemars(range(min = 1000, max = 300000))]
     pub request_timeout_ms: u64,
     /// Retries of a failed request, 0..10, with exponential backoff and jitter.
     #[serde(default = "default_retries")]
+    #[schemars(range(max = 10))]
     pub retries: u32,
     /// Advanced: split the primary-id space into this many ranges fetched in parallel
     /// (1..64). Mind Dataverse's service protection limits.
     #[serde(default = "default_partitions")]
+    #[schemars(range(min = 1, max = 64))]
     pub partitions: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicsAuth {
+    /// `client_credentials` or `authorization_code`.
     pub method: AuthMethod,
     /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
     pub token_url: String,
@@ -103,7 +115,9 @@ pub struct DynamicsAuth {
     /// `<org>/user_impersonation` and `offline_access`.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The Application (client) ID of the app registration.
     pub client_id: String,
+    /// The client secret, as a reference `{ secret: NAME }`.
     pub client_secret: SecretRef,
     /// Authorization code only: where `dynsync auth login` stores the refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +186,7 @@ pub enum FetchMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierMapping {
+    /// `email`, `phone_number`, `uuid` or `custom`.
     #[serde(rename = "type")]
     pub kind: IdentifierType,
     /// `type: custom` only: the custom identifier's name in Insider.
@@ -206,7 +221,8 @@ pub struct PhoneSettings {
     /// Strip non-digit characters and add a `+` (E.164).
     #[serde(default)]
     pub international_format: bool,
-    /// Dial code (digits, e.g. "90") prepended when a number has none.
+    /// Dial code (1 to 3 digits, e.g. "90"; a leading `+` is tolerated) prepended when a
+    /// number has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
 }
@@ -234,6 +250,7 @@ pub struct FieldMapping {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixedValue {
+    /// Insider key: a standard key, or `custom.<key>`.
     pub key: String,
     /// A string, number or boolean.
     pub value: serde_json::Value,
@@ -242,11 +259,15 @@ pub struct FixedValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventMapping {
+    /// A fixed event name, or one read from a field and translated through `mappings`.
     pub name: EventName,
+    /// `processing_time` (the execution's start) or `{ field: FIELD }`.
     #[serde(default)]
     pub timestamp: TimestampSource,
+    /// Field -> event parameter mappings.
     #[serde(default)]
     pub params: Vec<FieldMapping>,
+    /// Constant event parameters.
     #[serde(default)]
     pub fixed_params: Vec<FixedValue>,
 }
@@ -256,11 +277,16 @@ pub struct EventMapping {
 #[serde(untagged, deny_unknown_fields)]
 pub enum EventName {
     /// `{ fixed: purchase }`: the same event for every record.
-    Fixed { fixed: String },
+    Fixed {
+        /// The event name, e.g. `purchase` (`^[a-z0-9][a-zA-Z0-9._-]*$`).
+        fixed: String,
+    },
     /// `{ field: new_eventtype, mappings: { "100000000": purchase } }`: the field's value,
     /// translated through `mappings`; a value with no row sends no event.
     FromField {
+        /// The Dataverse field holding the event type.
         field: String,
+        /// Field value -> Insider event name; at least one row.
         #[serde(default)]
         mappings: BTreeMap<String, String>,
     },
@@ -282,7 +308,10 @@ pub enum TimestampSource {
 #[serde(untagged, deny_unknown_fields)]
 enum TimestampRepr {
     Keyword(TimestampKeyword),
-    Field { field: String },
+    Field {
+        /// A date/time field of the record.
+        field: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
@@ -312,6 +341,7 @@ impl From<TimestampSource> for TimestampRepr {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsiderSettings {
+    /// Insider's upsert endpoint.
     #[serde(default = "default_insider_api_url")]
     pub api_url: String,
     /// `X-PARTNER-NAME`, lowercase.

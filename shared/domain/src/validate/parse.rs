@@ -116,8 +116,16 @@ fn section_problem<T: DeserializeOwned>(key: &str, section: &Value) -> Option<Pr
         "write { fixed: NAME } or { field: FIELD, mappings: { CODE: NAME } }".to_owned()
     } else if raw.contains("untagged enum TimestampRepr") {
         "write processing_time or { field: FIELD }".to_owned()
+    } else if let Some(rest) = raw.strip_prefix("unknown field `") {
+        let unknown = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        match did_you_mean(unknown, expected.iter().copied()) {
+            Some(s) => format!("unknown key; did you mean '{s}'?"),
+            None => format!("unknown key; known keys: {}", expected.join(", ")),
+        }
     } else {
-        raw
+        raw.replace("expected u32", "expected a whole number (0 or more)")
+            .replace("expected u64", "expected a whole number (0 or more)")
     };
     Some(problem(&path, message))
 }
