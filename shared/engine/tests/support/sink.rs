@@ -1,0 +1,122 @@
+//! An Insider-like sink: accepts users, rejects chosen ones (by email or by index in the
+//! batch) with a reason as Insider's partial failures do, fails whole calls transiently or
+//! permanently on demand, and counts what it received so tests can prove nothing was
+//! sent twice.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use dynsync_domain::InsiderUser;
+use dynsync_domain::ports::{BatchOutcome, PortError, UserFailure, UserSink};
+
+#[derive(Default)]
+pub struct FakeSink {
+    inner: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    reject_emails: HashSet<String>,
+    reject_index: Option<usize>,
+    transient_failures: u32,
+    transient_calls: HashSet<u32>,
+    permanent_error: Option<String>,
+    calls: u32,
+    batch_sizes: Vec<usize>,
+    /// Accepted users by email: how many times each was accepted, and events received.
+    accepted: BTreeMap<String, u32>,
+    events: BTreeMap<String, u32>,
+}
+
+impl FakeSink {
+    pub fn reject_email(&self, email: &str) {
+        self.inner.lock().unwrap().reject_emails.insert(email.to_owned());
+    }
+
+    /// Rejects the user at `index` of every batch.
+    pub fn reject_index(&self, index: usize) {
+        self.inner.lock().unwrap().reject_index = Some(index);
+    }
+
+    /// The next `n` calls fail with a transient error (nothing is stored).
+    pub fn fail_next_transiently(&self, n: u32) {
+        self.inner.lock().unwrap().transient_failures = n;
+    }
+
+    /// Call number `call` (1-based) fails with a transient error.
+    pub fn fail_call(&self, call: u32) {
+        self.inner.lock().unwrap().transient_calls.insert(call);
+    }
+
+    pub fn fail_permanently(&self, message: &str) {
+        self.inner.lock().unwrap().permanent_error = Some(message.to_owned());
+    }
+
+    pub fn heal(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.permanent_error = None;
+        inner.transient_failures = 0;
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.inner.lock().unwrap().calls
+    }
+
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.inner.lock().unwrap().batch_sizes.clone()
+    }
+
+    /// Accepted users (distinct emails).
+    pub fn accepted_users(&self) -> usize {
+        self.inner.lock().unwrap().accepted.len()
+    }
+
+    /// How many times each email was accepted.
+    pub fn accepted(&self) -> BTreeMap<String, u32> {
+        self.inner.lock().unwrap().accepted.clone()
+    }
+
+    pub fn total_events(&self) -> u64 {
+        self.inner.lock().unwrap().events.values().map(|n| u64::from(*n)).sum()
+    }
+
+    /// The largest number of events any one user received.
+    pub fn max_events_per_user(&self) -> u32 {
+        self.inner.lock().unwrap().events.values().copied().max().unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl UserSink for FakeSink {
+    async fn upsert(&self, users: &[InsiderUser], _skip_hook: bool) -> Result<BatchOutcome, PortError> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.calls += 1;
+        let call = inner.calls;
+        if inner.transient_calls.remove(&call) {
+            return Err(PortError::transient("Insider answered 500 after retries"));
+        }
+        if inner.transient_failures > 0 {
+            inner.transient_failures -= 1;
+            return Err(PortError::transient("Insider answered 503 after retries"));
+        }
+        if let Some(message) = inner.permanent_error.clone() {
+            return Err(PortError::permanent(message));
+        }
+        inner.batch_sizes.push(users.len());
+        let mut outcome = BatchOutcome::default();
+        for (index, user) in users.iter().enumerate() {
+            let email = user.identifiers.email.clone().unwrap_or_default();
+            if inner.reject_emails.contains(&email) || inner.reject_index == Some(index) {
+                outcome.failures.push(UserFailure {
+                    index,
+                    reason: "users.0.identifiers.email: invalid email".into(),
+                });
+                continue;
+            }
+            outcome.accepted += 1;
+            *inner.accepted.entry(email.clone()).or_default() += 1;
+            *inner.events.entry(email).or_default() += user.events.len() as u32;
+        }
+        Ok(outcome)
+    }
+}

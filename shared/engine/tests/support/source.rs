@@ -1,0 +1,183 @@
+//! A scripted Dataverse: contacts held in memory, paged by primary id in SQL Server order,
+//! filtered by the execution's window and partition exactly as the real FetchXML would,
+//! with knobs for plan failures and transient or permanent fetch errors.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+use dynsync_domain::definition::FetchMode;
+use dynsync_domain::execution::{ListTarget, SourcePlan};
+use dynsync_domain::ports::{DataSource, PageRequest, PortError, SourcePage};
+use dynsync_domain::{ErrorKind, Integration, Record};
+use dynsync_fetchxml::{parse_guid, partition_contains, sql_server_key};
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    pub record: Record,
+}
+
+/// A contact numbered `n`; `email: None` leaves it without an identifier (skipped).
+pub fn contact(n: u64, email: Option<&str>, created: DateTime<Utc>, modified: DateTime<Utc>) -> Row {
+    let spread = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
+    let id = format!("{:08x}-1111-2222-3333-{spread:012x}", n);
+    let mut record = Record::new();
+    record.insert("contactid".into(), id.clone().into());
+    if let Some(email) = email {
+        record.insert("emailaddress1".into(), email.into());
+    }
+    record.insert("firstname".into(), format!("Name {n}").into());
+    record.insert("modifiedon".into(), modified.to_rfc3339().into());
+    Row {
+        id,
+        created,
+        modified,
+        record,
+    }
+}
+
+/// `n` contacts `first..first+n` with valid emails, created and modified at `at`.
+pub fn contacts(first: u64, n: u64, at: DateTime<Utc>) -> Vec<Row> {
+    (first..first + n)
+        .map(|i| contact(i, Some(&format!("user{i}@example.com")), at, at))
+        .collect()
+}
+
+#[derive(Default)]
+pub struct ScriptedSource {
+    rows: Mutex<Vec<Row>>,
+    plan_error: Mutex<Option<(ErrorKind, String)>>,
+    transient_fetch_failures: AtomicU32,
+    permanent_fetch_error: Mutex<Option<String>>,
+    fetches: AtomicU32,
+    yield_in_fetch: std::sync::atomic::AtomicBool,
+}
+
+impl ScriptedSource {
+    pub fn new(rows: Vec<Row>) -> Self {
+        let source = Self::default();
+        source.put(rows);
+        source
+    }
+
+    /// Adds or replaces rows (by id).
+    pub fn put(&self, rows: Vec<Row>) {
+        let mut all = self.rows.lock().unwrap();
+        for row in rows {
+            all.retain(|r| r.id != row.id);
+            all.push(row);
+        }
+    }
+
+    pub fn fail_plan(&self, kind: ErrorKind, message: &str) {
+        *self.plan_error.lock().unwrap() = Some((kind, message.to_owned()));
+    }
+
+    /// The next `n` fetches fail with a transient error.
+    pub fn fail_fetches_transiently(&self, n: u32) {
+        self.transient_fetch_failures.store(n, Ordering::SeqCst);
+    }
+
+    pub fn fail_fetches_permanently(&self, message: &str) {
+        *self.permanent_fetch_error.lock().unwrap() = Some(message.to_owned());
+    }
+
+    pub fn heal(&self) {
+        *self.permanent_fetch_error.lock().unwrap() = None;
+        *self.plan_error.lock().unwrap() = None;
+        self.transient_fetch_failures.store(0, Ordering::SeqCst);
+    }
+
+    /// Makes every fetch yield to the scheduler once, so concurrent deliveries interleave.
+    pub fn yield_in_fetch(&self) {
+        self.yield_in_fetch.store(true, Ordering::SeqCst);
+    }
+
+    pub fn fetches(&self) -> u32 {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl DataSource for ScriptedSource {
+    async fn plan(&self, integration: &Integration) -> Result<SourcePlan, PortError> {
+        if let Some((kind, message)) = self.plan_error.lock().unwrap().clone() {
+            return Err(PortError {
+                kind,
+                message,
+                source: None,
+            });
+        }
+        let definition = integration.definition();
+        Ok(SourcePlan {
+            entity: "contact".into(),
+            entity_set: "contacts".into(),
+            primary_id: "contactid".into(),
+            labels: Default::default(),
+            list: definition.source.list.as_ref().map(|name| ListTarget {
+                id: "aaaaaaaa-0000-0000-0000-000000000001".into(),
+                name: name.clone(),
+                dynamic: false,
+                query: None,
+            }),
+        })
+    }
+
+    async fn fetch_page(&self, request: PageRequest<'_>) -> Result<SourcePage, PortError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self.yield_in_fetch.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        if self
+            .transient_fetch_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(PortError::transient("Dataverse answered 503"));
+        }
+        if let Some(message) = self.permanent_fetch_error.lock().unwrap().clone() {
+            return Err(PortError {
+                kind: ErrorKind::Permanent,
+                message,
+                source: None,
+            });
+        }
+        let definition = request.integration.definition();
+        let only_updated = definition.source.fetch_mode() == FetchMode::OnlyUpdated;
+        let after = request
+            .cursor
+            .map(|c| sql_server_key(&parse_guid("cursor", c).unwrap()));
+        let mut rows: Vec<(u128, Row)> = self
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let Some(w) = request.window else { return true };
+                w.from.is_none_or(|from| r.modified >= from)
+                    && w.to.is_none_or(|to| r.modified < to)
+                    && (!only_updated || w.from.is_none_or(|from| r.created < from))
+            })
+            .filter(|r| {
+                partition_contains(request.partition, &parse_guid("id", &r.id).unwrap()).unwrap()
+            })
+            .map(|r| (sql_server_key(&parse_guid("id", &r.id).unwrap()), r.clone()))
+            .filter(|(key, _)| after.is_none_or(|a| *key > a))
+            .collect();
+        rows.sort_by_key(|(key, _)| *key);
+        let size = definition.dynamics.page_size as usize;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        Ok(SourcePage {
+            next_cursor: if more {
+                rows.last().map(|(_, r)| r.id.clone())
+            } else {
+                None
+            },
+            records: rows.into_iter().map(|(_, r)| r.record).collect(),
+        })
+    }
+}
