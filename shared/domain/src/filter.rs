@@ -9,6 +9,7 @@
 
 mod operators;
 mod parse;
+mod scan;
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};

@@ -5,11 +5,12 @@
 //! errors and unknown keys are found per top-level section (`parse`), and the semantic
 //! rules of ARCHITECTURE.md sections 3 and 8 run on the typed definition (`rules`).
 
+mod checks;
 mod parse;
 mod rules;
 mod schedule;
 
-pub use rules::STANDARD_ATTRIBUTE_KEYS;
+pub use checks::STANDARD_ATTRIBUTE_KEYS;
 pub use schedule::Schedule;
 
 use crate::definition::{AuthMethod, Definition};
