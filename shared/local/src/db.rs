@@ -131,7 +131,11 @@ impl Db {
     }
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed when it returns `Ok`.
-    pub(crate) async fn write<T, F>(&self, operation: &'static str, work: F) -> Result<T, LocalError>
+    pub(crate) async fn write<T, F>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> Result<T, LocalError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, LocalError> + Send + 'static,
@@ -166,7 +170,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LocalError> {
     }
     let applied = usize::try_from(version).unwrap_or(0);
     for (step, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        tx.execute_batch(sql).map_err(LocalError::sqlite(operation))?;
+        tx.execute_batch(sql)
+            .map_err(LocalError::sqlite(operation))?;
         tracing::debug!(step = step + 1, path = %path.display(), "state schema migrated");
     }
     tx.pragma_update(None, "user_version", supported)
@@ -214,7 +219,10 @@ mod tests {
             conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let err = Db::open(dir.path()).unwrap_err();
-        assert!(matches!(err, LocalError::SchemaTooNew { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, LocalError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("upgrade dynsync"), "{err}");
     }
 

@@ -60,7 +60,10 @@ mod tests {
     #[test]
     fn this_process_is_never_gone() {
         let tag = local_owner_tag();
-        assert!(tag.starts_with(&format!("pid:{}@", std::process::id())), "{tag}");
+        assert!(
+            tag.starts_with(&format!("pid:{}@", std::process::id())),
+            "{tag}"
+        );
         assert!(!owner_is_gone(&tag));
     }
 

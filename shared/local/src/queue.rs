@@ -85,7 +85,8 @@ impl SqliteQueue {
     }
 
     /// Makes every message visible now, in flight or delayed: on resuming after a crash,
-    /// the dead process's tasks come back at once instead of after their timeout.
+    /// the dead process's tasks come back at once instead of after their timeout, and its
+    /// receipts no longer count.
     /// Returns how many messages it made visible.
     pub async fn make_all_visible(&self) -> Result<u64, LocalError> {
         let name = self.name.clone();
@@ -95,7 +96,7 @@ impl SqliteQueue {
             .write(op, move |tx| {
                 let now = now_ms();
                 tx.execute(
-                    "UPDATE queue_messages SET visible_at_ms = ?2
+                    "UPDATE queue_messages SET visible_at_ms = ?2, receipt = NULL
                      WHERE queue = ?1 AND visible_at_ms > ?2",
                     params![name, now],
                 )

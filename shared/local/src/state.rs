@@ -111,11 +111,9 @@ impl StateStore for SqliteStateStore {
         let json: Option<String> = self
             .db
             .call(move |conn| {
-                conn.query_row(
-                    "SELECT json FROM definitions WHERE id = ?1",
-                    [id],
-                    |row| row.get(0),
-                )
+                conn.query_row("SELECT json FROM definitions WHERE id = ?1", [id], |row| {
+                    row.get(0)
+                })
                 .optional()
                 .map_err(LocalError::sqlite(op))
             })
@@ -151,11 +149,9 @@ impl StateStore for SqliteStateStore {
             .db
             .write(op, move |tx| {
                 let json: Option<String> = tx
-                    .query_row(
-                        "SELECT json FROM definitions WHERE id = ?1",
-                        [&id],
-                        |row| row.get(0),
-                    )
+                    .query_row("SELECT json FROM definitions WHERE id = ?1", [&id], |row| {
+                        row.get(0)
+                    })
                     .optional()
                     .map_err(LocalError::sqlite(op))?;
                 let Some(json) = json else {
@@ -163,12 +159,11 @@ impl StateStore for SqliteStateStore {
                 };
                 let mut definition = definition_from_json(&json)?;
                 definition.enabled = enabled;
-                let json = serde_json::to_string(&definition).map_err(|source| {
-                    LocalError::Encode {
+                let json =
+                    serde_json::to_string(&definition).map_err(|source| LocalError::Encode {
                         what: "a definition",
                         source,
-                    }
-                })?;
+                    })?;
                 tx.execute(
                     "UPDATE definitions SET json = ?2 WHERE id = ?1",
                     params![id, json],
@@ -270,7 +265,9 @@ impl StateStore for SqliteStateStore {
         let (integration_id, execution_id) = (integration_id.to_owned(), execution_id.to_owned());
         let op = "releasing a run lock";
         self.db
-            .write(op, move |tx| executions::release_lock(tx, &integration_id, &execution_id))
+            .write(op, move |tx| {
+                executions::release_lock(tx, &integration_id, &execution_id)
+            })
             .await?;
         Ok(())
     }
@@ -434,7 +431,11 @@ fn read_lock(
         .optional()
         .map_err(LocalError::sqlite(op))?;
     row.map(|(execution, owner, expires)| {
-        Ok((execution, owner, time_from_text(&expires, "a lock's expiry")?))
+        Ok((
+            execution,
+            owner,
+            time_from_text(&expires, "a lock's expiry")?,
+        ))
     })
     .transpose()
 }

@@ -47,7 +47,13 @@ impl NewExecution {
                 execution.id
             )));
         }
-        let mut pages = first_page_keys.to_vec();
+        let running = execution.status == ExecutionStatus::Running;
+        // Only a running execution has pages (and needs its plan).
+        let mut pages = if running {
+            first_page_keys.to_vec()
+        } else {
+            Vec::new()
+        };
         pages.sort();
         pages.dedup();
         Ok(Self {
@@ -56,7 +62,10 @@ impl NewExecution {
             status: status_text(execution.status),
             started_at_us: execution.started_at.timestamp_micros(),
             json: encode(execution, "an execution")?,
-            plan: plan.map(|plan| encode(plan, "an execution plan")).transpose()?,
+            plan: plan
+                .filter(|_| running)
+                .map(|plan| encode(plan, "an execution plan"))
+                .transpose()?,
             pages,
             progress: time_to_text(execution.started_at),
         })
@@ -173,7 +182,11 @@ pub(super) fn plan(conn: &Connection, id: &str) -> Result<Option<ExecutionPlan>,
         .transpose()
 }
 
-fn collect(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Row>, LocalError> {
+fn collect(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Row>, LocalError> {
     let op = "listing executions";
     let mut stmt = conn.prepare(sql).map_err(LocalError::sqlite(op))?;
     let rows: Vec<_> = stmt
@@ -201,7 +214,9 @@ pub(super) fn list(
     Ok(rows.into_iter().map(|row| row.execution).collect())
 }
 
-pub(super) fn running(conn: &mut Connection) -> Result<Vec<(Execution, DateTime<Utc>)>, LocalError> {
+pub(super) fn running(
+    conn: &mut Connection,
+) -> Result<Vec<(Execution, DateTime<Utc>)>, LocalError> {
     let sql = format!("{SELECT} WHERE status = 'running' ORDER BY started_at_us, rowid");
     Ok(collect(conn, &sql, [])?
         .into_iter()
@@ -226,7 +241,9 @@ pub(super) fn running_of(
 pub(super) fn pending_pages(conn: &mut Connection, id: &str) -> Result<Vec<String>, LocalError> {
     let op = "listing pending pages";
     let mut stmt = conn
-        .prepare("SELECT page_key FROM pages WHERE execution_id = ?1 AND done = 0 ORDER BY page_key")
+        .prepare(
+            "SELECT page_key FROM pages WHERE execution_id = ?1 AND done = 0 ORDER BY page_key",
+        )
         .map_err(LocalError::sqlite(op))?;
     let keys = stmt
         .query_map([id], |row| row.get(0))
@@ -251,7 +268,13 @@ pub(super) fn register_page(
     if inserted == 0 {
         return Ok(false);
     }
-    save(tx, &row.execution, row.outstanding.saturating_add(1), now)?;
+    let progress = row.last_progress.max(now);
+    save(
+        tx,
+        &row.execution,
+        row.outstanding.saturating_add(1),
+        progress,
+    )?;
     Ok(true)
 }
 
@@ -282,11 +305,13 @@ fn read_page(
         .transpose()
 }
 
-fn known_page(conn: &Connection, id: &str, key: &str) -> Result<(bool, Vec<StoredBatch>), LocalError> {
+fn known_page(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+) -> Result<(bool, Vec<StoredBatch>), LocalError> {
     read_page(conn, id, key)?.ok_or_else(|| {
-        LocalError::Rejected(format!(
-            "page {key} of execution {id} was never registered"
-        ))
+        LocalError::Rejected(format!("page {key} of execution {id} was never registered"))
     })
 }
 
@@ -333,9 +358,10 @@ pub(super) fn record_batch(
         params![id, key, encode(&batches, "page ledger batches")?],
     )
     .map_err(LocalError::sqlite(op))?;
+    let progress = get_known(tx, id)?.last_progress.max(now);
     tx.execute(
         "UPDATE executions SET last_progress = ?2 WHERE id = ?1",
-        params![id, time_to_text(now)],
+        params![id, time_to_text(progress)],
     )
     .map_err(LocalError::sqlite(op))?;
     Ok(())
@@ -352,7 +378,7 @@ pub(super) fn complete_page(
     let Row {
         mut execution,
         outstanding,
-        ..
+        last_progress,
     } = get_known(tx, id)?;
     let (done, _) = known_page(tx, id, key)?;
     if done {
@@ -367,29 +393,29 @@ pub(super) fn complete_page(
     let room = MAX_RECORDED_FAILURES.saturating_sub(execution.failures.len());
     execution.failures.extend(failures.into_iter().take(room));
     let outstanding = outstanding.saturating_sub(1);
-    save(tx, &execution, outstanding, now)?;
+    save(tx, &execution, outstanding, last_progress.max(now))?;
     Ok(Some(outstanding))
 }
 
 pub(super) fn finish(tx: &Transaction<'_>, id: &str, finish: &Finish) -> Result<bool, LocalError> {
-    if !finish.status.is_final() {
-        return Err(LocalError::Rejected(format!(
-            "execution {id} cannot finish as running; give a final status"
-        )));
-    }
     let Row {
         mut execution,
         outstanding,
         last_progress,
     } = get_known(tx, id)?;
-    if execution.status.is_final() {
+    // "Finishing" as running ends nothing.
+    if execution.status.is_final() || !finish.status.is_final() {
         return Ok(false);
     }
     execution.status = finish.status;
     execution.finished_at = Some(finish.finished_at);
     execution.error.clone_from(&finish.error);
     save(tx, &execution, outstanding, last_progress)?;
-    if let Some(watermark) = finish.watermark {
+    // A failed execution never moves the watermark: records of its window may be unsent.
+    let watermark = finish
+        .watermark
+        .filter(|_| finish.status != ExecutionStatus::Failed);
+    if let Some(watermark) = watermark {
         let op = "moving a watermark";
         let integration = &execution.integration_id;
         let current = super::read_time(tx, op, "watermarks", "watermark", integration)?;

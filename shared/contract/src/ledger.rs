@@ -1,0 +1,425 @@
+//! State store checks, part two: executions, the page ledger, finishing and watermarks.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use dynsync_domain::ErrorKind;
+use dynsync_domain::execution::{Counters, ExecutionStatus, MAX_RECORDED_FAILURES};
+use dynsync_domain::ports::{BatchRecord, Finish, LockOutcome, LockRequest, PageLedger};
+
+use crate::fixtures::{at, counters, failures, first_pages, plan, running_execution, unique};
+use crate::race::race;
+use crate::state::MakeStateStore;
+
+pub async fn a_new_execution_registers_its_first_pages_as_outstanding(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let plan = plan(&execution, 2);
+    let pages = first_pages(2);
+    store
+        .create_execution(&execution, Some(&plan), &pages)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.get_execution(&execution.id).await.unwrap(),
+        Some(execution.clone())
+    );
+    assert_eq!(store.get_plan(&execution.id).await.unwrap(), Some(plan));
+    for page in &pages {
+        assert_eq!(
+            store.page_ledger(&execution.id, page).await.unwrap(),
+            Some(PageLedger::default())
+        );
+        assert!(
+            !store.register_page(&execution.id, page).await.unwrap(),
+            "already registered"
+        );
+    }
+    let c = Counters::default();
+    let first = store
+        .complete_page(&execution.id, &pages[0], &c, &[], at(1))
+        .await
+        .unwrap();
+    assert_eq!(first, Some(1));
+    let last = store
+        .complete_page(&execution.id, &pages[1], &c, &[], at(2))
+        .await
+        .unwrap();
+    assert_eq!(last, Some(0));
+}
+
+pub async fn an_execution_that_failed_before_planning_has_no_plan_and_no_pages(
+    make: &impl MakeStateStore,
+) {
+    let store = make().await;
+    let integration = unique("int");
+    let mut execution = running_execution(&integration, at(0));
+    execution.status = ExecutionStatus::Failed;
+    execution.finished_at = Some(at(0));
+    execution.error = Some("Dataverse refused the client secret; check it".to_owned());
+    store.create_execution(&execution, None, &[]).await.unwrap();
+
+    assert_eq!(
+        store.get_execution(&execution.id).await.unwrap(),
+        Some(execution.clone())
+    );
+    assert_eq!(store.get_plan(&execution.id).await.unwrap(), None);
+    assert_eq!(
+        store.list_executions(Some(&integration), 10).await.unwrap(),
+        vec![execution.clone()]
+    );
+    let running = store.running_executions().await.unwrap();
+    assert!(running.iter().all(|(e, _)| e.id != execution.id));
+}
+
+pub async fn an_execution_id_is_recorded_only_once(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let plan = plan(&execution, 1);
+    store
+        .create_execution(&execution, Some(&plan), &first_pages(1))
+        .await
+        .unwrap();
+    let again = store
+        .create_execution(&execution, Some(&plan), &first_pages(1))
+        .await;
+    assert_eq!(
+        again.map_err(|e| e.kind()).err(),
+        Some(ErrorKind::Permanent)
+    );
+}
+
+pub async fn a_page_is_registered_once_under_concurrent_registrars(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let first = first_pages(1);
+    store
+        .create_execution(&execution, Some(&plan(&execution, 1)), &first)
+        .await
+        .unwrap();
+    let next = "0:00000000-0000-0000-0000-000000000001";
+    let registered = race(|_| {
+        let (store, id) = (Arc::clone(&store), execution.id.clone());
+        async move { store.register_page(&id, next).await.unwrap() }
+    })
+    .await;
+    assert_eq!(
+        registered.iter().filter(|r| **r).count(),
+        1,
+        "{registered:?}"
+    );
+    let c = Counters::default();
+    assert_eq!(
+        store
+            .complete_page(&execution.id, &first[0], &c, &[], at(1))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .complete_page(&execution.id, next, &c, &[], at(2))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+}
+
+pub async fn a_page_is_completed_once_under_concurrent_completers(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let page = first_pages(1).remove(0);
+    store
+        .create_execution(
+            &execution,
+            Some(&plan(&execution, 1)),
+            std::slice::from_ref(&page),
+        )
+        .await
+        .unwrap();
+    let page_counters = counters(10, 2);
+    let page_failures = failures("p", 2);
+    let completions = race(|_| {
+        let (store, id, page) = (Arc::clone(&store), execution.id.clone(), page.clone());
+        let failures = page_failures.clone();
+        async move {
+            store
+                .complete_page(&id, &page, &page_counters, &failures, at(5))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let some: Vec<_> = completions.iter().filter(|c| c.is_some()).collect();
+    assert_eq!(some, vec![&Some(0)], "{completions:?}");
+
+    let stored = store.get_execution(&execution.id).await.unwrap().unwrap();
+    assert_eq!(stored.counters, page_counters, "counted once");
+    assert_eq!(stored.failures, page_failures);
+    assert!(
+        store
+            .page_ledger(&execution.id, &page)
+            .await
+            .unwrap()
+            .unwrap()
+            .done
+    );
+    let late = store
+        .complete_page(&execution.id, &page, &page_counters, &[], at(6))
+        .await;
+    assert_eq!(late.unwrap(), None, "a redelivered page is already done");
+}
+
+pub async fn sent_batches_are_remembered_by_index(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let page = first_pages(1).remove(0);
+    store
+        .create_execution(
+            &execution,
+            Some(&plan(&execution, 1)),
+            std::slice::from_ref(&page),
+        )
+        .await
+        .unwrap();
+    let batch = |index: u32, upserted: u64| BatchRecord {
+        index,
+        upserted,
+        failed: 1,
+        events_sent: 3,
+        failures: failures(&format!("b{index}"), 1),
+    };
+    for b in [batch(1, 999), batch(0, 1000), batch(1, 998)] {
+        store.record_batch(&execution.id, &page, &b).await.unwrap();
+    }
+    assert_eq!(
+        store.page_ledger(&execution.id, &page).await.unwrap(),
+        Some(PageLedger {
+            done: false,
+            batches: vec![batch(0, 1000), batch(1, 998)],
+        })
+    );
+}
+
+pub async fn recorded_failures_are_capped_while_failed_counts_all(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let pages = first_pages(3);
+    store
+        .create_execution(&execution, Some(&plan(&execution, 3)), &pages)
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    for (n, page) in pages.iter().enumerate() {
+        let page_failures = failures(&format!("p{n}"), 40);
+        all.extend(page_failures.clone());
+        store
+            .complete_page(
+                &execution.id,
+                page,
+                &counters(50, 40),
+                &page_failures,
+                at(1),
+            )
+            .await
+            .unwrap();
+    }
+    let stored = store.get_execution(&execution.id).await.unwrap().unwrap();
+    assert_eq!(stored.counters.failed, 120);
+    assert_eq!(stored.counters.pages, 3);
+    assert_eq!(
+        stored.failures,
+        all[..MAX_RECORDED_FAILURES].to_vec(),
+        "the first 100 kept"
+    );
+}
+
+fn finish(
+    status: ExecutionStatus,
+    error: &str,
+    watermark: Option<chrono::DateTime<Utc>>,
+) -> Finish {
+    Finish {
+        status,
+        finished_at: at(30),
+        error: (!error.is_empty()).then(|| error.to_owned()),
+        watermark,
+    }
+}
+
+pub async fn an_execution_finishes_exactly_once_under_concurrent_finishers(
+    make: &impl MakeStateStore,
+) {
+    let store = make().await;
+    let integration = unique("int");
+    let execution = running_execution(&integration, at(0));
+    let lock = LockRequest {
+        integration_id: integration.clone(),
+        execution_id: execution.id.clone(),
+        owner: "pid:1@host".to_owned(),
+        expires_at: Utc::now() + Duration::minutes(10),
+    };
+    assert_eq!(
+        store.acquire_lock(&lock).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    store
+        .create_execution(&execution, Some(&plan(&execution, 1)), &first_pages(1))
+        .await
+        .unwrap();
+
+    let finished = race(|n| {
+        let (store, id) = (Arc::clone(&store), execution.id.clone());
+        async move {
+            let f = finish(ExecutionStatus::Failed, &format!("finisher {n}"), None);
+            store.finish_execution(&id, &f).await.unwrap()
+        }
+    })
+    .await;
+    let winners: Vec<usize> = (0..finished.len()).filter(|n| finished[*n]).collect();
+    assert_eq!(winners.len(), 1, "{finished:?}");
+
+    let stored = store.get_execution(&execution.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, ExecutionStatus::Failed);
+    assert_eq!(stored.finished_at, Some(at(30)));
+    assert_eq!(
+        stored.error,
+        Some(format!("finisher {}", winners[0])),
+        "the winner's finish"
+    );
+    assert_eq!(
+        store.lock_holder(&integration).await.unwrap(),
+        None,
+        "lock released"
+    );
+    let running = store.running_executions().await.unwrap();
+    assert!(running.iter().all(|(e, _)| e.id != execution.id));
+    let again = finish(ExecutionStatus::Succeeded, "", Some(at(25)));
+    assert!(!store.finish_execution(&execution.id, &again).await.unwrap());
+    assert_eq!(store.watermark(&integration).await.unwrap(), None);
+}
+
+pub async fn the_watermark_moves_only_forward_and_only_by_a_successful_finish(
+    make: &impl MakeStateStore,
+) {
+    let store = make().await;
+    let integration = unique("int");
+    let run = |minutes: i64| {
+        let execution = running_execution(&integration, at(minutes));
+        let store = Arc::clone(&store);
+        async move {
+            let pages = first_pages(1);
+            store
+                .create_execution(&execution, Some(&plan(&execution, 1)), &pages)
+                .await
+                .unwrap();
+            store
+                .complete_page(
+                    &execution.id,
+                    &pages[0],
+                    &counters(1, 0),
+                    &[],
+                    at(minutes + 1),
+                )
+                .await
+                .unwrap();
+            execution.id
+        }
+    };
+    let first = run(0).await;
+    assert_eq!(
+        store.watermark(&integration).await.unwrap(),
+        None,
+        "only a finish moves it"
+    );
+    let done = finish(ExecutionStatus::Succeeded, "", Some(at(-5)));
+    assert!(store.finish_execution(&first, &done).await.unwrap());
+    assert_eq!(store.watermark(&integration).await.unwrap(), Some(at(-5)));
+
+    let late = run(1).await;
+    let older = finish(ExecutionStatus::Succeeded, "", Some(at(-10)));
+    assert!(store.finish_execution(&late, &older).await.unwrap());
+    assert_eq!(
+        store.watermark(&integration).await.unwrap(),
+        Some(at(-5)),
+        "never backwards"
+    );
+
+    let failed = run(2).await;
+    let failure = finish(ExecutionStatus::Failed, "Insider is down", Some(at(55)));
+    assert!(store.finish_execution(&failed, &failure).await.unwrap());
+    assert_eq!(
+        store.watermark(&integration).await.unwrap(),
+        Some(at(-5)),
+        "not by a failure"
+    );
+
+    let next = run(3).await;
+    let forward = finish(ExecutionStatus::Succeeded, "", Some(at(55)));
+    assert!(store.finish_execution(&next, &forward).await.unwrap());
+    assert_eq!(store.watermark(&integration).await.unwrap(), Some(at(55)));
+}
+
+pub async fn executions_are_listed_newest_first(make: &impl MakeStateStore) {
+    let store = make().await;
+    let integration = unique("int");
+    // Far in the future, so that other runs sharing the store list after these.
+    let base = Utc.with_ymd_and_hms(2300, 1, 1, 0, 0, 0).single().unwrap()
+        + Duration::seconds(i64::from(uuid::Uuid::new_v4().as_fields().1));
+    let older = running_execution(&integration, base);
+    let middle = running_execution(&integration, base + Duration::minutes(1));
+    let newest = running_execution(&integration, base + Duration::minutes(2));
+    let elsewhere = running_execution(&unique("int"), base + Duration::minutes(3));
+    for execution in [&middle, &newest, &older, &elsewhere] {
+        store
+            .create_execution(execution, Some(&plan(execution, 1)), &first_pages(1))
+            .await
+            .unwrap();
+    }
+    let ids = |list: Vec<dynsync_domain::execution::Execution>| {
+        list.into_iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.list_executions(Some(&integration), 10).await.unwrap()),
+        vec![newest.id.clone(), middle.id.clone(), older.id.clone()]
+    );
+    assert_eq!(
+        ids(store.list_executions(Some(&integration), 2).await.unwrap()),
+        vec![newest.id.clone(), middle.id.clone()]
+    );
+    let ours = [&elsewhere.id, &newest.id, &middle.id, &older.id];
+    let all: Vec<String> = ids(store.list_executions(None, 50).await.unwrap())
+        .into_iter()
+        .filter(|id| ours.contains(&id))
+        .collect();
+    assert_eq!(all, ours.map(String::clone).to_vec());
+}
+
+pub async fn running_executions_show_their_last_progress(make: &impl MakeStateStore) {
+    let store = make().await;
+    let integration = unique("int");
+    let execution = running_execution(&integration, at(0));
+    let pages = first_pages(2);
+    store
+        .create_execution(&execution, Some(&plan(&execution, 2)), &pages)
+        .await
+        .unwrap();
+    let progress = |list: Vec<(dynsync_domain::execution::Execution, _)>| {
+        list.into_iter()
+            .find(|(e, _)| e.id == execution.id)
+            .map(|(_, at)| at)
+    };
+    let started = progress(store.running_executions().await.unwrap()).expect("listed as running");
+    assert!(started >= at(0), "{started}");
+    store
+        .complete_page(&execution.id, &pages[0], &counters(5, 0), &[], at(7))
+        .await
+        .unwrap();
+    let moved = progress(store.running_executions().await.unwrap()).expect("still running");
+    assert!(moved >= at(7), "a completed page is progress: {moved}");
+
+    let done = finish(ExecutionStatus::Failed, "stalled", None);
+    store.finish_execution(&execution.id, &done).await.unwrap();
+    assert_eq!(progress(store.running_executions().await.unwrap()), None);
+}
