@@ -230,3 +230,59 @@ pub fn assert_counters_add_up(execution: &Execution) {
         "counters do not add up: {c:?}"
     );
 }
+
+/// A queue that sends every task twice: each page task is delivered (at least) twice.
+pub struct DuplicatingQueue(pub Arc<MemoryQueue>);
+
+#[async_trait::async_trait]
+impl dynsync_domain::ports::PageQueue for DuplicatingQueue {
+    async fn send(&self, tasks: &[dynsync_domain::execution::PageTask]) -> Result<(), PortError> {
+        self.0.send(tasks).await?;
+        self.0.send(tasks).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<dynsync_domain::ports::Delivery>, PortError> {
+        self.0.receive(max, wait).await
+    }
+    async fn ack(&self, receipt: &str) -> Result<(), PortError> {
+        self.0.ack(receipt).await
+    }
+    async fn release(&self, receipt: &str, delay: std::time::Duration) -> Result<(), PortError> {
+        self.0.release(receipt, delay).await
+    }
+}
+
+/// A queue whose `send` number `fail_on` (1-based) fails transiently, as when a worker
+/// crashes between registering the next page and sending its task.
+pub struct FlakySendQueue {
+    pub inner: Arc<MemoryQueue>,
+    pub fail_on: u32,
+    pub sends: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl dynsync_domain::ports::PageQueue for FlakySendQueue {
+    async fn send(&self, tasks: &[dynsync_domain::execution::PageTask]) -> Result<(), PortError> {
+        let n = self.sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == self.fail_on {
+            return Err(PortError::transient("SQS is unavailable"));
+        }
+        self.inner.send(tasks).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<dynsync_domain::ports::Delivery>, PortError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn ack(&self, receipt: &str) -> Result<(), PortError> {
+        self.inner.ack(receipt).await
+    }
+    async fn release(&self, receipt: &str, delay: std::time::Duration) -> Result<(), PortError> {
+        self.inner.release(receipt, delay).await
+    }
+}
