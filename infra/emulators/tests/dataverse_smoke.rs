@@ -27,7 +27,12 @@ async fn token(emu: &DataverseEmulator) -> String {
 async fn whoami_answers_with_a_client_credentials_token() {
     let emu = DataverseEmulator::start(Seed::demo()).await.unwrap();
     let t = token(&emu).await;
-    let r = reqwest::Client::new().get(format!("{}/WhoAmI", emu.web_api_url())).bearer_auth(&t).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/WhoAmI", emu.web_api_url()))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert!(body["UserId"].is_string());
@@ -52,6 +57,11 @@ async fn fetchxml_returns_a_page_of_demo_contacts() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["value"].as_array().unwrap().len(), 50);
     assert_eq!(body["@Microsoft.Dynamics.CRM.morerecords"], true);
-    assert!(body["@Microsoft.Dynamics.CRM.fetchxmlpagingcookie"].as_str().unwrap().contains("pagingcookie="));
+    assert!(
+        body["@Microsoft.Dynamics.CRM.fetchxmlpagingcookie"]
+            .as_str()
+            .unwrap()
+            .contains("pagingcookie=")
+    );
     assert!(body["value"][0]["contactid"].is_string());
 }

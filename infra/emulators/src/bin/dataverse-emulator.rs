@@ -30,7 +30,11 @@ fn seed(spec: &str) -> anyhow::Result<Seed> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let emu = DataverseEmulator::start_on(SocketAddr::from(([127, 0, 0, 1], args.port)), seed(&args.seed)?).await?;
+    let emu = DataverseEmulator::start_on(
+        SocketAddr::from(([127, 0, 0, 1], args.port)),
+        seed(&args.seed)?,
+    )
+    .await?;
     println!("Dataverse emulator");
     println!("  web api:       {}", emu.web_api_url());
     println!("  token url:     {}", emu.token_url());

@@ -14,7 +14,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// Malformed or unsupported FetchXML (`0x80040203`, Invalid Argument).
@@ -27,7 +31,9 @@ impl ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "0x80041103",
-            format!("'{entity}' entity doesn't contain attribute with Name = '{attribute}' and NameMapping = 'Logical'."),
+            format!(
+                "'{entity}' entity doesn't contain attribute with Name = '{attribute}' and NameMapping = 'Logical'."
+            ),
         )
     }
 
@@ -36,13 +42,19 @@ impl ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "0x80041102",
-            format!("The entity with a name = '{entity}' with namemapping = 'Logical' was not found in the MetadataCache."),
+            format!(
+                "The entity with a name = '{entity}' with namemapping = 'Logical' was not found in the MetadataCache."
+            ),
         )
     }
 
     /// An unknown URL segment (`0x8006088a`, 404).
     pub fn not_found_segment(segment: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "0x8006088a", format!("Resource not found for the segment '{segment}'."))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "0x8006088a",
+            format!("Resource not found for the segment '{segment}'."),
+        )
     }
 
     /// A malformed OData query option (`0x80060888`).

@@ -99,24 +99,26 @@ impl Faults {
     /// Decision for the k-th (1-based) Web API request.
     pub(crate) fn action(&self, k: u64) -> Action {
         let knobs = self.knobs().clone();
-        if knobs.drop.is_some_and(|n| k % n == 0) {
+        if knobs.drop.is_some_and(|n| k.is_multiple_of(n)) {
             return Action::Drop;
         }
-        if let Some((n, secs)) = knobs.throttle {
-            if k % n == 0 {
-                return Action::Throttle { retry_after_secs: secs };
-            }
+        if let Some((n, secs)) = knobs.throttle
+            && k.is_multiple_of(n)
+        {
+            return Action::Throttle {
+                retry_after_secs: secs,
+            };
         }
-        if let Some((n, status)) = knobs.fail {
-            if k % n == 0 {
-                return Action::Fail { status };
-            }
+        if let Some((n, status)) = knobs.fail
+            && k.is_multiple_of(n)
+        {
+            return Action::Fail { status };
         }
         Action::Serve
     }
 
     /// Whether the p-th (1-based) page of records is to be malformed.
     pub(crate) fn malformed(&self, p: u64) -> bool {
-        self.knobs().malformed.is_some_and(|n| p % n == 0)
+        self.knobs().malformed.is_some_and(|n| p.is_multiple_of(n))
     }
 }

@@ -25,11 +25,14 @@ impl Annotations {
     pub fn from_prefer(prefer: &str) -> Self {
         let mut out = Annotations::default();
         for pref in prefer.split(',').map(str::trim) {
-            let Some(list) = pref.strip_prefix("odata.include-annotations=") else { continue };
+            let Some(list) = pref.strip_prefix("odata.include-annotations=") else {
+                continue;
+            };
             for name in list.trim_matches('"').split(',').map(str::trim) {
                 let any = name == "*";
                 out.formatted |= any || name == FORMATTED || name == "OData.Community.Display.V1.*";
-                out.lookup |= any || name == LOOKUP_LOGICAL || name.starts_with("Microsoft.Dynamics.CRM.*");
+                out.lookup |=
+                    any || name == LOOKUP_LOGICAL || name.starts_with("Microsoft.Dynamics.CRM.*");
                 out.paging |= any
                     || name == MORE_RECORDS
                     || name == PAGING_COOKIE
@@ -42,7 +45,11 @@ impl Annotations {
 
 /// The Web API property name of a column (`_parentcustomerid_value` for lookups).
 pub fn property_name(attr: &AttrDef) -> String {
-    if attr.kind.is_lookup() { format!("_{}_value", attr.name) } else { attr.name.to_owned() }
+    if attr.kind.is_lookup() {
+        format!("_{}_value", attr.name)
+    } else {
+        attr.name.to_owned()
+    }
 }
 
 /// The primary name of the row a lookup points at.
@@ -81,10 +88,13 @@ pub fn put(
             out.insert(format!("{name}@{FORMATTED}"), Value::String(text));
         }
     }
-    if let FieldValue::Lookup { entity, .. } = v {
-        if ann.lookup || ann.formatted {
-            out.insert(format!("{name}@{LOOKUP_LOGICAL}"), Value::String(entity.clone()));
-        }
+    if let FieldValue::Lookup { entity, .. } = v
+        && (ann.lookup || ann.formatted)
+    {
+        out.insert(
+            format!("{name}@{LOOKUP_LOGICAL}"),
+            Value::String(entity.clone()),
+        );
     }
     out.insert(name, to_json(attr.kind, v));
 }
@@ -108,19 +118,43 @@ pub fn row_json(
     match columns {
         Some(cols) => {
             for attr in cols {
-                put(state, &mut out, attr, row.fields.get(attr.name), "", ann, include_null);
+                put(
+                    state,
+                    &mut out,
+                    attr,
+                    row.fields.get(attr.name),
+                    "",
+                    ann,
+                    include_null,
+                );
             }
         }
         None => {
             for attr in &def.attributes {
-                put(state, &mut out, attr, row.fields.get(attr.name), "", ann, include_null);
+                put(
+                    state,
+                    &mut out,
+                    attr,
+                    row.fields.get(attr.name),
+                    "",
+                    ann,
+                    include_null,
+                );
             }
         }
     }
-    if let Some(pk) = def.attr(def.primary_id) {
-        if !out.contains_key(def.primary_id) {
-            put(state, &mut out, pk, row.fields.get(def.primary_id), "", ann, false);
-        }
+    if let Some(pk) = def.attr(def.primary_id)
+        && !out.contains_key(def.primary_id)
+    {
+        put(
+            state,
+            &mut out,
+            pk,
+            row.fields.get(def.primary_id),
+            "",
+            ann,
+            false,
+        );
     }
     out
 }

@@ -124,7 +124,15 @@ impl EntityDef {
 }
 
 const fn a(name: &'static str, kind: AttrKind, display: &'static str) -> AttrDef {
-    AttrDef { name, kind, display, custom: false, options: &[], global_option_set: None, targets: &[] }
+    AttrDef {
+        name,
+        kind,
+        display,
+        custom: false,
+        options: &[],
+        global_option_set: None,
+        targets: &[],
+    }
 }
 
 const fn custom(mut d: AttrDef) -> AttrDef {
@@ -149,8 +157,16 @@ const STATUS: &[(i64, &str)] = &[(1, "Active"), (2, "Inactive")];
 const GENDER: &[(i64, &str)] = &[(1, "Male"), (2, "Female")];
 const ALLOW: &[(i64, &str)] = &[(0, "Allow"), (1, "Do Not Allow")];
 const YES_NO: &[(i64, &str)] = &[(0, "No"), (1, "Yes")];
-const LOYALTY: &[(i64, &str)] = &[(100000000, "Bronze"), (100000001, "Silver"), (100000002, "Gold")];
-const INTERESTS: &[(i64, &str)] = &[(100000000, "Sports"), (100000001, "Music"), (100000002, "Travel")];
+const LOYALTY: &[(i64, &str)] = &[
+    (100000000, "Bronze"),
+    (100000001, "Silver"),
+    (100000002, "Gold"),
+];
+const INTERESTS: &[(i64, &str)] = &[
+    (100000000, "Sports"),
+    (100000001, "Music"),
+    (100000002, "Travel"),
+];
 const EVENT_TYPE: &[(i64, &str)] = &[(100000000, "purchase"), (100000001, "refund")];
 const LEAD_STATE: &[(i64, &str)] = &[(0, "Open"), (1, "Qualified"), (2, "Disqualified")];
 const LEAD_STATUS: &[(i64, &str)] = &[(1, "New"), (2, "Contacted"), (3, "Qualified"), (4, "Lost")];
@@ -180,15 +196,30 @@ fn contact() -> EntityDef {
         a("address1_city", K::String, "City"),
         a("address1_country", K::String, "Country/Region"),
         opts(a("gendercode", K::Picklist, "Gender"), GENDER),
-        opts(a("donotbulkemail", K::Boolean, "Do not allow Bulk Emails"), ALLOW),
-        opts(a("donotsendmm", K::Boolean, "Send Marketing Materials"), ALLOW),
+        opts(
+            a("donotbulkemail", K::Boolean, "Do not allow Bulk Emails"),
+            ALLOW,
+        ),
+        opts(
+            a("donotsendmm", K::Boolean, "Send Marketing Materials"),
+            ALLOW,
+        ),
         a("birthdate", K::DateOnly, "Birthday"),
         a("numberofchildren", K::Integer, "No. of Children"),
         a("creditlimit", K::Money, "Credit Limit"),
-        lookup(a("parentcustomerid", K::Customer, "Company Name"), &["account", "contact"]),
-        custom(opts(a("new_loyaltytier", K::Picklist, "Loyalty Tier"), LOYALTY)),
+        lookup(
+            a("parentcustomerid", K::Customer, "Company Name"),
+            &["account", "contact"],
+        ),
+        custom(opts(
+            a("new_loyaltytier", K::Picklist, "Loyalty Tier"),
+            LOYALTY,
+        )),
         custom(a("new_customerid", K::String, "Customer ID")),
-        custom(opts(a("new_interests", K::MultiSelectPicklist, "Interests"), INTERESTS)),
+        custom(opts(
+            a("new_interests", K::MultiSelectPicklist, "Interests"),
+            INTERESTS,
+        )),
         custom(opts(a("new_vip", K::Boolean, "VIP"), YES_NO)),
     ]);
     let mut e = EntityDef {
@@ -229,9 +260,15 @@ fn lead() -> EntityDef {
         a("telephone1", K::String, "Business Phone"),
         a("mobilephone", K::String, "Mobile Phone"),
         a("companyname", K::String, "Company Name"),
-        opts(a("donotbulkemail", K::Boolean, "Do not allow Bulk Emails"), ALLOW),
+        opts(
+            a("donotbulkemail", K::Boolean, "Do not allow Bulk Emails"),
+            ALLOW,
+        ),
         a("estimatedamount", K::Money, "Est. Value"),
-        lookup(a("parentcontactid", K::Lookup, "Parent Contact for lead"), &["contact"]),
+        lookup(
+            a("parentcontactid", K::Lookup, "Parent Contact for lead"),
+            &["contact"],
+        ),
     ]);
     EntityDef {
         logical_name: "lead",
@@ -257,7 +294,10 @@ fn account() -> EntityDef {
         a("address1_city", K::String, "City"),
         a("revenue", K::Money, "Annual Revenue"),
         a("numberofemployees", K::Integer, "Number of Employees"),
-        lookup(a("primarycontactid", K::Lookup, "Primary Contact"), &["contact"]),
+        lookup(
+            a("primarycontactid", K::Lookup, "Primary Contact"),
+            &["contact"],
+        ),
     ]);
     EntityDef {
         logical_name: "account",
@@ -286,7 +326,10 @@ fn list() -> EntityDef {
     attributes.extend([
         a("listname", K::String, "Name"),
         opts(a("type", K::Boolean, "Type"), LIST_TYPE),
-        opts(a("createdfromcode", K::Picklist, "Marketing List Member Type"), MEMBER_TYPE),
+        opts(
+            a("createdfromcode", K::Picklist, "Marketing List Member Type"),
+            MEMBER_TYPE,
+        ),
         a("query", K::Memo, "Query"),
         a("membercount", K::Integer, "Members Count"),
         opts(a("lockstatus", K::Boolean, "Locked"), YES_NO),
@@ -320,7 +363,10 @@ fn listmember() -> EntityDef {
         attributes: vec![
             a("listmemberid", K::Uniqueidentifier, "Marketing List Member"),
             lookup(a("listid", K::Lookup, "List"), &["list"]),
-            lookup(a("entityid", K::Lookup, "Member"), &["account", "contact", "lead"]),
+            lookup(
+                a("entityid", K::Lookup, "Member"),
+                &["account", "contact", "lead"],
+            ),
             opts(a("entitytype", K::Picklist, "Member Type"), MEMBER_TYPE),
             a("createdon", K::DateTime, "Created On"),
             a("modifiedon", K::DateTime, "Modified On"),
@@ -332,7 +378,10 @@ fn purchase() -> EntityDef {
     let mut attributes = common("new_purchaseid");
     attributes.extend([
         custom(a("new_name", K::String, "Name")),
-        custom(opts(a("new_eventtype", K::Picklist, "Event Type"), EVENT_TYPE)),
+        custom(opts(
+            a("new_eventtype", K::Picklist, "Event Type"),
+            EVENT_TYPE,
+        )),
         custom(a("new_productid", K::String, "Product ID")),
         custom(a("new_productname", K::String, "Product Name")),
         custom(a("new_quantity", K::Integer, "Quantity")),
@@ -340,7 +389,10 @@ fn purchase() -> EntityDef {
         custom(a("new_currency", K::String, "Currency")),
         custom(a("new_orderid", K::String, "Order ID")),
         custom(a("new_contactemail", K::String, "Contact Email")),
-        custom(lookup(a("new_contactid", K::Lookup, "Contact"), &["contact"])),
+        custom(lookup(
+            a("new_contactid", K::Lookup, "Contact"),
+            &["contact"],
+        )),
     ]);
     for at in attributes.iter_mut() {
         if matches!(at.name, "new_purchaseid") {
@@ -370,12 +422,23 @@ pub struct Schema {
 impl Schema {
     /// The organisation every emulator serves.
     pub fn standard() -> Self {
-        Schema { entities: vec![contact(), lead(), account(), list(), listmember(), purchase()] }
+        Schema {
+            entities: vec![
+                contact(),
+                lead(),
+                account(),
+                list(),
+                listmember(),
+                purchase(),
+            ],
+        }
     }
 
     /// Table by logical name (`contact`).
     pub fn entity(&self, logical_name: &str) -> Option<&EntityDef> {
-        self.entities.iter().find(|e| e.logical_name == logical_name)
+        self.entities
+            .iter()
+            .find(|e| e.logical_name == logical_name)
     }
 
     /// Table by entity set name (`contacts`).

@@ -36,19 +36,49 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "John", "Mary", "Ahmet",
-    "Ayşe", "Zoë", "José", "Björn", "Chloé", "Mehmet", "Élodie", "Søren", "Zeynep", "Łukasz", "Nuñez", "Yuki",
+    "Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "John",
+    "Mary", "Ahmet", "Ayşe", "Zoë", "José", "Björn", "Chloé", "Mehmet", "Élodie", "Søren",
+    "Zeynep", "Łukasz", "Nuñez", "Yuki",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Smith",
-    "O'Brien", "Yılmaz", "Müller", "García", "Öztürk", "Kowalski", "Dubois", "Nakamura", "Şahin", "Østergaard",
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Smith",
+    "O'Brien",
+    "Yılmaz",
+    "Müller",
+    "García",
+    "Öztürk",
+    "Kowalski",
+    "Dubois",
+    "Nakamura",
+    "Şahin",
+    "Østergaard",
 ];
-const CITIES: &[&str] = &["Istanbul", "London", "Berlin", "Paris", "New York", "Tokyo", "İzmir", "São Paulo"];
+const CITIES: &[&str] = &[
+    "Istanbul",
+    "London",
+    "Berlin",
+    "Paris",
+    "New York",
+    "Tokyo",
+    "İzmir",
+    "São Paulo",
+];
 const PRODUCTS: &[&str] = &["SKU-1001", "SKU-1002", "SKU-2001", "SKU-3005", "SKU-4040"];
 
 /// The date seeded timestamps are spread before.
 pub fn seed_epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,12 +101,16 @@ impl Seed {
 
     /// ~200 contacts, leads, accounts, purchases and static/dynamic lists with messy values.
     pub fn demo() -> Self {
-        Seed { parts: vec![Part::Demo] }
+        Seed {
+            parts: vec![Part::Demo],
+        }
     }
 
     /// `n` synthetic contacts (fast; for paging tests over 10k/100k rows).
     pub fn contacts(n: usize, rng_seed: u64) -> Self {
-        Seed { parts: vec![Part::Contacts { n, rng_seed }] }
+        Seed {
+            parts: vec![Part::Contacts { n, rng_seed }],
+        }
     }
 
     /// Adds `n` synthetic contacts to this seed.
@@ -104,7 +138,8 @@ impl Seed {
 
 fn stamps(rng: &mut Rng, r: Record) -> Record {
     let created = seed_epoch() - Duration::minutes(rng.below(365 * 24 * 60) as i64 + 60);
-    let modified = created + Duration::minutes(rng.below((seed_epoch() - created).num_minutes().max(1) as u64) as i64);
+    let modified = created
+        + Duration::minutes(rng.below((seed_epoch() - created).num_minutes().max(1) as u64) as i64);
     r.with("createdon", created).with("modifiedon", modified)
 }
 
@@ -134,7 +169,14 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
     for i in 0..20 {
         let r = Record::new()
             .with("accountid", rng.uuid())
-            .with("name", format!("{} {}", rng.pick(LAST), rng.pick(&["Ltd", "GmbH", "A.Ş.", "Inc", "SARL"])))
+            .with(
+                "name",
+                format!(
+                    "{} {}",
+                    rng.pick(LAST),
+                    rng.pick(&["Ltd", "GmbH", "A.Ş.", "Inc", "SARL"])
+                ),
+            )
             .with("accountnumber", format!("AC-{i:04}"))
             .with("emailaddress1", format!("info{i}@company{i}.example"))
             .with("address1_city", rng.pick(CITIES))
@@ -157,7 +199,10 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
         let email = match i % 10 {
             0 => None,
             1 => Some(format!("{}.{}", first.to_lowercase(), "example.com")),
-            2 => Some(format!(" {}@example.com ", last.to_lowercase().replace('\'', ""))),
+            2 => Some(format!(
+                " {}@example.com ",
+                last.to_lowercase().replace('\'', "")
+            )),
             _ => Some(format!("{}.{}{i}@example.com", ascii(first), ascii(last))),
         };
         if let Some(e) = email {
@@ -175,7 +220,10 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
             r = r.with("mobilephone", p);
         }
         if i % 3 == 0 {
-            r = r.with("telephone1", format!("0212 555 {:02} {:02}", rng.below(100), rng.below(100)));
+            r = r.with(
+                "telephone1",
+                format!("0212 555 {:02} {:02}", rng.below(100), rng.below(100)),
+            );
         }
         r = match i % 9 {
             0 => r,
@@ -183,21 +231,32 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
             n if n % 2 == 0 => r.with("gendercode", 1),
             _ => r.with("gendercode", 2),
         };
-        r = r.with("donotbulkemail", i % 4 == 0).with("new_vip", i % 11 == 0);
+        r = r
+            .with("donotbulkemail", i % 4 == 0)
+            .with("new_vip", i % 11 == 0);
         if i % 5 != 0 {
-            let birth = NaiveDate::from_ymd_opt(1950 + (rng.below(55) as i32), 1 + rng.below(12) as u32, 1 + rng.below(28) as u32);
+            let birth = NaiveDate::from_ymd_opt(
+                1950 + (rng.below(55) as i32),
+                1 + rng.below(12) as u32,
+                1 + rng.below(28) as u32,
+            );
             if let Some(b) = birth {
                 r = r.with("birthdate", b);
             }
         }
-        r = r.with("address1_city", rng.pick(CITIES)).with("new_customerid", format!("CUST-{i:05}"));
+        r = r
+            .with("address1_city", rng.pick(CITIES))
+            .with("new_customerid", format!("CUST-{i:05}"));
         if i % 6 != 5 {
             r = r.with("new_loyaltytier", 100_000_000 + (i % 3) as i64);
         } else if i % 12 == 11 {
             r = r.with("new_loyaltytier", 100_000_009); // unknown option
         }
         if i % 7 == 0 {
-            r = r.with("new_interests", FieldValue::Choices(vec![100_000_000, 100_000_002]));
+            r = r.with(
+                "new_interests",
+                FieldValue::Choices(vec![100_000_000, 100_000_002]),
+            );
         }
         if i % 4 == 1 {
             r = r.with("creditlimit", (rng.below(100_000) as f64) / 4.0);
@@ -222,25 +281,52 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
             .with("statecode", (i % 3) as i64)
             .with("statuscode", 1 + (i % 4) as i64);
         if i % 6 != 0 {
-            r = r.with("emailaddress1", format!("lead{i}.{}@example.org", ascii(last)));
+            r = r.with(
+                "emailaddress1",
+                format!("lead{i}.{}@example.org", ascii(last)),
+            );
         }
         if i % 5 != 0 {
-            r = r.with("mobilephone", if i % 2 == 0 { "0532 987 65 43".to_owned() } else { format!("+1555{:07}", rng.below(10_000_000)) });
+            r = r.with(
+                "mobilephone",
+                if i % 2 == 0 {
+                    "0532 987 65 43".to_owned()
+                } else {
+                    format!("+1555{:07}", rng.below(10_000_000))
+                },
+            );
         }
         leads.push(st.insert("lead", stamps(&mut rng, r))?);
     }
     for i in 0..120usize {
-        let Some(contact) = contacts.get((i * 7) % contacts.len()).copied() else { continue };
-        let email = match st.tables.get("contact").and_then(|t| t.get(&contact.into())).and_then(|r| r.fields.get("emailaddress1")) {
+        let Some(contact) = contacts.get((i * 7) % contacts.len()).copied() else {
+            continue;
+        };
+        let email = match st
+            .tables
+            .get("contact")
+            .and_then(|t| t.get(&contact.into()))
+            .and_then(|r| r.fields.get("emailaddress1"))
+        {
             Some(FieldValue::Text(e)) => Some(e.clone()),
             _ => None,
         };
         let mut r = Record::new()
             .with("new_purchaseid", rng.uuid())
             .with("new_name", format!("ORD-{i:05}"))
-            .with("new_eventtype", if i % 10 == 9 { 100_000_001 } else { 100_000_000 })
+            .with(
+                "new_eventtype",
+                if i % 10 == 9 {
+                    100_000_001
+                } else {
+                    100_000_000
+                },
+            )
             .with("new_productid", rng.pick(PRODUCTS))
-            .with("new_productname", rng.pick(&["Kettle", "Toaster", "Blender", "Çaydanlık"]))
+            .with(
+                "new_productname",
+                rng.pick(&["Kettle", "Toaster", "Blender", "Çaydanlık"]),
+            )
             .with("new_quantity", 1 + rng.below(4) as i64)
             .with("new_amount", (rng.below(50_000) as f64) / 100.0)
             .with("new_currency", "USD")
@@ -254,25 +340,49 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
         st.insert("new_purchase", stamps(&mut rng, r))?;
     }
     let list_rows: Vec<(&str, &str, Vec<uuid::Uuid>)> = vec![
-        ("VIP Segment", "contact", contacts.iter().step_by(5).copied().collect()),
-        ("Newsletter Subscribers", "contact", contacts.iter().skip(1).step_by(3).copied().collect()),
-        ("Trade Show Leads", "lead", leads.iter().step_by(2).copied().collect()),
-        ("Key Accounts", "account", accounts.iter().take(5).copied().collect()),
-        ("Spring Campaign", "contact", contacts.iter().take(10).copied().collect()),
-        ("Spring Campaign", "contact", contacts.iter().skip(10).take(10).copied().collect()),
+        (
+            "VIP Segment",
+            "contact",
+            contacts.iter().step_by(5).copied().collect(),
+        ),
+        (
+            "Newsletter Subscribers",
+            "contact",
+            contacts.iter().skip(1).step_by(3).copied().collect(),
+        ),
+        (
+            "Trade Show Leads",
+            "lead",
+            leads.iter().step_by(2).copied().collect(),
+        ),
+        (
+            "Key Accounts",
+            "account",
+            accounts.iter().take(5).copied().collect(),
+        ),
+        (
+            "Spring Campaign",
+            "contact",
+            contacts.iter().take(10).copied().collect(),
+        ),
+        (
+            "Spring Campaign",
+            "contact",
+            contacts.iter().skip(10).take(10).copied().collect(),
+        ),
     ];
     let store_lists = |st: &mut State| -> Result<(), StoreError> {
         for (name, member_type, ids) in &list_rows {
-            static_list(st, name, member_type, ids)?;
+            st.add_static_list(name, member_type, ids)?;
         }
-        dynamic_list(
-            st,
-            "Gold Members",
+        st.add_dynamic_list(
+                        "Gold Members",
+            "contact",
             "<fetch><entity name='contact'><attribute name='contactid'/><filter><condition attribute='new_loyaltytier' operator='eq' value='100000002'/><condition attribute='statecode' operator='eq' value='0'/></filter></entity></fetch>",
         )?;
-        dynamic_list(
-            st,
-            "Istanbul Contacts",
+        st.add_dynamic_list(
+                        "Istanbul Contacts",
+            "contact",
             "<fetch><entity name='contact'><attribute name='fullname'/><attribute name='emailaddress1'/><filter type='and'><condition attribute='address1_city' operator='eq' value='Istanbul'/></filter></entity></fetch>",
         )?;
         Ok(())
@@ -281,43 +391,8 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
 }
 
 fn ascii(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
-}
-
-fn static_list(st: &mut State, name: &str, member_type: &str, ids: &[Uuid]) -> Result<Uuid, StoreError> {
-    let code = match member_type {
-        "account" => 1,
-        "lead" => 4,
-        _ => 2,
-    };
-    let list = Record::new()
-        .with("listname", name)
-        .with("type", false)
-        .with("createdfromcode", code)
-        .with("membercount", ids.len() as i64)
-        .with("statecode", 0)
-        .with("statuscode", 0)
-        .with("lockstatus", false);
-    let list_id = st.insert("list", list)?;
-    for id in ids {
-        st.insert(
-            "listmember",
-            Record::new().with_lookup("listid", "list", list_id).with_lookup("entityid", member_type, *id).with("entitytype", code),
-        )?;
-    }
-    Ok(list_id)
-}
-
-fn dynamic_list(st: &mut State, name: &str, fetchxml: &str) -> Result<Uuid, StoreError> {
-    let count = super::fetchxml::count_matches(st, fetchxml).unwrap_or(0);
-    let list = Record::new()
-        .with("listname", name)
-        .with("type", true)
-        .with("createdfromcode", 2)
-        .with("query", fetchxml)
-        .with("membercount", count as i64)
-        .with("statecode", 0)
-        .with("statuscode", 0)
-        .with("lockstatus", false);
-    st.insert("list", list)
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_lowercase()
 }

@@ -63,7 +63,10 @@ impl Reply {
         }
         h.insert("OData-Version", HeaderValue::from_static("4.0"));
         for (name, value) in self.headers {
-            if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+            if let (Ok(n), Ok(v)) = (
+                header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
                 h.insert(n, v);
             }
         }
@@ -97,7 +100,8 @@ async fn web_api_gate(
                 "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
             );
             let mut r = Reply::error(&err);
-            r.headers.push(("Retry-After".to_owned(), retry_after_secs.to_string()));
+            r.headers
+                .push(("Retry-After".to_owned(), retry_after_secs.to_string()));
             return r.into_response();
         }
         Action::Fail { status } => {
@@ -132,7 +136,10 @@ async fn web_api_gate(
         ));
         return r.into_response();
     }
-    let path = uri.path().strip_prefix("/api/data/v9.2/").unwrap_or_default();
+    let path = uri
+        .path()
+        .strip_prefix("/api/data/v9.2/")
+        .unwrap_or_default();
     web_api::dispatch(&shared, &method, path, uri.query(), &headers, &body).into_response()
 }
 
@@ -144,7 +151,10 @@ pub struct Running {
 }
 
 /// Binds `addr` and serves until `shutdown` is set.
-pub async fn serve(addr: std::net::SocketAddr, shared_for: impl FnOnce(String) -> Arc<Shared>) -> anyhow::Result<(Running, Arc<Shared>)> {
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    shared_for: impl FnOnce(String) -> Arc<Shared>,
+) -> anyhow::Result<(Running, Arc<Shared>)> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let shared = shared_for(format!("http://{addr}"));
@@ -172,6 +182,12 @@ pub async fn serve(addr: std::net::SocketAddr, shared_for: impl FnOnce(String) -
             }
         }
     });
-    Ok((Running { addr, shutdown: tx, task }, shared))
+    Ok((
+        Running {
+            addr,
+            shutdown: tx,
+            task,
+        },
+        shared,
+    ))
 }
-

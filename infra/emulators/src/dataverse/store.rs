@@ -15,7 +15,9 @@ use uuid::Uuid;
 /// Why the store refused a change.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the emulator has no table '{0}' (known: contact, lead, account, list, listmember, new_purchase)")]
+    #[error(
+        "the emulator has no table '{0}' (known: contact, lead, account, list, listmember, new_purchase)"
+    )]
     UnknownEntity(String),
     #[error("table '{entity}' has no column '{column}'")]
     UnknownColumn { entity: String, column: String },
@@ -54,8 +56,18 @@ pub struct State {
 impl State {
     /// Empty tables for every entity of `schema`.
     pub fn new(schema: Schema) -> Self {
-        let tables = schema.entities.iter().map(|e| (e.logical_name.to_owned(), BTreeMap::new())).collect();
-        State { schema, tables, deletions: Vec::new(), version: 0, now: None }
+        let tables = schema
+            .entities
+            .iter()
+            .map(|e| (e.logical_name.to_owned(), BTreeMap::new()))
+            .collect();
+        State {
+            schema,
+            tables,
+            deletions: Vec::new(),
+            version: 0,
+            now: None,
+        }
     }
 
     /// The clock used to stamp `createdon`/`modifiedon`.
@@ -64,7 +76,10 @@ impl State {
     }
 
     fn def(&self, entity: &str) -> Result<EntityDef, StoreError> {
-        self.schema.entity(entity).cloned().ok_or_else(|| StoreError::UnknownEntity(entity.to_owned()))
+        self.schema
+            .entity(entity)
+            .cloned()
+            .ok_or_else(|| StoreError::UnknownEntity(entity.to_owned()))
     }
 
     fn checked(def: &EntityDef, record: Record) -> Result<Record, StoreError> {
@@ -74,7 +89,8 @@ impl State {
                 entity: def.logical_name.to_owned(),
                 column: name.clone(),
             })?;
-            out.0.insert(name, coerce(attr, value).map_err(StoreError::BadValue)?);
+            out.0
+                .insert(name, coerce(attr, value).map_err(StoreError::BadValue)?);
         }
         Ok(out)
     }
@@ -87,7 +103,9 @@ impl State {
             Some(FieldValue::Guid(id)) => *id,
             _ => Uuid::new_v4(),
         };
-        fields.0.insert(def.primary_id.to_owned(), FieldValue::Guid(id));
+        fields
+            .0
+            .insert(def.primary_id.to_owned(), FieldValue::Guid(id));
         let now = self.clock();
         for stamp in ["createdon", "modifiedon"] {
             if def.attr(stamp).is_some() && fields.get(stamp).is_none() {
@@ -96,8 +114,15 @@ impl State {
         }
         fill_fullname(&def, &mut fields);
         self.version += 1;
-        let row = Row { id, fields, version: self.version };
-        self.tables.entry(def.logical_name.to_owned()).or_default().insert(SqlGuid::new(id), row);
+        let row = Row {
+            id,
+            fields,
+            version: self.version,
+        };
+        self.tables
+            .entry(def.logical_name.to_owned())
+            .or_default()
+            .insert(SqlGuid::new(id), row);
         Ok(id)
     }
 
@@ -112,11 +137,16 @@ impl State {
             .tables
             .get_mut(def.logical_name)
             .and_then(|t| t.get_mut(&SqlGuid::new(id)))
-            .ok_or_else(|| StoreError::NotFound { entity: entity.to_owned(), id })?;
+            .ok_or_else(|| StoreError::NotFound {
+                entity: entity.to_owned(),
+                id,
+            })?;
         let sets_modified = changes.get("modifiedon").is_some();
         row.fields.0.extend(changes.0);
         if !sets_modified && def.attr("modifiedon").is_some() {
-            row.fields.0.insert("modifiedon".to_owned(), FieldValue::DateTime(now));
+            row.fields
+                .0
+                .insert("modifiedon".to_owned(), FieldValue::DateTime(now));
         }
         fill_fullname(&def, &mut row.fields);
         row.version = version;
@@ -126,12 +156,22 @@ impl State {
     /// Deletes a row (and, as Dataverse cascades, its list memberships).
     pub fn delete(&mut self, entity: &str, id: Uuid) -> Result<(), StoreError> {
         let def = self.def(entity)?;
-        let removed = self.tables.get_mut(def.logical_name).and_then(|t| t.remove(&SqlGuid::new(id)));
+        let removed = self
+            .tables
+            .get_mut(def.logical_name)
+            .and_then(|t| t.remove(&SqlGuid::new(id)));
         if removed.is_none() {
-            return Err(StoreError::NotFound { entity: entity.to_owned(), id });
+            return Err(StoreError::NotFound {
+                entity: entity.to_owned(),
+                id,
+            });
         }
         self.version += 1;
-        self.deletions.push(Deletion { entity: def.logical_name.to_owned(), id, version: self.version });
+        self.deletions.push(Deletion {
+            entity: def.logical_name.to_owned(),
+            id,
+            version: self.version,
+        });
         if entity != "listmember" {
             let members: Vec<Uuid> = self
                 .tables
@@ -159,6 +199,62 @@ impl State {
     }
 }
 
+impl State {
+    /// See [`DataStore::add_static_list`].
+    pub fn add_static_list(
+        &mut self,
+        name: &str,
+        member_type: &str,
+        ids: &[Uuid],
+    ) -> Result<Uuid, StoreError> {
+        let code = member_type_code(member_type)?;
+        let list = Record::new()
+            .with("listname", name)
+            .with("type", false)
+            .with("createdfromcode", code)
+            .with("membercount", ids.len() as i64)
+            .with("statecode", 0)
+            .with("statuscode", 0)
+            .with("lockstatus", false);
+        let list_id = self.insert("list", list)?;
+        for id in ids {
+            let member = Record::new()
+                .with_lookup("listid", "list", list_id)
+                .with_lookup("entityid", member_type, *id)
+                .with("entitytype", code);
+            self.insert("listmember", member)?;
+        }
+        Ok(list_id)
+    }
+
+    /// See [`DataStore::add_dynamic_list`]. The query must be valid FetchXML over
+    /// `member_type`; `membercount` is what it matches now.
+    pub fn add_dynamic_list(
+        &mut self,
+        name: &str,
+        member_type: &str,
+        fetchxml: &str,
+    ) -> Result<Uuid, StoreError> {
+        let code = member_type_code(member_type)?;
+        let count = super::fetchxml::count_matches(self, fetchxml).map_err(|e| {
+            StoreError::BadValue(format!(
+                "the dynamic list query is not valid FetchXML: {}",
+                e.message
+            ))
+        })?;
+        let list = Record::new()
+            .with("listname", name)
+            .with("type", true)
+            .with("createdfromcode", code)
+            .with("query", fetchxml)
+            .with("membercount", count as i64)
+            .with("statecode", 0)
+            .with("statuscode", 0)
+            .with("lockstatus", false);
+        self.insert("list", list)
+    }
+}
+
 fn fill_fullname(def: &EntityDef, fields: &mut Record) {
     if def.primary_name != "fullname" {
         return;
@@ -173,7 +269,9 @@ fn fill_fullname(def: &EntityDef, fields: &mut Record) {
         (None, Some(l)) => l,
         (None, None) => return,
     };
-    fields.0.insert("fullname".to_owned(), FieldValue::Text(full));
+    fields
+        .0
+        .insert("fullname".to_owned(), FieldValue::Text(full));
 }
 
 /// Member type of a marketing list, as `createdfromcode`.
@@ -196,7 +294,9 @@ pub struct DataStore {
 
 impl DataStore {
     pub(crate) fn new(state: State) -> Self {
-        DataStore { inner: Arc::new(RwLock::new(state)) }
+        DataStore {
+            inner: Arc::new(RwLock::new(state)),
+        }
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -224,7 +324,11 @@ impl DataStore {
 
     /// A copy of one row.
     pub fn get(&self, entity: &str, id: Uuid) -> Option<Record> {
-        self.read().tables.get(entity).and_then(|t| t.get(&SqlGuid::new(id))).map(|r| r.fields.clone())
+        self.read()
+            .tables
+            .get(entity)
+            .and_then(|t| t.get(&SqlGuid::new(id)))
+            .map(|r| r.fields.clone())
     }
 
     /// Fixes the clock that stamps `createdon`/`modifiedon` (`None` = wall clock).
@@ -244,44 +348,22 @@ impl DataStore {
 
     /// Creates an active static marketing list of `member_type` (`contact`, `lead`,
     /// `account`) holding `ids`.
-    pub fn add_static_list(&self, name: &str, member_type: &str, ids: &[Uuid]) -> Result<Uuid, StoreError> {
-        let code = member_type_code(member_type)?;
-        let mut st = self.write();
-        let list = Record::new()
-            .with("listname", name)
-            .with("type", false)
-            .with("createdfromcode", code)
-            .with("membercount", ids.len() as i64)
-            .with("statecode", 0)
-            .with("statuscode", 0)
-            .with("lockstatus", false);
-        let list_id = st.insert("list", list)?;
-        for id in ids {
-            let member = Record::new()
-                .with_lookup("listid", "list", list_id)
-                .with_lookup("entityid", member_type, *id)
-                .with("entitytype", code);
-            st.insert("listmember", member)?;
-        }
-        Ok(list_id)
+    pub fn add_static_list(
+        &self,
+        name: &str,
+        member_type: &str,
+        ids: &[Uuid],
+    ) -> Result<Uuid, StoreError> {
+        self.write().add_static_list(name, member_type, ids)
     }
 
     /// Creates an active dynamic marketing list whose members are what `fetchxml` returns.
-    pub fn add_dynamic_list(&self, name: &str, member_type: &str, fetchxml: &str) -> Result<Uuid, StoreError> {
-        let code = member_type_code(member_type)?;
-        let count = {
-            let st = self.read();
-            super::fetchxml::count_matches(&st, fetchxml).unwrap_or(0)
-        };
-        let list = Record::new()
-            .with("listname", name)
-            .with("type", true)
-            .with("createdfromcode", code)
-            .with("query", fetchxml)
-            .with("membercount", count as i64)
-            .with("statecode", 0)
-            .with("statuscode", 0)
-            .with("lockstatus", false);
-        self.write().insert("list", list)
+    pub fn add_dynamic_list(
+        &self,
+        name: &str,
+        member_type: &str,
+        fetchxml: &str,
+    ) -> Result<Uuid, StoreError> {
+        self.write().add_dynamic_list(name, member_type, fetchxml)
     }
 }

@@ -23,7 +23,10 @@ pub enum FieldValue {
     Date(NaiveDate),
     Guid(Uuid),
     /// A reference to a row of `entity`.
-    Lookup { entity: String, id: Uuid },
+    Lookup {
+        entity: String,
+        id: Uuid,
+    },
     /// Multi-select choice codes.
     Choices(Vec<i64>),
 }
@@ -92,7 +95,13 @@ impl Record {
 
     /// Sets `name` to a lookup to a row of `entity`.
     pub fn with_lookup(mut self, name: &str, entity: &str, id: Uuid) -> Self {
-        self.0.insert(name.to_owned(), FieldValue::Lookup { entity: entity.to_owned(), id });
+        self.0.insert(
+            name.to_owned(),
+            FieldValue::Lookup {
+                entity: entity.to_owned(),
+                id,
+            },
+        );
         self
     }
 
@@ -122,11 +131,22 @@ pub fn coerce(attr: &AttrDef, value: FieldValue) -> Result<FieldValue, String> {
         (K::Uniqueidentifier, v @ V::Guid(_)) => v,
         (K::Lookup | K::Customer, v @ V::Lookup { .. }) => v,
         (K::Lookup | K::Customer, V::Guid(id)) => match attr.targets {
-            [only] => V::Lookup { entity: (*only).to_owned(), id },
-            _ => return Err(format!("column '{}' needs a lookup naming its table", attr.name)),
+            [only] => V::Lookup {
+                entity: (*only).to_owned(),
+                id,
+            },
+            _ => {
+                return Err(format!(
+                    "column '{}' needs a lookup naming its table",
+                    attr.name
+                ));
+            }
         },
         (kind, v) => {
-            return Err(format!("column '{}' of type {kind:?} cannot hold {v:?}", attr.name));
+            return Err(format!(
+                "column '{}' of type {kind:?} cannot hold {v:?}",
+                attr.name
+            ));
         }
     };
     Ok(ok)
@@ -163,7 +183,12 @@ pub fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(raw) {
         return Some(d.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = chrono::NaiveDateTime::parse_from_str(raw, fmt) {
             return Some(n.and_utc());
         }
@@ -197,7 +222,9 @@ impl Key {
             FieldValue::Bool(b) => Key::Bool(*b),
             FieldValue::DateTime(d) => Key::Time(d.timestamp_millis()),
             FieldValue::Date(d) => Key::Time(
-                d.and_hms_opt(0, 0, 0).map(|n| n.and_utc().timestamp_millis()).unwrap_or(0),
+                d.and_hms_opt(0, 0, 0)
+                    .map(|n| n.and_utc().timestamp_millis())
+                    .unwrap_or(0),
             ),
             FieldValue::Guid(id) | FieldValue::Lookup { id, .. } => Key::Guid((*id).into()),
             FieldValue::Choices(c) => {
@@ -218,9 +245,9 @@ pub fn to_json(kind: AttrKind, v: &FieldValue) -> serde_json::Value {
     match v {
         FieldValue::Text(s) => J::String(s.clone()),
         FieldValue::Int(i) => J::from(*i),
-        FieldValue::Number(n) => {
-            serde_json::Number::from_f64(*n).map(J::Number).unwrap_or(J::Null)
-        }
+        FieldValue::Number(n) => serde_json::Number::from_f64(*n)
+            .map(J::Number)
+            .unwrap_or(J::Null),
         FieldValue::Bool(b) => J::Bool(*b),
         FieldValue::DateTime(d) if kind == AttrKind::DateOnly => {
             J::String(d.format("%Y-%m-%d").to_string())
@@ -238,7 +265,12 @@ pub fn to_json(kind: AttrKind, v: &FieldValue) -> serde_json::Value {
 /// (en-US, UTC). `None` where Dataverse gives none, e.g. a code without a label.
 pub fn formatted(attr: &AttrDef, v: &FieldValue) -> Option<String> {
     use AttrKind as K;
-    let label = |code: i64| attr.options.iter().find(|(c, _)| *c == code).map(|(_, l)| (*l).to_owned());
+    let label = |code: i64| {
+        attr.options
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, l)| (*l).to_owned())
+    };
     match (attr.kind, v) {
         (K::Picklist | K::State | K::Status, FieldValue::Int(code)) => label(*code),
         (K::Boolean, FieldValue::Bool(b)) => label(i64::from(*b)),
@@ -247,10 +279,14 @@ pub fn formatted(attr: &AttrDef, v: &FieldValue) -> Option<String> {
             labels.map(|l| l.join("; "))
         }
         (K::Money, FieldValue::Number(n)) => Some(money(*n)),
-        (K::Integer, FieldValue::Int(i)) => Some(group_thousands(&i.unsigned_abs().to_string(), *i < 0)),
+        (K::Integer, FieldValue::Int(i)) => {
+            Some(group_thousands(&i.unsigned_abs().to_string(), *i < 0))
+        }
         (K::DateOnly, FieldValue::Date(d)) => Some(d.format("%-m/%-d/%Y").to_string()),
         (K::DateOnly, FieldValue::DateTime(d)) => Some(d.format("%-m/%-d/%Y").to_string()),
-        (K::DateTime, FieldValue::DateTime(d)) => Some(d.format("%-m/%-d/%Y %-I:%M %p").to_string()),
+        (K::DateTime, FieldValue::DateTime(d)) => {
+            Some(d.format("%-m/%-d/%Y %-I:%M %p").to_string())
+        }
         _ => None,
     }
 }
@@ -258,7 +294,7 @@ pub fn formatted(attr: &AttrDef, v: &FieldValue) -> Option<String> {
 fn group_thousands(digits: &str, negative: bool) -> String {
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -45,7 +45,9 @@ impl Reply {
 
 /// The query string as decoded `(name, value)` pairs.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn prefer(headers: &HeaderMap) -> String {
@@ -58,17 +60,40 @@ fn prefer(headers: &HeaderMap) -> String {
 }
 
 /// Handles one authenticated Web API request; `path` is relative to `/api/data/v9.2/`.
-pub fn dispatch(shared: &Shared, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Reply {
-    let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
+pub fn dispatch(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Reply {
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned();
     let result = route(shared, method, &path, query, headers, body);
     result.unwrap_or_else(|e| Reply::error(&e))
 }
 
-fn route(shared: &Shared, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Reply, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+fn route(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if path == "$batch" {
         if *method != Method::POST {
-            return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "0x80060888", "$batch requires POST."));
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "0x80060888",
+                "$batch requires POST.",
+            ));
         }
         return super::batch::run(shared, ct, body);
     }
@@ -116,14 +141,26 @@ fn route(shared: &Shared, method: &Method, path: &str, query: Option<&str>, head
         let cut = reply.body.len() / 2;
         let mut broken: String = reply.body.chars().take(cut.max(12)).collect();
         broken.push_str("\u{0}{\"");
-        return Ok(Reply { body: broken, ..reply });
+        return Ok(Reply {
+            body: broken,
+            ..reply
+        });
     }
     Ok(reply)
 }
 
-fn fetch_reply(shared: &Shared, set: &str, page: fetchxml::Page, ann: Annotations, pref: &str) -> Reply {
+fn fetch_reply(
+    shared: &Shared,
+    set: &str,
+    page: fetchxml::Page,
+    ann: Annotations,
+    pref: &str,
+) -> Reply {
     let mut out = Map::new();
-    out.insert("@odata.context".to_owned(), json!(format!("{}/$metadata#{set}", shared.web_api_url())));
+    out.insert(
+        "@odata.context".to_owned(),
+        json!(format!("{}/$metadata#{set}", shared.web_api_url())),
+    );
     if ann.paging {
         if let Some(cookie) = page.cookie {
             out.insert(format!("@{}", render::PAGING_COOKIE), json!(cookie));
@@ -132,7 +169,10 @@ fn fetch_reply(shared: &Shared, set: &str, page: fetchxml::Page, ann: Annotation
             out.insert(format!("@{}", render::MORE_RECORDS), json!(true));
         }
     }
-    out.insert("value".to_owned(), Value::Array(page.rows.into_iter().map(Value::Object).collect()));
+    out.insert(
+        "value".to_owned(),
+        Value::Array(page.rows.into_iter().map(Value::Object).collect()),
+    );
     let mut reply = Reply::json(StatusCode::OK, &Value::Object(out));
     if let Some(applied) = applied_annotations(pref) {
         reply = reply.with_header("Preference-Applied", applied);
@@ -144,6 +184,10 @@ fn fetch_reply(shared: &Shared, set: &str, page: fetchxml::Page, ann: Annotation
 pub fn applied_annotations(pref: &str) -> Option<String> {
     let start = pref.find("odata.include-annotations=")?;
     let rest = pref.get(start..)?;
-    let end = rest.get(27..).and_then(|r| r.find('"')).map(|i| i + 28).unwrap_or(rest.len());
+    let end = rest
+        .get(27..)
+        .and_then(|r| r.find('"'))
+        .map(|i| i + 28)
+        .unwrap_or(rest.len());
     rest.get(..end).map(str::to_owned)
 }

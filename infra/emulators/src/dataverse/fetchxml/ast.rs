@@ -74,36 +74,56 @@ fn number(el: &Element, attr: &str) -> Result<Option<usize>, ApiError> {
     match el.attr(attr) {
         None => Ok(None),
         Some(v) => v.trim().parse::<usize>().map(Some).map_err(|_| {
-            ApiError::invalid_fetchxml(format!("The '{attr}' attribute of <{}> must be a number, got '{v}'.", el.name))
+            ApiError::invalid_fetchxml(format!(
+                "The '{attr}' attribute of <{}> must be a number, got '{v}'.",
+                el.name
+            ))
         }),
     }
 }
 
 fn flag(el: &Element, attr: &str) -> bool {
-    matches!(el.attr(attr).map(str::to_ascii_lowercase).as_deref(), Some("true" | "1"))
+    matches!(
+        el.attr(attr).map(str::to_ascii_lowercase).as_deref(),
+        Some("true" | "1")
+    )
 }
 
 fn required<'a>(el: &'a Element, attr: &str) -> Result<&'a str, ApiError> {
     el.attr(attr)
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid_fetchxml(format!("<{}> requires the '{attr}' attribute.", el.name)))
+        .ok_or_else(|| {
+            ApiError::invalid_fetchxml(format!("<{}> requires the '{attr}' attribute.", el.name))
+        })
 }
 
 /// Reads a FetchXML document.
 pub fn read(xml: &str) -> Result<Fetch, ApiError> {
     let root = parse(xml).map_err(|e| ApiError::invalid_fetchxml(format!("Invalid XML: {e}")))?;
     if root.name != "fetch" {
-        return Err(ApiError::invalid_fetchxml(format!("The root element must be <fetch>, found <{}>.", root.name)));
+        return Err(ApiError::invalid_fetchxml(format!(
+            "The root element must be <fetch>, found <{}>.",
+            root.name
+        )));
     }
     let mut entities = root.children.iter().filter(|c| c.name == "entity");
     let entity_el = entities
         .next()
         .ok_or_else(|| ApiError::invalid_fetchxml("<fetch> must contain one <entity> element."))?;
     if entities.next().is_some() {
-        return Err(ApiError::invalid_fetchxml("<fetch> must contain exactly one <entity> element."));
+        return Err(ApiError::invalid_fetchxml(
+            "<fetch> must contain exactly one <entity> element.",
+        ));
     }
-    if let Some(other) = root.children.iter().find(|c| c.name != "entity" && c.name != "order") {
-        return Err(ApiError::invalid_fetchxml(format!("Unexpected element <{}> in <fetch>.", other.name)));
+    if let Some(other) = root
+        .children
+        .iter()
+        .find(|c| c.name != "entity" && c.name != "order")
+    {
+        return Err(ApiError::invalid_fetchxml(format!(
+            "Unexpected element <{}> in <fetch>.",
+            other.name
+        )));
     }
     let fetch = Fetch {
         count: number(&root, "count")?,
@@ -118,7 +138,10 @@ pub fn read(xml: &str) -> Result<Fetch, ApiError> {
 }
 
 fn node(el: &Element) -> Result<Node, ApiError> {
-    let mut n = Node { name: required(el, "name")?.to_owned(), ..Node::default() };
+    let mut n = Node {
+        name: required(el, "name")?.to_owned(),
+        ..Node::default()
+    };
     for child in &el.children {
         match child.name.as_str() {
             "attribute" => n.attributes.push(required(child, "name")?.to_owned()),
@@ -130,7 +153,10 @@ fn node(el: &Element) -> Result<Node, ApiError> {
             "filter" => n.filters.push(filter(child)?),
             "link-entity" => n.links.push(link(child)?),
             other => {
-                return Err(ApiError::invalid_fetchxml(format!("Unexpected element <{other}> in <{}>.", el.name)));
+                return Err(ApiError::invalid_fetchxml(format!(
+                    "Unexpected element <{other}> in <{}>.",
+                    el.name
+                )));
             }
         }
     }
@@ -142,7 +168,9 @@ fn link(el: &Element) -> Result<Link, ApiError> {
         "inner" => false,
         "outer" => true,
         other => {
-            return Err(ApiError::invalid_fetchxml(format!("link-type '{other}' is not supported (use inner or outer).")));
+            return Err(ApiError::invalid_fetchxml(format!(
+                "link-type '{other}' is not supported (use inner or outer)."
+            )));
         }
     };
     Ok(Link {
@@ -158,14 +186,22 @@ fn filter(el: &Element) -> Result<Filter, ApiError> {
     let join = match el.attr("type").unwrap_or("and") {
         "and" => Join::And,
         "or" => Join::Or,
-        other => return Err(ApiError::invalid_fetchxml(format!("Filter type '{other}' is not valid (and, or)."))),
+        other => {
+            return Err(ApiError::invalid_fetchxml(format!(
+                "Filter type '{other}' is not valid (and, or)."
+            )));
+        }
     };
     let mut items = Vec::new();
     for child in &el.children {
         match child.name.as_str() {
             "condition" => items.push(Item::Condition(condition(child)?)),
             "filter" => items.push(Item::Filter(filter(child)?)),
-            other => return Err(ApiError::invalid_fetchxml(format!("Unexpected element <{other}> in <filter>."))),
+            other => {
+                return Err(ApiError::invalid_fetchxml(format!(
+                    "Unexpected element <{other}> in <filter>."
+                )));
+            }
         }
     }
     Ok(Filter { join, items })
@@ -175,7 +211,10 @@ fn condition(el: &Element) -> Result<Condition, ApiError> {
     let mut values = Vec::new();
     for child in &el.children {
         if child.name != "value" {
-            return Err(ApiError::invalid_fetchxml(format!("Unexpected element <{}> in <condition>.", child.name)));
+            return Err(ApiError::invalid_fetchxml(format!(
+                "Unexpected element <{}> in <condition>.",
+                child.name
+            )));
         }
         values.push(child.text.clone());
     }

@@ -22,7 +22,13 @@ fn xml_attr(s: &str) -> String {
 pub fn build(page: usize, columns: &[CookieColumn]) -> String {
     let mut out = format!("<cookie page=\"{page}\">");
     for c in columns {
-        let _ = write!(out, "<{} last=\"{}\" first=\"{}\" />", c.name, xml_attr(&c.last), xml_attr(&c.first));
+        let _ = write!(
+            out,
+            "<{} last=\"{}\" first=\"{}\" />",
+            c.name,
+            xml_attr(&c.last),
+            xml_attr(&c.first)
+        );
     }
     out.push_str("</cookie>");
     out
@@ -52,11 +58,19 @@ pub fn annotation(next_page: usize, cookie_xml: &str) -> String {
 /// Reads the `paging-cookie` a client put on `<fetch>`.
 pub fn read(cookie: &str) -> Result<Vec<CookieColumn>, ApiError> {
     let mismatch = |why: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, "0x80041129", format!("Paging cookie and query do not match: {why}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "0x80041129",
+            format!("Paging cookie and query do not match: {why}"),
+        )
     };
-    let root = parse(cookie).map_err(|e| mismatch(format!("the paging cookie is not valid XML ({e})")))?;
+    let root =
+        parse(cookie).map_err(|e| mismatch(format!("the paging cookie is not valid XML ({e})")))?;
     if root.name != "cookie" {
-        return Err(mismatch(format!("expected <cookie>, found <{}>", root.name)));
+        return Err(mismatch(format!(
+            "expected <cookie>, found <{}>",
+            root.name
+        )));
     }
     Ok(root
         .children
@@ -76,15 +90,31 @@ mod tests {
 
     #[test]
     fn annotation_is_double_encoded_like_dataverse() {
-        let xml = build(1, &[CookieColumn { name: "contactid".into(), last: "{A}".into(), first: "{B}".into() }]);
+        let xml = build(
+            1,
+            &[CookieColumn {
+                name: "contactid".into(),
+                last: "{A}".into(),
+                first: "{B}".into(),
+            }],
+        );
         let ann = annotation(2, &xml);
-        assert!(ann.starts_with("<cookie pagenumber=\"2\" pagingcookie=\"%253ccookie%2520page%253d%25221%2522%253e"));
+        assert!(ann.starts_with(
+            "<cookie pagenumber=\"2\" pagingcookie=\"%253ccookie%2520page%253d%25221%2522%253e"
+        ));
         assert!(ann.ends_with("istracking=\"False\" />"));
     }
 
     #[test]
     fn cookie_reads_back_its_columns() {
-        let xml = build(3, &[CookieColumn { name: "lastname".into(), last: "O'Brien & Co".into(), first: "A".into() }]);
+        let xml = build(
+            3,
+            &[CookieColumn {
+                name: "lastname".into(),
+                last: "O'Brien & Co".into(),
+                first: "A".into(),
+            }],
+        );
         let cols = read(&xml).unwrap();
         assert_eq!(cols[0].last, "O'Brien & Co");
     }

@@ -32,7 +32,11 @@ pub struct Page {
 }
 
 enum CItem {
-    Cond { alias: Option<String>, column: &'static str, pred: Predicate },
+    Cond {
+        alias: Option<String>,
+        column: &'static str,
+        pred: Predicate,
+    },
     Filter(CFilter),
 }
 
@@ -57,11 +61,15 @@ struct Ctx<'s> {
 }
 
 fn column<'s>(def: &'s EntityDef, name: &str) -> Result<&'s AttrDef, ApiError> {
-    def.attr(name).ok_or_else(|| ApiError::no_attribute(def.logical_name, name))
+    def.attr(name)
+        .ok_or_else(|| ApiError::no_attribute(def.logical_name, name))
 }
 
 fn entity<'s>(state: &'s State, name: &str) -> Result<&'s EntityDef, ApiError> {
-    state.schema.entity(name).ok_or_else(|| ApiError::no_entity(name))
+    state
+        .schema
+        .entity(name)
+        .ok_or_else(|| ApiError::no_entity(name))
 }
 
 impl<'s> Ctx<'s> {
@@ -78,7 +86,10 @@ impl<'s> Ctx<'s> {
             .iter()
             .map(|f| self.compile_filter(def, f, aliases).map(CItem::Filter))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(CFilter { join: Join::And, items }))
+        Ok(Some(CFilter {
+            join: Join::And,
+            items,
+        }))
     }
 
     fn compile_filter(
@@ -94,7 +105,10 @@ impl<'s> Ctx<'s> {
                 Item::Condition(c) => self.compile_condition(def, c, aliases)?,
             });
         }
-        Ok(CFilter { join: f.join, items })
+        Ok(CFilter {
+            join: f.join,
+            items,
+        })
     }
 
     fn compile_condition(
@@ -106,12 +120,18 @@ impl<'s> Ctx<'s> {
         let target = match &c.entity_name {
             None => def,
             Some(alias) => aliases.get(alias).copied().ok_or_else(|| {
-                ApiError::invalid_fetchxml(format!("Condition entityname '{alias}' names no link-entity alias."))
+                ApiError::invalid_fetchxml(format!(
+                    "Condition entityname '{alias}' names no link-entity alias."
+                ))
             })?,
         };
         let attr = column(target, &c.attribute)?;
         let pred = compile(target.logical_name, attr, c, self.now)?;
-        Ok(CItem::Cond { alias: c.entity_name.clone(), column: attr.name, pred })
+        Ok(CItem::Cond {
+            alias: c.entity_name.clone(),
+            column: attr.name,
+            pred,
+        })
     }
 }
 
@@ -122,10 +142,22 @@ fn index_key(v: &FieldValue) -> String {
 fn passes(f: &CFilter, row: &Row, linked: &HashMap<&str, Option<&Row>>) -> bool {
     let test = |item: &CItem| match item {
         CItem::Filter(inner) => passes(inner, row, linked),
-        CItem::Cond { alias: None, column, pred } => pred.test(row.fields.get(column)),
-        CItem::Cond { alias: Some(a), column, pred } => {
-            pred.test(linked.get(a.as_str()).copied().flatten().and_then(|r| r.fields.get(column)))
-        }
+        CItem::Cond {
+            alias: None,
+            column,
+            pred,
+        } => pred.test(row.fields.get(column)),
+        CItem::Cond {
+            alias: Some(a),
+            column,
+            pred,
+        } => pred.test(
+            linked
+                .get(a.as_str())
+                .copied()
+                .flatten()
+                .and_then(|r| r.fields.get(column)),
+        ),
     };
     match f.join {
         Join::And => f.items.iter().all(test),
@@ -137,12 +169,17 @@ fn passes(f: &CFilter, row: &Row, linked: &HashMap<&str, Option<&Row>>) -> bool 
 fn join<'s>(links: &'s [CLink<'s>], row: &Row) -> Option<HashMap<&'s str, Option<&'s Row>>> {
     let mut out = HashMap::new();
     for link in links {
-        let found = row.fields.get(link.to).and_then(|v| link.index.get(&index_key(v))).and_then(|cands| {
-            cands
-                .iter()
-                .copied()
-                .find(|cand| link.filter.as_ref().is_none_or(|f| passes(f, cand, &HashMap::new())))
-        });
+        let found = row
+            .fields
+            .get(link.to)
+            .and_then(|v| link.index.get(&index_key(v)))
+            .and_then(|cands| {
+                cands.iter().copied().find(|cand| {
+                    link.filter
+                        .as_ref()
+                        .is_none_or(|f| passes(f, cand, &HashMap::new()))
+                })
+            });
         if found.is_none() && !link.outer {
             return None;
         }
@@ -152,6 +189,9 @@ fn join<'s>(links: &'s [CLink<'s>], row: &Row) -> Option<HashMap<&'s str, Option
 }
 
 type SortKey = Vec<Option<Key>>;
+
+/// The linked row per link alias (`None` for an outer join without a match).
+type Linked<'a> = HashMap<&'a str, Option<&'a Row>>;
 
 fn cmp_keys(a: &SortKey, b: &SortKey, desc: &[bool]) -> Ordering {
     for ((x, y), d) in a.iter().zip(b.iter()).zip(desc.iter()) {
@@ -173,16 +213,20 @@ fn cmp_keys(a: &SortKey, b: &SortKey, desc: &[bool]) -> Ordering {
 fn cookie_value(kind: AttrKind, v: Option<&FieldValue>) -> String {
     match v {
         None => String::new(),
-        Some(FieldValue::Guid(id) | FieldValue::Lookup { id, .. }) => format!("{{{}}}", id.to_string().to_uppercase()),
-        Some(other) => match render::to_plain(kind, other) {
-            Some(s) => s,
-            None => String::new(),
-        },
+        Some(FieldValue::Guid(id) | FieldValue::Lookup { id, .. }) => {
+            format!("{{{}}}", id.to_string().to_uppercase())
+        }
+        Some(other) => render::to_plain(kind, other).unwrap_or_default(),
     }
 }
 
 /// Runs a query; `entity_set` is the URL's entity set, which must match the `<entity>`.
-pub fn execute(state: &State, entity_set: Option<&str>, xml: &str, ann: Annotations) -> Result<Page, ApiError> {
+pub fn execute(
+    state: &State,
+    entity_set: Option<&str>,
+    xml: &str,
+    ann: Annotations,
+) -> Result<Page, ApiError> {
     let fetch = super::ast::read(xml)?;
     run(state, entity_set, &fetch, ann, false)
 }
@@ -190,40 +234,64 @@ pub fn execute(state: &State, entity_set: Option<&str>, xml: &str, ann: Annotati
 /// Number of rows a query matches, ignoring paging (dynamic list member counts).
 pub fn count_matches(state: &State, xml: &str) -> Result<usize, ApiError> {
     let fetch = super::ast::read(xml)?;
-    Ok(run(state, None, &fetch, Annotations::default(), true)?.rows.len())
+    Ok(run(state, None, &fetch, Annotations::default(), true)?
+        .rows
+        .len())
 }
 
-fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations, all: bool) -> Result<Page, ApiError> {
+fn run(
+    state: &State,
+    entity_set: Option<&str>,
+    fetch: &Fetch,
+    ann: Annotations,
+    all: bool,
+) -> Result<Page, ApiError> {
     let def = entity(state, &fetch.entity.name)?;
-    if let Some(set) = entity_set {
-        if set != def.entity_set {
-            return Err(ApiError::invalid_fetchxml(format!(
-                "The entity name '{}' in the FetchXML does not match the entity set '{set}' of the request.",
-                def.logical_name
-            )));
-        }
+    if let Some(set) = entity_set
+        && set != def.entity_set
+    {
+        return Err(ApiError::invalid_fetchxml(format!(
+            "The entity name '{}' in the FetchXML does not match the entity set '{set}' of the request.",
+            def.logical_name
+        )));
     }
     if fetch.aggregate {
-        return Err(ApiError::invalid_fetchxml("Aggregate FetchXML queries are not supported by this emulator."));
+        return Err(ApiError::invalid_fetchxml(
+            "Aggregate FetchXML queries are not supported by this emulator.",
+        ));
     }
-    if let Some(c) = fetch.count {
-        if c > MAX_PAGE || c == 0 {
-            return Err(ApiError::invalid_fetchxml(format!(
-                "The 'count' attribute of <fetch> must be between 1 and {MAX_PAGE}, got {c}."
-            )));
-        }
+    if let Some(c) = fetch.count
+        && (c > MAX_PAGE || c == 0)
+    {
+        return Err(ApiError::invalid_fetchxml(format!(
+            "The 'count' attribute of <fetch> must be between 1 and {MAX_PAGE}, got {c}."
+        )));
     }
     if fetch.top.is_some() && (fetch.page.is_some() || fetch.count.is_some()) {
-        return Err(ApiError::invalid_fetchxml("The 'top' attribute can't be specified with paging attributes 'page' or 'count'."));
+        return Err(ApiError::invalid_fetchxml(
+            "The 'top' attribute can't be specified with paging attributes 'page' or 'count'.",
+        ));
     }
     if fetch.top.is_some_and(|t| t > MAX_PAGE) {
-        return Err(ApiError::invalid_fetchxml(format!("The 'top' attribute cannot be greater than {MAX_PAGE}.")));
+        return Err(ApiError::invalid_fetchxml(format!(
+            "The 'top' attribute cannot be greater than {MAX_PAGE}."
+        )));
     }
-    let ctx = Ctx { state, now: state.clock() };
+    let ctx = Ctx {
+        state,
+        now: state.clock(),
+    };
     let columns: Option<Vec<&AttrDef>> = if fetch.entity.all_attributes {
         None
     } else {
-        Some(fetch.entity.attributes.iter().map(|a| column(def, a)).collect::<Result<_, _>>()?)
+        Some(
+            fetch
+                .entity
+                .attributes
+                .iter()
+                .map(|a| column(def, a))
+                .collect::<Result<_, _>>()?,
+        )
     };
 
     // Links and their aliases.
@@ -246,15 +314,28 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
         sort_cols.push((column(def, def.primary_id)?, false));
     }
     let desc: Vec<bool> = sort_cols.iter().map(|(_, d)| *d).collect();
-    let key_of = |row: &Row| -> SortKey { sort_cols.iter().map(|(a, _)| row.fields.get(a.name).map(Key::of)).collect() };
+    let key_of = |row: &Row| -> SortKey {
+        sort_cols
+            .iter()
+            .map(|(a, _)| row.fields.get(a.name).map(Key::of))
+            .collect()
+    };
 
     let page_no = fetch.page.unwrap_or(1).max(1);
-    let size = if all { usize::MAX } else { fetch.top.or(fetch.count).unwrap_or(MAX_PAGE) };
+    let size = if all {
+        usize::MAX
+    } else {
+        fetch.top.or(fetch.count).unwrap_or(MAX_PAGE)
+    };
     let after: Option<SortKey> = match (&fetch.paging_cookie, page_no > 1) {
         (Some(c), true) if !all => Some(cookie_key(&cookie::read(c)?, &sort_cols)?),
         _ => None,
     };
-    let offset = if after.is_none() && !all { (page_no - 1).saturating_mul(size) } else { 0 };
+    let offset = if after.is_none() && !all {
+        (page_no - 1).saturating_mul(size)
+    } else {
+        0
+    };
 
     let table = state.tables.get(def.logical_name);
     let keyset = sort_cols.len() == 1 && !desc.iter().any(|d| *d);
@@ -269,7 +350,7 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
         }
     };
     if keyset {
-        let (lo, hi) = bounds(&fetch, def, after.as_ref());
+        let (lo, hi) = bounds(fetch, def, after.as_ref());
         if let Some(t) = table {
             for row in t.range((lo, hi)).map(|(_, r)| r) {
                 if let Some(linked) = accept(row) {
@@ -282,7 +363,7 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
             }
         }
     } else {
-        let mut all_rows: Vec<(SortKey, &Row, HashMap<&str, Option<&Row>>)> = table
+        let mut all_rows: Vec<(SortKey, &Row, Linked<'_>)> = table
             .into_iter()
             .flat_map(|t| t.values())
             .filter_map(|row| accept(row).map(|l| (key_of(row), row, l)))
@@ -298,7 +379,8 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
         }
         more = rest.next().is_some();
     }
-    let page_rows: Vec<(&Row, HashMap<&str, Option<&Row>>)> = picked.into_iter().skip(offset).collect();
+    let page_rows: Vec<(&Row, HashMap<&str, Option<&Row>>)> =
+        picked.into_iter().skip(offset).collect();
     if fetch.top.is_some() {
         more = false;
     }
@@ -313,7 +395,10 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
                     first: cookie_value(a.kind, first.0.fields.get(a.name)),
                 })
                 .collect();
-            Some(cookie::annotation(page_no + 1, &cookie::build(page_no, &cols)))
+            Some(cookie::annotation(
+                page_no + 1,
+                &cookie::build(page_no, &cols),
+            ))
         }
         _ => None,
     };
@@ -325,7 +410,15 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
                 if let Some(Some(lrow)) = linked.get(link.alias.as_str()) {
                     for attr in &link.columns {
                         let prefix = format!("{}.", link.alias);
-                        render::put(state, &mut out, attr, lrow.fields.get(attr.name), &prefix, ann, false);
+                        render::put(
+                            state,
+                            &mut out,
+                            attr,
+                            lrow.fields.get(attr.name),
+                            &prefix,
+                            ann,
+                            false,
+                        );
                     }
                 }
             }
@@ -335,14 +428,26 @@ fn run(state: &State, entity_set: Option<&str>, fetch: &Fetch, ann: Annotations,
     Ok(Page { rows, more, cookie })
 }
 
-fn compile_link<'s>(ctx: &Ctx<'s>, parent: &'s EntityDef, link: &Link, n: usize) -> Result<CLink<'s>, ApiError> {
+fn compile_link<'s>(
+    ctx: &Ctx<'s>,
+    parent: &'s EntityDef,
+    link: &Link,
+    n: usize,
+) -> Result<CLink<'s>, ApiError> {
     let def = entity(ctx.state, &link.node.name)?;
     if !link.node.links.is_empty() {
-        return Err(ApiError::invalid_fetchxml("Nested link-entity elements are not supported by this emulator."));
+        return Err(ApiError::invalid_fetchxml(
+            "Nested link-entity elements are not supported by this emulator.",
+        ));
     }
     let from = column(def, &link.from)?.name;
     let to = column(parent, &link.to)?.name;
-    let columns = link.node.attributes.iter().map(|a| column(def, a)).collect::<Result<Vec<_>, _>>()?;
+    let columns = link
+        .node
+        .attributes
+        .iter()
+        .map(|a| column(def, a))
+        .collect::<Result<Vec<_>, _>>()?;
     let filter = ctx.compile_filters(def, &link.node.filters, &HashMap::new())?;
     let mut index: HashMap<String, Vec<&Row>> = HashMap::new();
     for row in ctx.state.rows(def.logical_name) {
@@ -354,7 +459,10 @@ fn compile_link<'s>(ctx: &Ctx<'s>, parent: &'s EntityDef, link: &Link, n: usize)
         def,
         to,
         outer: link.outer,
-        alias: link.alias.clone().unwrap_or_else(|| format!("{}{n}", def.logical_name)),
+        alias: link
+            .alias
+            .clone()
+            .unwrap_or_else(|| format!("{}{n}", def.logical_name)),
         columns,
         filter,
         index,
@@ -362,7 +470,11 @@ fn compile_link<'s>(ctx: &Ctx<'s>, parent: &'s EntityDef, link: &Link, n: usize)
 }
 
 /// Key range of a primary-id-ordered scan, from top-level `and` conditions and the cookie.
-fn bounds(fetch: &Fetch, def: &EntityDef, after: Option<&SortKey>) -> (Bound<SqlGuid>, Bound<SqlGuid>) {
+fn bounds(
+    fetch: &Fetch,
+    def: &EntityDef,
+    after: Option<&SortKey>,
+) -> (Bound<SqlGuid>, Bound<SqlGuid>) {
     let mut lo = Bound::Unbounded;
     let mut hi = Bound::Unbounded;
     let tighter_lo = |cur: Bound<SqlGuid>, new: Bound<SqlGuid>| match (&cur, &new) {
@@ -380,9 +492,14 @@ fn bounds(fetch: &Fetch, def: &EntityDef, after: Option<&SortKey>) -> (Bound<Sql
         _ => cur,
     };
     if fetch.entity.filters.len() == 1 || fetch.entity.filters.iter().all(|f| f.join == Join::And) {
-        for c in fetch.top_conditions().filter(|c| c.attribute == def.primary_id) {
-            let Some(FieldValue::Guid(id)) =
-                c.value.as_deref().and_then(|v| parse_literal(AttrKind::Uniqueidentifier, v))
+        for c in fetch
+            .top_conditions()
+            .filter(|c| c.attribute == def.primary_id)
+        {
+            let Some(FieldValue::Guid(id)) = c
+                .value
+                .as_deref()
+                .and_then(|v| parse_literal(AttrKind::Uniqueidentifier, v))
             else {
                 continue;
             };
@@ -402,11 +519,17 @@ fn bounds(fetch: &Fetch, def: &EntityDef, after: Option<&SortKey>) -> (Bound<Sql
     // An empty or inverted range would make BTreeMap::range panic: normalise it.
     let empty = match (&lo, &hi) {
         (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
-            a > b || (a == b && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_))))
+            a > b
+                || (a == b
+                    && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_))))
         }
         _ => false,
     };
-    if empty { (Bound::Excluded(SqlGuid::MIN), Bound::Included(SqlGuid::MIN)) } else { (lo, hi) }
+    if empty {
+        (Bound::Excluded(SqlGuid::MIN), Bound::Included(SqlGuid::MIN))
+    } else {
+        (lo, hi)
+    }
 }
 
 fn cookie_key(cols: &[CookieColumn], sort_cols: &[(&AttrDef, bool)]) -> Result<SortKey, ApiError> {
@@ -417,20 +540,27 @@ fn cookie_key(cols: &[CookieColumn], sort_cols: &[(&AttrDef, bool)]) -> Result<S
                 ApiError::new(
                     axum::http::StatusCode::BAD_REQUEST,
                     "0x80041129",
-                    format!("Paging cookie and query do not match: the cookie has no value for '{}'.", attr.name),
+                    format!(
+                        "Paging cookie and query do not match: the cookie has no value for '{}'.",
+                        attr.name
+                    ),
                 )
             })?;
             if col.last.is_empty() {
                 return Ok(None);
             }
-            parse_literal(attr.kind, &col.last).map(|v| Some(Key::of(&v))).ok_or_else(|| {
-                ApiError::new(
-                    axum::http::StatusCode::BAD_REQUEST,
-                    "0x80041129",
-                    format!("Paging cookie and query do not match: '{}' is not a valid '{}' value.", col.last, attr.name),
-                )
-            })
+            parse_literal(attr.kind, &col.last)
+                .map(|v| Some(Key::of(&v)))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "0x80041129",
+                        format!(
+                            "Paging cookie and query do not match: '{}' is not a valid '{}' value.",
+                            col.last, attr.name
+                        ),
+                    )
+                })
         })
         .collect()
 }
-

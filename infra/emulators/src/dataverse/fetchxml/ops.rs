@@ -79,7 +79,8 @@ fn like(pat: &[Tok], text: &[char]) -> bool {
             },
         }
     }
-    pat.get(p..).is_some_and(|rest| rest.iter().all(|x| *x == Tok::Any))
+    pat.get(p..)
+        .is_some_and(|rest| rest.iter().all(|x| *x == Tok::Any))
 }
 
 impl Predicate {
@@ -119,7 +120,7 @@ impl Predicate {
                         };
                         like(pat, &text) != *negated
                     }
-                    Predicate::In(keys, negated) => keys.iter().any(|x| *x == k) != *negated,
+                    Predicate::In(keys, negated) => keys.contains(&k) != *negated,
                     Predicate::Between(lo, hi, negated) => (k >= *lo && k <= *hi) != *negated,
                     Predicate::Range(from, to, negated) => match k {
                         Key::Time(t) => {
@@ -136,7 +137,9 @@ impl Predicate {
 }
 
 fn day_start(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).map(|n| n.and_utc().timestamp_millis()).unwrap_or(0)
+    d.and_hms_opt(0, 0, 0)
+        .map(|n| n.and_utc().timestamp_millis())
+        .unwrap_or(0)
 }
 
 fn ms(d: DateTime<Utc>) -> i64 {
@@ -144,7 +147,12 @@ fn ms(d: DateTime<Utc>) -> i64 {
 }
 
 /// Compiles `cond` for column `attr` of `entity`, with `now` as the clock.
-pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc>) -> Result<Predicate, ApiError> {
+pub fn compile(
+    entity: &str,
+    attr: &AttrDef,
+    cond: &Condition,
+    now: DateTime<Utc>,
+) -> Result<Predicate, ApiError> {
     let op = cond.operator.as_str();
     let bad = |why: &str| {
         ApiError::invalid_fetchxml(format!(
@@ -161,17 +169,33 @@ pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc
     let lit = |raw: &str| -> Result<Key, ApiError> {
         parse_literal(attr.kind, raw)
             .map(|v| Key::of(&v))
-            .ok_or_else(|| bad(&format!("'{raw}' is not a valid {} value", attr.kind.attribute_type())))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "'{raw}' is not a valid {} value",
+                    attr.kind.attribute_type()
+                ))
+            })
     };
     let int = || -> Result<i64, ApiError> {
-        single()?.trim().parse::<i64>().map_err(|_| bad("the value must be a whole number"))
+        single()?
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| bad("the value must be a whole number"))
     };
     let date = || -> Result<NaiveDate, ApiError> {
         let raw = single()?;
-        parse_datetime(raw).map(|d| d.date_naive()).ok_or_else(|| bad(&format!("'{raw}' is not a date")))
+        parse_datetime(raw)
+            .map(|d| d.date_naive())
+            .ok_or_else(|| bad(&format!("'{raw}' is not a date")))
     };
     let is_date = matches!(attr.kind, AttrKind::DateTime | AttrKind::DateOnly);
-    let need_date = || if is_date { Ok(()) } else { Err(bad("the operator is valid only for date columns")) };
+    let need_date = || {
+        if is_date {
+            Ok(())
+        } else {
+            Err(bad("the operator is valid only for date columns"))
+        }
+    };
     let today = now.date_naive();
     let range = |from: Option<i64>, to: Option<i64>| Ok(Predicate::Range(from, to, false));
     let months_ago = |n: u32| now.checked_sub_months(Months::new(n)).unwrap_or(now);
@@ -197,7 +221,9 @@ pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc
             Ok(Predicate::In(keys, negated))
         })
     };
-    let n = || -> Result<u32, ApiError> { u32::try_from(int()?).map_err(|_| bad("the value must be positive")) };
+    let n = || -> Result<u32, ApiError> {
+        u32::try_from(int()?).map_err(|_| bad("the value must be positive"))
+    };
     match op {
         "eq" => Ok(Predicate::Compare(Cmp::Eq, lit(single()?)?)),
         "ne" | "neq" => Ok(Predicate::Compare(Cmp::Ne, lit(single()?)?)),
@@ -223,12 +249,18 @@ pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc
         "not-null" => Ok(Predicate::Null(true)),
         "contain-values" | "not-contain-values" => {
             if attr.kind != AttrKind::MultiSelectPicklist {
-                return Err(bad("the operator is valid only for multi-select choice columns"));
+                return Err(bad(
+                    "the operator is valid only for multi-select choice columns",
+                ));
             }
             let codes = cond
                 .values
                 .iter()
-                .map(|v| v.trim().parse::<i64>().map_err(|_| bad(&format!("'{v}' is not a choice value"))))
+                .map(|v| {
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| bad(&format!("'{v}' is not a choice value")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Predicate::ContainValues(codes, op == "not-contain-values"))
         }
@@ -243,9 +275,9 @@ pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc
                 _ => range(None, Some(next)),
             }
         }
-        "today" | "yesterday" | "tomorrow" | "last-seven-days" | "next-seven-days" | "this-week"
-        | "last-week" | "next-week" | "this-month" | "last-month" | "next-month" | "this-year"
-        | "last-year" | "next-year" => {
+        "today" | "yesterday" | "tomorrow" | "last-seven-days" | "next-seven-days"
+        | "this-week" | "last-week" | "next-week" | "this-month" | "last-month" | "next-month"
+        | "this-year" | "last-year" | "next-year" => {
             need_date()?;
             let t = day_start(today);
             let day = 86_400_000;
@@ -272,7 +304,10 @@ pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc
                 _ => range(year(y + 1), year(y + 2)),
             }
         }
-        _ if op.starts_with("last-x-") || op.starts_with("next-x-") || op.starts_with("olderthan-x-") => {
+        _ if op.starts_with("last-x-")
+            || op.starts_with("next-x-")
+            || op.starts_with("olderthan-x-") =>
+        {
             need_date()?;
             let x = n()?;
             let unit = op.rsplit('-').next().unwrap_or_default();
@@ -297,18 +332,28 @@ pub fn compile(entity: &str, attr: &AttrDef, cond: &Condition, now: DateTime<Utc
                     _ => None,
                 }
             };
-            let unknown = || ApiError::invalid_fetchxml(format!("The condition operator '{op}' is not valid."));
+            let unknown = || {
+                ApiError::invalid_fetchxml(format!("The condition operator '{op}' is not valid."))
+            };
             if op.starts_with("olderthan-x-") {
                 let edge = back(x).ok_or_else(unknown)?;
                 range(None, Some(ms(edge)))
             } else if op.starts_with("last-x-") {
                 let edge = back(x).ok_or_else(unknown)?;
                 // Day-based operators start at midnight, as Dataverse rounds them to whole days.
-                let from = if unit == "hours" || unit == "minutes" { ms(edge) } else { day_start(edge.date_naive()) };
+                let from = if unit == "hours" || unit == "minutes" {
+                    ms(edge)
+                } else {
+                    day_start(edge.date_naive())
+                };
                 range(Some(from), Some(ms(now) + 1))
             } else {
                 let edge = ahead(x).ok_or_else(unknown)?;
-                let to = if unit == "hours" { ms(edge) } else { day_start(edge.date_naive()) + 86_400_000 };
+                let to = if unit == "hours" {
+                    ms(edge)
+                } else {
+                    day_start(edge.date_naive()) + 86_400_000
+                };
                 range(Some(ms(now)), Some(to))
             }
         }

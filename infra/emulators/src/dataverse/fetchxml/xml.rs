@@ -17,7 +17,10 @@ pub struct Element {
 impl Element {
     /// The value of attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -32,7 +35,12 @@ fn start(e: &BytesStart<'_>) -> Result<Element, String> {
             .map_err(|err| format!("bad value of attribute '{key}' in <{name}>: {err}"))?;
         attrs.push((key, value.into_owned()));
     }
-    Ok(Element { name, attrs, children: Vec::new(), text: String::new() })
+    Ok(Element {
+        name,
+        attrs,
+        children: Vec::new(),
+        text: String::new(),
+    })
 }
 
 fn entity(name: &str) -> Option<char> {
@@ -52,9 +60,12 @@ pub fn parse(xml: &str) -> Result<Element, String> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("not well-formed XML at byte {}: {e}", reader.buffer_position()))?;
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "not well-formed XML at byte {}: {e}",
+                reader.buffer_position()
+            )
+        })?;
         match event {
             Event::Start(e) => stack.push(start(&e)?),
             Event::Empty(e) => {
