@@ -35,7 +35,11 @@ async fn rejected_users_and_records_without_identifiers_are_counted_and_listed()
     assert_eq!(c.upserted, 18);
     assert_eq!(c.events_sent, 18);
     assert_counters_add_up(&execution);
-    let mut failed: Vec<String> = execution.failures.iter().map(|f| f.record_id.clone()).collect();
+    let mut failed: Vec<String> = execution
+        .failures
+        .iter()
+        .map(|f| f.record_id.clone())
+        .collect();
     failed.sort();
     let mut expected = vec![
         support::source::contact(3, None, old(), old()).id,
@@ -43,11 +47,17 @@ async fn rejected_users_and_records_without_identifiers_are_counted_and_listed()
     ];
     expected.sort();
     assert_eq!(failed, expected);
-    assert!(execution.failures.iter().all(|f| f.reason.contains("invalid email")));
+    assert!(
+        execution
+            .failures
+            .iter()
+            .all(|f| f.reason.contains("invalid email"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_batch_failing_permanently_counts_all_its_users_failed_and_keeps_only_the_first_hundred_reasons() {
+async fn a_batch_failing_permanently_counts_all_its_users_failed_and_keeps_only_the_first_hundred_reasons()
+ {
     let harness = Harness::new(ScriptedSource::new(contacts(0, 150, old())));
     harness
         .sink
@@ -65,7 +75,12 @@ async fn a_batch_failing_permanently_counts_all_its_users_failed_and_keeps_only_
     assert_eq!(execution.counters.upserted, 0);
     assert_eq!(execution.counters.events_sent, 0);
     assert_eq!(execution.failures.len(), MAX_RECORDED_FAILURES);
-    assert!(execution.failures.iter().all(|f| f.reason.contains("check insider.partner")));
+    assert!(
+        execution
+            .failures
+            .iter()
+            .all(|f| f.reason.contains("check insider.partner"))
+    );
     assert_counters_add_up(&execution);
 }
 
@@ -83,7 +98,10 @@ async fn fast_fail_stops_the_execution_at_the_first_failed_batch() {
         rows.sort_by_key(|r| {
             dynsync_fetchxml::sql_server_key(&dynsync_fetchxml::parse_guid("id", &r.id).unwrap())
         });
-        rows[12].record["emailaddress1"].as_str().unwrap().to_owned()
+        rows[12].record["emailaddress1"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     harness.sink.reject_email(&second_page_email);
 
@@ -102,10 +120,14 @@ async fn fast_fail_stops_the_execution_at_the_first_failed_batch() {
     assert_eq!(execution.status, ExecutionStatus::Failed);
     let error = execution.error.clone().unwrap();
     assert!(
-        error.starts_with("fast fail: batch 1 of page 0:") && error.contains("had 1 rejected users: "),
+        error.starts_with("fast fail: batch 1 of page 0:")
+            && error.contains("had 1 rejected users: "),
         "{error}"
     );
-    assert_eq!(execution.counters.records_read, 20, "the third page is not processed");
+    assert_eq!(
+        execution.counters.records_read, 20,
+        "the third page is not processed"
+    );
     assert_eq!(execution.counters.failed, 1);
     assert_eq!(execution.counters.upserted, 19);
     assert_counters_add_up(&execution);
@@ -161,7 +183,10 @@ async fn a_page_failing_on_every_delivery_fails_the_execution_with_its_last_erro
 
     assert_eq!(execution.status, ExecutionStatus::Failed);
     let error = execution.error.unwrap();
-    assert!(error.contains("failed 5 times; last error: Dataverse: Dataverse answered 503"), "{error}");
+    assert!(
+        error.contains("failed 5 times; last error: Dataverse: Dataverse answered 503"),
+        "{error}"
+    );
     assert_eq!(harness.source.fetches(), 5);
     assert_eq!(harness.state.lock_holder("contacts").await.unwrap(), None);
     assert!(harness.queue.is_empty());
@@ -170,9 +195,9 @@ async fn a_page_failing_on_every_delivery_fails_the_execution_with_its_last_erro
 #[tokio::test(start_paused = true)]
 async fn a_permanent_dataverse_error_fails_the_execution_at_once() {
     let harness = Harness::new(ScriptedSource::new(contacts(0, 5, old())));
-    harness
-        .source
-        .fail_fetches_permanently("Dataverse answered 400: 'gendercod' is not an attribute of contact; check source.fields");
+    harness.source.fail_fetches_permanently(
+        "Dataverse answered 400: 'gendercod' is not an attribute of contact; check source.fields",
+    );
 
     let execution = harness.run(&Spec::default().integration()).await;
 

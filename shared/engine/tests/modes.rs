@@ -13,7 +13,11 @@ use support::{Harness, ScriptedSource, Spec, assert_counters_add_up, at};
 
 #[tokio::test(start_paused = true)]
 async fn fetch_mode_all_reads_every_record_with_no_window_and_no_watermark() {
-    let harness = Harness::new(ScriptedSource::new(contacts(0, 25, at("2020-01-01T00:00:00Z"))));
+    let harness = Harness::new(ScriptedSource::new(contacts(
+        0,
+        25,
+        at("2020-01-01T00:00:00Z"),
+    )));
     let integration = Spec::default().integration();
 
     let execution = harness.run(&integration).await;
@@ -138,7 +142,11 @@ async fn only_updated_skips_records_created_since_the_last_sync() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_execution_leaves_the_watermark_where_the_last_success_put_it() {
-    let harness = Harness::new(ScriptedSource::new(contacts(0, 3, at("2026-11-27T09:00:00Z"))));
+    let harness = Harness::new(ScriptedSource::new(contacts(
+        0,
+        3,
+        at("2026-11-27T09:00:00Z"),
+    )));
     let integration = Spec {
         fetch_mode: Some("new_and_updated"),
         ..Spec::default()
@@ -154,14 +162,22 @@ async fn a_failed_execution_leaves_the_watermark_where_the_last_success_put_it()
         .fail_fetches_permanently("invalid FetchXML: check source.filter");
     let failed = harness.run(&integration).await;
     assert_eq!(failed.status, ExecutionStatus::Failed);
-    assert!(failed.error.as_deref().unwrap().contains("check source.filter"));
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("check source.filter")
+    );
     assert_eq!(harness.state.watermark("contacts").await.unwrap(), mark);
     assert_eq!(harness.state.lock_holder("contacts").await.unwrap(), None);
 
     // The next run starts from the last successful window's end: nothing is lost.
     harness.advance(Duration::hours(1));
     harness.source.heal();
-    harness.source.put(contacts(10, 2, at("2026-11-27T10:30:00Z")));
+    harness
+        .source
+        .put(contacts(10, 2, at("2026-11-27T10:30:00Z")));
     let third = harness.run(&integration).await;
     assert_eq!(third.window.and_then(|w| w.from), mark);
     assert_eq!(third.counters.records_read, 2);
@@ -169,7 +185,11 @@ async fn a_failed_execution_leaves_the_watermark_where_the_last_success_put_it()
 
 #[tokio::test(start_paused = true)]
 async fn completed_with_failures_still_moves_the_watermark() {
-    let harness = Harness::new(ScriptedSource::new(contacts(0, 4, at("2026-11-27T09:00:00Z"))));
+    let harness = Harness::new(ScriptedSource::new(contacts(
+        0,
+        4,
+        at("2026-11-27T09:00:00Z"),
+    )));
     harness.sink.reject_email("user2@example.com");
     let integration = Spec {
         fetch_mode: Some("new_and_updated"),
@@ -188,7 +208,11 @@ async fn completed_with_failures_still_moves_the_watermark() {
 
 #[tokio::test(start_paused = true)]
 async fn a_marketing_list_reads_all_members_every_run_with_no_window() {
-    let harness = Harness::new(ScriptedSource::new(contacts(0, 12, at("2020-01-01T00:00:00Z"))));
+    let harness = Harness::new(ScriptedSource::new(contacts(
+        0,
+        12,
+        at("2020-01-01T00:00:00Z"),
+    )));
     let integration = Spec {
         list: Some("VIP Segment"),
         ..Spec::default()
@@ -206,12 +230,19 @@ async fn a_marketing_list_reads_all_members_every_run_with_no_window() {
     }
     assert_eq!(harness.state.watermark("contacts").await.unwrap(), None);
     let plan = harness.state.get_plan(&first.id).await.unwrap().unwrap();
-    assert_eq!(plan.source.list.map(|l| l.name).as_deref(), Some("VIP Segment"));
+    assert_eq!(
+        plan.source.list.map(|l| l.name).as_deref(),
+        Some("VIP Segment")
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn partitions_split_the_reading_and_every_record_is_read_once() {
-    let harness = Harness::new(ScriptedSource::new(contacts(0, 40, at("2020-01-01T00:00:00Z"))));
+    let harness = Harness::new(ScriptedSource::new(contacts(
+        0,
+        40,
+        at("2020-01-01T00:00:00Z"),
+    )));
     let integration = Spec {
         partitions: 4,
         page_size: 3,
@@ -225,7 +256,12 @@ async fn partitions_split_the_reading_and_every_record_is_read_once() {
     assert_eq!(execution.counters.records_read, 40);
     assert_eq!(harness.sink.accepted_users(), 40);
     assert!(harness.sink.accepted().values().all(|n| *n == 1));
-    let plan = harness.state.get_plan(&execution.id).await.unwrap().unwrap();
+    let plan = harness
+        .state
+        .get_plan(&execution.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(plan.partitions.len(), 4);
 }
 
@@ -241,9 +277,20 @@ async fn a_plan_failure_is_a_failed_execution_that_says_what_to_fix_and_frees_th
     let execution = harness.run(&integration).await;
 
     assert_eq!(execution.status, ExecutionStatus::Failed);
-    assert!(execution.error.as_deref().unwrap().contains("check dynamics.auth.client_id"));
+    assert!(
+        execution
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("check dynamics.auth.client_id")
+    );
     assert!(execution.finished_at.is_some());
-    let stored = harness.state.get_execution(&execution.id).await.unwrap().unwrap();
+    let stored = harness
+        .state
+        .get_execution(&execution.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored, execution);
     assert_eq!(harness.state.lock_holder("contacts").await.unwrap(), None);
     assert_eq!(harness.state.get_plan(&execution.id).await.unwrap(), None);

@@ -14,7 +14,9 @@ use dynsync_domain::ports::{PageQueue, StateStore};
 use dynsync_engine::memory::MemoryQueue;
 use dynsync_engine::{OnProgress, PageDisposition, run_until_finished};
 use support::source::contacts;
-use support::{DuplicatingQueue, FlakySendQueue, Harness, ScriptedSource, Spec, assert_counters_add_up, at};
+use support::{
+    DuplicatingQueue, FlakySendQueue, Harness, ScriptedSource, Spec, assert_counters_add_up, at,
+};
 
 fn old() -> chrono::DateTime<chrono::Utc> {
     at("2020-01-01T00:00:00Z")
@@ -81,7 +83,12 @@ async fn a_run_killed_after_a_few_pages_resumes_and_upserts_every_record_once() 
         }
         () = killed.notified() => {}
     }
-    let midway = harness.state.get_execution(&started.id).await.unwrap().unwrap();
+    let midway = harness
+        .state
+        .get_execution(&started.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(midway.status, ExecutionStatus::Running);
     assert!(midway.counters.pages >= 3 && midway.counters.pages < 10);
 
@@ -126,16 +133,28 @@ async fn a_redelivery_sends_the_next_page_task_that_a_crash_between_register_and
         fail_on: 2, // send 1: the first page at start; send 2: the first page's next task
         sends: AtomicU32::new(0),
     });
-    let harness = Harness::wired(ScriptedSource::new(contacts(0, 15, old())), queue.clone(), flaky);
+    let harness = Harness::wired(
+        ScriptedSource::new(contacts(0, 15, old())),
+        queue.clone(),
+        flaky,
+    );
     let started = harness.start(&Spec::default().integration()).await;
     let delivery = queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
 
     let crashed = harness.engine.process_page(&delivery.task, 1).await;
     assert!(crashed.is_err_and(|e| e.is_transient()));
     assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
-    assert_eq!(harness.sink.calls(), 0, "nothing was upserted before the next task was queued");
+    assert_eq!(
+        harness.sink.calls(),
+        0,
+        "nothing was upserted before the next task was queued"
+    );
 
-    let redelivered = harness.engine.process_page(&delivery.task, 2).await.unwrap();
+    let redelivered = harness
+        .engine
+        .process_page(&delivery.task, 2)
+        .await
+        .unwrap();
     assert_eq!(redelivered.disposition, PageDisposition::Processed);
     assert!(redelivered.next_page_queued);
     queue.ack(&delivery.receipt).await.ok();
@@ -164,10 +183,18 @@ async fn two_concurrent_deliveries_of_the_last_page_finish_the_execution_once() 
     let (a, b) = (a.unwrap(), b.unwrap());
 
     assert_eq!(
-        [a.finished.is_some(), b.finished.is_some()].iter().filter(|f| **f).count(),
+        [a.finished.is_some(), b.finished.is_some()]
+            .iter()
+            .filter(|f| **f)
+            .count(),
         1
     );
-    let execution = harness.state.get_execution(&started.id).await.unwrap().unwrap();
+    let execution = harness
+        .state
+        .get_execution(&started.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded);
     assert_eq!(execution.counters.records_read, 4);
     assert_eq!(execution.counters.pages, 1);
@@ -185,7 +212,12 @@ async fn two_concurrent_failures_end_the_execution_once() {
     );
 
     assert!(a.unwrap() ^ b.unwrap());
-    let execution = harness.state.get_execution(&started.id).await.unwrap().unwrap();
+    let execution = harness
+        .state
+        .get_execution(&started.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(execution.status, ExecutionStatus::Failed);
     assert_eq!(harness.state.lock_holder("contacts").await.unwrap(), None);
 }

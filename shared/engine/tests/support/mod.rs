@@ -18,7 +18,9 @@ pub use sink::FakeSink;
 pub use source::ScriptedSource;
 
 pub fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// The knobs of a test definition.
@@ -96,7 +98,11 @@ insider:
   fast_fail: {fast_fail}
 "#,
             id = self.id,
-            method = if self.list.is_some() { "marketing_list" } else { "entity" },
+            method = if self.list.is_some() {
+                "marketing_list"
+            } else {
+                "entity"
+            },
             schedule = self.schedule,
             enabled = self.enabled,
             page_size = self.page_size,
@@ -142,7 +148,10 @@ pub const START: &str = "2026-11-27T10:00:00Z";
 
 impl Harness {
     pub fn new(source: ScriptedSource) -> Self {
-        Self::with_queue(source, Arc::new(MemoryQueue::new(std::time::Duration::from_secs(30))))
+        Self::with_queue(
+            source,
+            Arc::new(MemoryQueue::new(std::time::Duration::from_secs(30))),
+        )
     }
 
     pub fn with_queue(source: ScriptedSource, queue: Arc<MemoryQueue>) -> Self {

@@ -30,7 +30,11 @@ struct State {
 
 impl FakeSink {
     pub fn reject_email(&self, email: &str) {
-        self.inner.lock().unwrap().reject_emails.insert(email.to_owned());
+        self.inner
+            .lock()
+            .unwrap()
+            .reject_emails
+            .insert(email.to_owned());
     }
 
     /// Rejects the user at `index` of every batch.
@@ -77,18 +81,35 @@ impl FakeSink {
     }
 
     pub fn total_events(&self) -> u64 {
-        self.inner.lock().unwrap().events.values().map(|n| u64::from(*n)).sum()
+        self.inner
+            .lock()
+            .unwrap()
+            .events
+            .values()
+            .map(|n| u64::from(*n))
+            .sum()
     }
 
     /// The largest number of events any one user received.
     pub fn max_events_per_user(&self) -> u32 {
-        self.inner.lock().unwrap().events.values().copied().max().unwrap_or(0)
+        self.inner
+            .lock()
+            .unwrap()
+            .events
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 }
 
 #[async_trait::async_trait]
 impl UserSink for FakeSink {
-    async fn upsert(&self, users: &[InsiderUser], _skip_hook: bool) -> Result<BatchOutcome, PortError> {
+    async fn upsert(
+        &self,
+        users: &[InsiderUser],
+        _skip_hook: bool,
+    ) -> Result<BatchOutcome, PortError> {
         let mut inner = self.inner.lock().unwrap();
         inner.calls += 1;
         let call = inner.calls;

@@ -21,7 +21,12 @@ pub struct Row {
 }
 
 /// A contact numbered `n`; `email: None` leaves it without an identifier (skipped).
-pub fn contact(n: u64, email: Option<&str>, created: DateTime<Utc>, modified: DateTime<Utc>) -> Row {
+pub fn contact(
+    n: u64,
+    email: Option<&str>,
+    created: DateTime<Utc>,
+    modified: DateTime<Utc>,
+) -> Row {
     let spread = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
     let id = format!("{:08x}-1111-2222-3333-{spread:012x}", n);
     let mut record = Record::new();
