@@ -195,15 +195,23 @@ fn source(r: &mut Rules, method: Method, s: &Source) -> Option<FetchXmlFilter> {
             "source",
             "give either entity (method: entity) or list (method: marketing_list), not both",
         ),
-        (Method::Entity, None, _) => r.add(
+        (Method::Entity, None, Some(_)) => r.add(
+            "source.list",
+            "applies only to method: marketing_list; for method: entity write entity: <logical name>",
+        ),
+        (Method::MarketingList, Some(_), None) => r.add(
+            "source.entity",
+            "applies only to method: entity; for method: marketing_list write list: <name or id>",
+        ),
+        (Method::Entity, None, None) => r.add(
             "source.entity",
             "method: entity needs the entity's logical name, e.g. entity: contact",
         ),
-        (Method::Entity, Some(_), None) | (Method::MarketingList, None, Some(_)) => {}
-        (Method::MarketingList, _, None) => r.add(
+        (Method::MarketingList, None, None) => r.add(
             "source.list",
             "method: marketing_list needs the list's name or id, e.g. list: \"VIP Segment\"",
         ),
+        (Method::Entity, Some(_), None) | (Method::MarketingList, None, Some(_)) => {}
     }
     match (method, &s.entity, &s.list) {
         (Method::Entity, Some(entity), _)
