@@ -9,8 +9,8 @@
 
 pub mod definition;
 pub mod error;
-pub mod filter;
 pub mod execution;
+pub mod filter;
 pub mod ports;
 pub mod record;
 pub mod retry;
