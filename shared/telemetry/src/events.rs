@@ -48,8 +48,9 @@ pub struct PageProcessed<'a> {
     pub failed: u64,
     pub skipped: u64,
     pub events_sent: u64,
-    /// 429 replies from Dataverse while reading this page (each was waited out).
-    pub dataverse_throttles: u64,
+    /// 429 replies from Dataverse while reading this page (each was waited out), when the
+    /// source reports them; `None` records no throttle metric rather than a false zero.
+    pub dataverse_throttles: Option<u64>,
     pub duration_ms: u64,
 }
 
@@ -67,24 +68,19 @@ impl Event for PageProcessed<'_> {
             duration_ms = self.duration_ms,
             "page processed"
         );
-        metrics.record(
-            self.integration_id,
-            self.execution_id,
-            &[
-                ("PagesProcessed", Unit::Count, 1.0),
-                ("RecordsRead", Unit::Count, count(self.records_read)),
-                ("UsersUpserted", Unit::Count, count(self.upserted)),
-                ("RecordsFailed", Unit::Count, count(self.failed)),
-                ("RecordsSkipped", Unit::Count, count(self.skipped)),
-                ("EventsSent", Unit::Count, count(self.events_sent)),
-                (
-                    "DataverseThrottles",
-                    Unit::Count,
-                    count(self.dataverse_throttles),
-                ),
-                ("PageDuration", Unit::Milliseconds, count(self.duration_ms)),
-            ],
-        );
+        let mut values = vec![
+            ("PagesProcessed", Unit::Count, 1.0),
+            ("RecordsRead", Unit::Count, count(self.records_read)),
+            ("UsersUpserted", Unit::Count, count(self.upserted)),
+            ("RecordsFailed", Unit::Count, count(self.failed)),
+            ("RecordsSkipped", Unit::Count, count(self.skipped)),
+            ("EventsSent", Unit::Count, count(self.events_sent)),
+            ("PageDuration", Unit::Milliseconds, count(self.duration_ms)),
+        ];
+        if let Some(throttles) = self.dataverse_throttles {
+            values.push(("DataverseThrottles", Unit::Count, count(throttles)));
+        }
+        metrics.record(self.integration_id, self.execution_id, &values);
     }
 }
 
@@ -277,7 +273,7 @@ mod tests {
             failed: 5,
             skipped: 15,
             events_sent: 480,
-            dataverse_throttles: 2,
+            dataverse_throttles: Some(2),
             duration_ms: 1234,
         });
         assert_eq!(
@@ -298,6 +294,24 @@ mod tests {
         assert_eq!(document["PageDuration"], json!(1234.0));
         assert_eq!(document["IntegrationId"], "contacts");
         assert_eq!(document["ExecutionIds"], json!(["e1"]));
+    }
+
+    #[test]
+    fn an_unknown_throttle_count_records_no_throttle_metric() {
+        let document = emitted(PageProcessed {
+            integration_id: "contacts",
+            execution_id: "e1",
+            records_read: 1,
+            upserted: 1,
+            failed: 0,
+            skipped: 0,
+            events_sent: 0,
+            dataverse_throttles: None,
+            duration_ms: 5,
+        });
+        assert!(document.get("DataverseThrottles").is_none());
+        assert!(!metric_names(&document).contains(&"DataverseThrottles:Count".to_owned()));
+        assert_eq!(document["PagesProcessed"], json!(1.0));
     }
 
     #[test]

@@ -1,0 +1,55 @@
+//! The dispatcher's error: what went wrong with an invocation, classified where it is born,
+//! with a message that says what to fix (a manual caller reads it in the Lambda response).
+
+use dynsync_domain::ErrorKind;
+use dynsync_domain::ports::PortError;
+use dynsync_engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatcherError {
+    /// The event is neither a scheduled event nor a manual run.
+    #[error(
+        "unrecognised event ({0}); the dispatcher takes an EventBridge scheduled event or {{\"integration_id\": \"<id>\"}}"
+    )]
+    UnrecognisedEvent(String),
+    /// A manual run names an integration that is not stored.
+    #[error("integration '{0}' is not stored; push its definition first (dynsync push FILE --aws)")]
+    UnknownIntegration(String),
+    /// The stored definition no longer validates.
+    #[error("definition '{id}' is invalid: {problems}; fix it and push it again")]
+    InvalidDefinition { id: String, problems: String },
+    /// Reading the state store failed.
+    #[error("state store: {0}")]
+    State(#[source] PortError),
+    /// The engine failed (state store, queue, Dataverse).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The answer could not be serialised.
+    #[error("cannot write the response: {0}")]
+    Response(String),
+}
+
+impl DispatcherError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DispatcherError::State(e) => e.kind(),
+            DispatcherError::Engine(e) => e.kind(),
+            DispatcherError::UnrecognisedEvent(_)
+            | DispatcherError::UnknownIntegration(_)
+            | DispatcherError::InvalidDefinition { .. }
+            | DispatcherError::Response(_) => ErrorKind::Permanent,
+        }
+    }
+
+    /// A short name for the Lambda error type (`errorType` in the response).
+    pub fn name(&self) -> &'static str {
+        match self {
+            DispatcherError::UnrecognisedEvent(_) => "UnrecognisedEvent",
+            DispatcherError::UnknownIntegration(_) => "UnknownIntegration",
+            DispatcherError::InvalidDefinition { .. } => "InvalidDefinition",
+            DispatcherError::State(_) => "StateStoreError",
+            DispatcherError::Engine(_) => "EngineError",
+            DispatcherError::Response(_) => "ResponseError",
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The worker Lambda's handler: one SQS batch of page tasks, each run through
+//! [`Engine::process_page`], answered with a partial batch response so that one bad
+//! message never fails the others (ARCHITECTURE.md sections 2 and 7).
+//!
+//! Per message: a success, or a permanent error that the engine has recorded on the
+//! execution, is acknowledged (SQS deletes it); a transient error is reported in
+//! `batchItemFailures` after its visibility is shortened to a backoff delay, so SQS delivers
+//! it again soon; on its last delivery ([`MAX_RECEIVES`], the queue's `maxReceiveCount`) it
+//! fails its execution with the error instead of going silently to the dead-letter queue.
+//! Messages are processed one after another (the event source's maximum concurrency then
+//! bounds the load on Dataverse); a message not started when less than the reserve of the
+//! invocation's time remains is handed back unstarted. A malformed message is reported as
+//! failed and released at once, so it reaches the dead-letter queue and its alarm.
+//! The binary's `main.rs` only wires ports and the runtime; this handler needs no AWS.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use dynsync_domain::ErrorKind;
+use dynsync_domain::execution::PageTask;
+use dynsync_domain::ports::PageQueue;
+use dynsync_domain::retry::RetryPolicy;
+use dynsync_engine::{Engine, EngineError, MAX_RECEIVES, PageDisposition, PageOutcome};
+use dynsync_telemetry::{
+    Event, ExecutionFinished, Metrics, PageDeferred, PageFailed, PageProcessed,
+};
+
+/// Time kept free at the end of an invocation by default: a page (fetch with retries, then
+/// upserts) is not started with less than this left.
+pub const DEFAULT_TIME_RESERVE: Duration = Duration::from_secs(90);
+
+/// The handler's ports and settings, built once per cold start.
+pub struct Worker {
+    engine: Arc<Engine>,
+    queue: Arc<dyn PageQueue>,
+    time_reserve: Duration,
+}
+
+/// What became of one message of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Done (or never doable): SQS may delete it.
+    Acknowledge,
+    /// Report as a batch item failure: SQS delivers it again.
+    Retry,
+}
+
+impl Worker {
+    pub fn new(engine: Arc<Engine>, queue: Arc<dyn PageQueue>, time_reserve: Duration) -> Self {
+        Self {
+            engine,
+            queue,
+            time_reserve,
+        }
+    }
+
+    /// Handles one SQS batch; `deadline` is when Lambda ends the invocation. Metrics are
+    /// recorded into `metrics` (the caller flushes them once per invocation).
+    pub async fn handle(
+        &self,
+        event: SqsEvent,
+        deadline: SystemTime,
+        metrics: &Metrics,
+    ) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for message in &event.records {
+            let Some(message_id) = message.message_id.as_deref() else {
+                // SQS always sets it; without one the message cannot be reported, and the
+                // event source deletes it with the batch.
+                tracing::error!("an SQS message without a message id was dropped");
+                continue;
+            };
+            let remaining = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            let verdict = if remaining < self.time_reserve {
+                self.defer(message, remaining, metrics).await
+            } else {
+                self.handle_message(message, metrics).await
+            };
+            if verdict == Verdict::Retry {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message_id.to_owned();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn handle_message(&self, message: &SqsMessage, metrics: &Metrics) -> Verdict {
+        let receipt = message.receipt_handle.as_deref();
+        let task = match parse_task(message) {
+            Ok(task) => task,
+            Err(problem) => {
+                tracing::error!(
+                    message_id = message.message_id.as_deref().unwrap_or_default(),
+                    error = %problem,
+                    "malformed page task; it goes to the dead-letter queue"
+                );
+                self.release(receipt, Duration::ZERO).await;
+                return Verdict::Retry;
+            }
+        };
+        let receive_count = receive_count(message);
+        let started = Instant::now();
+        match self.engine.process_page(&task, receive_count).await {
+            Ok(outcome) => {
+                self.report(&task, &outcome, started, metrics);
+                Verdict::Acknowledge
+            }
+            Err(error) if error.is_transient() && receive_count < MAX_RECEIVES => {
+                PageFailed {
+                    integration_id: &task.integration_id,
+                    execution_id: &task.execution_id,
+                    kind: ErrorKind::Transient,
+                    receive_count,
+                    error: &error.to_string(),
+                }
+                .emit(metrics);
+                let delay = RetryPolicy::new(MAX_RECEIVES).delay(
+                    receive_count,
+                    None,
+                    rand::random::<f64>(),
+                );
+                self.release(receipt, delay).await;
+                Verdict::Retry
+            }
+            Err(error) => self.give_up(&task, receive_count, &error, metrics).await,
+        }
+    }
+
+    /// A page that can never succeed, or failed on its last delivery: fail its execution.
+    async fn give_up(
+        &self,
+        task: &PageTask,
+        receive_count: u32,
+        error: &EngineError,
+        metrics: &Metrics,
+    ) -> Verdict {
+        let message = if error.is_transient() {
+            format!(
+                "page {} failed {receive_count} times; last error: {error}",
+                task.page_key()
+            )
+        } else {
+            format!("page {} failed: {error}", task.page_key())
+        };
+        PageFailed {
+            integration_id: &task.integration_id,
+            execution_id: &task.execution_id,
+            kind: ErrorKind::Permanent,
+            receive_count,
+            error: &message,
+        }
+        .emit(metrics);
+        match self
+            .engine
+            .fail_execution(&task.execution_id, &message)
+            .await
+        {
+            Ok(true) => {
+                self.report_finished(&task.execution_id, metrics).await;
+                Verdict::Acknowledge
+            }
+            Ok(false) => Verdict::Acknowledge,
+            Err(EngineError::State(e)) if !e.kind().is_transient() => {
+                tracing::warn!(execution_id = %task.execution_id, error = %e, "dropping a task of an execution that cannot be failed");
+                Verdict::Acknowledge
+            }
+            Err(e) => {
+                tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot fail the execution; the task will come back");
+                Verdict::Retry
+            }
+        }
+    }
+
+    async fn defer(&self, message: &SqsMessage, remaining: Duration, metrics: &Metrics) -> Verdict {
+        let (integration_id, execution_id) = match parse_task(message) {
+            Ok(task) => (task.integration_id, task.execution_id),
+            Err(_) => (String::new(), String::new()),
+        };
+        PageDeferred {
+            integration_id: &integration_id,
+            execution_id: &execution_id,
+            remaining_ms: millis(remaining),
+        }
+        .emit(metrics);
+        self.release(message.receipt_handle.as_deref(), Duration::ZERO)
+            .await;
+        Verdict::Retry
+    }
+
+    fn report(&self, task: &PageTask, outcome: &PageOutcome, started: Instant, metrics: &Metrics) {
+        if outcome.disposition == PageDisposition::Processed {
+            let c = outcome.counters;
+            PageProcessed {
+                integration_id: &task.integration_id,
+                execution_id: &task.execution_id,
+                records_read: c.records_read,
+                upserted: c.upserted,
+                failed: c.failed,
+                skipped: c.skipped,
+                events_sent: c.events_sent,
+                // The source does not report its 429s per page (yet).
+                dataverse_throttles: None,
+                duration_ms: millis(started.elapsed()),
+            }
+            .emit(metrics);
+        } else {
+            tracing::info!(
+                integration_id = %task.integration_id,
+                execution_id = %task.execution_id,
+                page = %outcome.page_key,
+                disposition = ?outcome.disposition,
+                "page task acknowledged without processing"
+            );
+        }
+        if let Some(execution) = &outcome.finished {
+            ExecutionFinished::of(execution).emit(metrics);
+        }
+    }
+
+    async fn report_finished(&self, execution_id: &str, metrics: &Metrics) {
+        match self.engine.state().get_execution(execution_id).await {
+            Ok(Some(execution)) => ExecutionFinished::of(&execution).emit(metrics),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(execution_id, error = %error, "cannot read the failed execution back")
+            }
+        }
+    }
+
+    /// Makes the message visible again after `delay` instead of the queue's long visibility
+    /// timeout. Best effort: without it the message still comes back, only later.
+    async fn release(&self, receipt: Option<&str>, delay: Duration) {
+        let Some(receipt) = receipt else { return };
+        if let Err(error) = self.queue.release(receipt, delay).await {
+            tracing::warn!(error = %error, "cannot shorten the message's visibility; it returns after the visibility timeout");
+        }
+    }
+}
+
+/// The page task in a message body.
+fn parse_task(message: &SqsMessage) -> Result<PageTask, String> {
+    let body = message
+        .body
+        .as_deref()
+        .ok_or_else(|| "the message has no body".to_owned())?;
+    serde_json::from_str(body).map_err(|e| format!("the body is not a page task: {e}"))
+}
+
+/// SQS's `ApproximateReceiveCount` (1 on the first delivery; 1 when absent or unreadable).
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: Option<&str>, receive_count: Option<&str>) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.body = body.map(str::to_owned);
+        if let Some(count) = receive_count {
+            message
+                .attributes
+                .insert("ApproximateReceiveCount".into(), count.into());
+        }
+        message
+    }
+
+    #[test]
+    fn the_receive_count_comes_from_the_sqs_attribute() {
+        assert_eq!(receive_count(&message(None, Some("3"))), 3);
+        assert_eq!(receive_count(&message(None, None)), 1);
+        assert_eq!(receive_count(&message(None, Some("many"))), 1);
+        assert_eq!(receive_count(&message(None, Some("0"))), 1);
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_page_task_is_reported_not_panicked_on() {
+        assert!(parse_task(&message(None, None)).is_err());
+        let error = parse_task(&message(Some("{\"hello\":1}"), None));
+        assert!(error.is_err_and(|e| e.contains("not a page task")));
+        let task = parse_task(&message(
+            Some(r#"{"execution_id":"e","integration_id":"i","partition":0,"cursor":null}"#),
+            None,
+        ));
+        assert_eq!(task.map(|t| t.page_key()).ok().as_deref(), Some("0:start"));
+    }
+}
