@@ -47,3 +47,116 @@ pub fn is_incremental(definition: &Definition) -> bool {
             FetchMode::NewAndUpdated | FetchMode::OnlyUpdated
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynsync_domain::Integration;
+
+    fn definition(source: &str, method: &str) -> Definition {
+        let yaml = format!(
+            r#"id: t
+method: {method}
+dynamics:
+  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
+  auth:
+    method: client_credentials
+    token_url: https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token
+    scopes: ["https://contoso.crm4.dynamics.com/.default"]
+    client_id: 11111111-2222-3333-4444-555555555555
+    client_secret: {{ secret: s }}
+source:
+{source}
+  fields: [contactid, emailaddress1]
+identifiers:
+  - {{ type: email, field: emailaddress1 }}
+insider:
+  partner: acme
+  token: {{ secret: t }}
+"#
+        );
+        match Integration::from_yaml(&yaml) {
+            Ok(integration) => integration.definition().clone(),
+            Err(problems) => panic!("{:?}", problems.0),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    const LAG: Duration = Duration::minutes(5);
+
+    #[test]
+    fn fetch_mode_all_without_days_has_no_window() {
+        let d = definition("  entity: contact", "entity");
+        assert_eq!(window_for(&d, at("2026-11-27T10:00:00Z"), None, LAG), None);
+        assert!(!is_incremental(&d));
+    }
+
+    #[test]
+    fn days_to_get_opens_a_window_of_n_days_back_with_no_end() {
+        let d = definition("  entity: contact\n  days_to_get: 3", "entity");
+        let window = window_for(
+            &d,
+            at("2026-11-27T10:00:00Z"),
+            Some(at("2026-11-01T00:00:00Z")),
+            LAG,
+        );
+        assert_eq!(
+            window,
+            Some(Window {
+                from: Some(at("2026-11-24T10:00:00Z")),
+                to: None
+            })
+        );
+    }
+
+    #[test]
+    fn incremental_windows_run_from_the_watermark_to_start_minus_the_safety_lag() {
+        for mode in ["new_and_updated", "only_updated"] {
+            let d = definition(
+                &format!("  entity: contact\n  fetch_mode: {mode}"),
+                "entity",
+            );
+            assert!(is_incremental(&d));
+            let start = at("2026-11-27T10:00:00Z");
+            assert_eq!(
+                window_for(&d, start, None, LAG),
+                Some(Window {
+                    from: None,
+                    to: Some(at("2026-11-27T09:55:00Z"))
+                })
+            );
+            let mark = at("2026-11-27T08:55:00Z");
+            assert_eq!(
+                window_for(&d, start, Some(mark), LAG),
+                Some(Window {
+                    from: Some(mark),
+                    to: Some(at("2026-11-27T09:55:00Z"))
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_watermark_after_the_window_end_never_inverts_the_window() {
+        let d = definition("  entity: contact\n  fetch_mode: new_and_updated", "entity");
+        let window = window_for(
+            &d,
+            at("2026-11-27T10:00:00Z"),
+            Some(at("2026-11-27T12:00:00Z")),
+            LAG,
+        );
+        assert_eq!(window.and_then(|w| w.from), window.and_then(|w| w.to));
+    }
+
+    #[test]
+    fn a_marketing_list_has_no_window() {
+        let d = definition("  list: VIP Segment", "marketing_list");
+        assert_eq!(window_for(&d, at("2026-11-27T10:00:00Z"), None, LAG), None);
+        assert!(!is_incremental(&d));
+    }
+}
