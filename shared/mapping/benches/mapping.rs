@@ -144,18 +144,25 @@ fn baseline(bytes: &[u8]) -> usize {
         .map_or(0, |out| out.len())
 }
 
-/// The median of `ROUNDS` timed runs after one warm-up.
-fn median(mut run: impl FnMut()) -> Duration {
-    run();
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times.get(ROUNDS / 2).copied().unwrap_or_default()
+/// Times `a` and `b` alternately for `ROUNDS` rounds after one warm-up each, so load on a
+/// shared machine hits both alike; returns the median of each.
+fn medians(mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
+    a();
+    b();
+    let mut times_a = Vec::with_capacity(ROUNDS);
+    let mut times_b = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        a();
+        times_a.push(start.elapsed());
+        let start = Instant::now();
+        b();
+        times_b.push(start.elapsed());
+    }
+    times_a.sort();
+    times_b.sort();
+    let median = |times: &[Duration]| times.get(ROUNDS / 2).copied().unwrap_or_default();
+    (median(&times_a), median(&times_b))
 }
 
 fn main() {
@@ -171,12 +178,14 @@ fn main() {
         std::process::exit(1);
     }
 
-    let base = median(|| {
-        black_box(baseline(black_box(&bytes)));
-    });
-    let mapping = median(|| {
-        black_box(map_page(black_box(&bytes), &mapper));
-    });
+    let (base, mapping) = medians(
+        || {
+            black_box(baseline(black_box(&bytes)));
+        },
+        || {
+            black_box(map_page(black_box(&bytes), &mapper));
+        },
+    );
     let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64().max(f64::EPSILON);
     println!(
         "page: {RECORDS} records, {} bytes of JSON; upsert bodies: {body_bytes} bytes",

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use dynsync_domain::definition::PhoneSettings;
-use phonenumber::{Mode, country};
+use phonenumber::country;
 use regex::Regex;
 
 /// Insider's phone rule (API-FACTS.md 1.5).
@@ -51,10 +51,15 @@ impl PhoneNormaliser {
         if trimmed.len() > MAX_PHONE_INPUT {
             return Err("too long to be a phone number");
         }
-        let candidate = if let Some(region) = self.region {
+        let candidate = if is_e164(trimmed) {
+            trimmed.to_owned()
+        } else if let Some(region) = self.region {
             let parsed = phonenumber::parse(Some(region), trimmed)
                 .map_err(|_| "could not be parsed as a phone number")?;
-            parsed.format().mode(Mode::E164).to_string()
+            // E.164 is `+<country code><national number>`. Written directly rather than via
+            // the crate's formatter, which searches the national formats first (slow) and
+            // whose `to_string` panics on a country code without metadata.
+            format!("+{}{}", parsed.code().value(), parsed.national())
         } else if let Some(code) = &self.dial_code {
             // A dial code libphonenumber does not know: prepend it by hand when missing.
             let digits = digits_of(trimmed);
