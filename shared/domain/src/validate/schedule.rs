@@ -34,6 +34,16 @@ impl Schedule {
         let cron = parser.parse(expression).map_err(|e| {
             format!("'{expression}' is not a valid cron expression ({e}); e.g. \"*/20 * * * *\" runs every 20 minutes")
         })?;
+        // Every 5-field expression repeats within four years, so one that has no slot
+        // after a fixed date has none at all (e.g. "0 0 30 2 *").
+        if cron
+            .find_next_occurrence(&DateTime::<Utc>::UNIX_EPOCH, false)
+            .is_err()
+        {
+            return Err(format!(
+                "'{expression}' never fires (no date matches it); check the day-of-month and month fields"
+            ));
+        }
         Ok(Self {
             expression: expression.to_owned(),
             cron,
@@ -45,8 +55,7 @@ impl Schedule {
         &self.expression
     }
 
-    /// The first slot strictly after `after`, or `None` if the expression never fires
-    /// again (e.g. `0 0 30 2 *`).
+    /// The first slot strictly after `after` (`None` only past the calendar's end).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&after, false).ok()
     }
@@ -134,6 +143,16 @@ mod tests {
             schedule.latest_due(at("2026-11-27T10:00:00Z"), at("2026-11-27T10:30:00Z")),
             None
         );
+    }
+
+    #[test]
+    fn an_expression_that_never_fires_is_rejected() {
+        assert!(
+            Schedule::parse("0 0 30 2 *")
+                .unwrap_err()
+                .contains("never fires")
+        );
+        assert!(Schedule::parse("0 0 29 2 *").is_ok());
     }
 
     #[test]
