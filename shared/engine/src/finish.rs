@@ -143,17 +143,25 @@ impl Engine {
         Ok(finished)
     }
 
-    /// Progress renews the run lock, so a long backfill keeps it while a crashed run's
-    /// lock expires `lock_ttl` after its last page.
+    /// Progress renews the run lock (once less than half of `lock_ttl` is left), so a long
+    /// backfill keeps it while a crashed run's lock expires at most `lock_ttl` after its
+    /// last page.
     pub(crate) async fn renew_lock(&self, task: &PageTask) -> Result<(), EngineError> {
         let holder = self
             .state
             .lock_holder(&task.integration_id)
             .await
             .map_err(EngineError::State)?;
-        let Some((holder, owner, _)) = holder else {
+        let Some((holder, owner, expires_at)) = holder else {
             return Ok(());
         };
+        let now = self.clock.now();
+        if holder == task.execution_id
+            && expires_at.signed_duration_since(now) > duration(self.config.lock_ttl / 2)
+        {
+            // Plenty of time left: renew later, one write saved per page.
+            return Ok(());
+        }
         if holder != task.execution_id {
             tracing::warn!(
                 integration_id = %task.integration_id,
@@ -167,7 +175,7 @@ impl Engine {
             integration_id: task.integration_id.clone(),
             execution_id: task.execution_id.clone(),
             owner,
-            expires_at: later(self.clock.now(), self.config.lock_ttl),
+            expires_at: later(now, self.config.lock_ttl),
         };
         if self
             .state

@@ -193,10 +193,12 @@ impl Engine {
             ..Counters::default()
         };
         let mut failures = Vec::new();
+        let mut events_not_sent: u64 = 0;
         let mut users = Vec::new();
         let mut record_ids = Vec::new();
         for record in &page.records {
             let mapped = prepared.mapper.map(record, plan.processing_time);
+            events_not_sent += u64::from(mapped.events_not_sent);
             match mapped.outcome {
                 Outcome::User(user) => {
                     users.push(user);
@@ -243,6 +245,9 @@ impl Engine {
         failures.extend(tally.failures);
         failures.truncate(dynsync_domain::execution::MAX_RECORDED_FAILURES);
 
+        if events_not_sent > 0 {
+            tracing::info!(execution_id = %task.execution_id, page = %key, events_not_sent, "events not sent (unmapped name or empty timestamp)");
+        }
         let remaining = self
             .state
             .complete_page(

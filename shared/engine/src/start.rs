@@ -66,6 +66,48 @@ impl Engine {
         }
     }
 
+    /// Resumes a running execution after its process died (local runs): the run lock is
+    /// taken again for the same execution under the new `owner` tag and renewed. Its pages
+    /// stay in the queue; the caller makes in-flight ones visible again. `Ok(None)` when the
+    /// execution does not exist or has already ended.
+    pub async fn resume_execution(
+        &self,
+        execution_id: &str,
+        owner: &str,
+    ) -> Result<Option<Execution>, EngineError> {
+        let Some(execution) = self
+            .state
+            .get_execution(execution_id)
+            .await
+            .map_err(EngineError::State)?
+            .filter(|e| !e.status.is_final())
+        else {
+            return Ok(None);
+        };
+        let lock = LockRequest {
+            integration_id: execution.integration_id.clone(),
+            execution_id: execution.id.clone(),
+            owner: owner.to_owned(),
+            expires_at: later(self.clock.now(), self.config.lock_ttl),
+        };
+        match self
+            .state
+            .acquire_lock(&lock)
+            .await
+            .map_err(EngineError::State)?
+        {
+            LockOutcome::Acquired => {
+                tracing::info!(integration_id = %execution.integration_id, execution_id = %execution.id, "execution resumed");
+            }
+            LockOutcome::HeldBy { execution_id } => {
+                // Another execution took the expired lock meanwhile; this one still owns
+                // its pages and finishes them.
+                tracing::warn!(integration_id = %execution.integration_id, execution_id = %execution.id, holder = %execution_id, "resumed without the run lock");
+            }
+        }
+        Ok(Some(execution))
+    }
+
     async fn plan_and_record(
         &self,
         integration: &Integration,

@@ -221,3 +221,40 @@ async fn two_concurrent_failures_end_the_execution_once() {
     assert_eq!(execution.status, ExecutionStatus::Failed);
     assert_eq!(harness.state.lock_holder("contacts").await.unwrap(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_execution_takes_its_lock_again_under_the_new_owner_and_finishes() {
+    let harness = Harness::new(ScriptedSource::new(contacts(0, 12, old())));
+    let started = harness.start(&Spec::default().integration()).await;
+    // The first process received the first page and died.
+    let lost = harness.queue.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(lost.len(), 1);
+
+    let resumed = harness
+        .engine
+        .resume_execution(&started.id, "pid:2@host")
+        .await
+        .unwrap()
+        .unwrap();
+    harness.queue.make_all_visible();
+
+    assert_eq!(resumed.id, started.id);
+    let (holder, owner, _) = harness
+        .state
+        .lock_holder("contacts")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((holder, owner.as_str()), (started.id.clone(), "pid:2@host"));
+    let execution = harness.finish(&started.id).await;
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert_eq!(execution.counters.records_read, 12);
+    assert!(
+        harness
+            .engine
+            .resume_execution(&started.id, "pid:3@host")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
