@@ -1,0 +1,28 @@
+//! dynsync's Dataverse + Entra ID client: what the engine and the CLI know of Dynamics 365.
+//!
+//! Modules: `error` (one [`DynamicsError`], classified transient/permanent where it is born,
+//! each message saying what to fix), `token` (client-credentials and refresh-token grants,
+//! a cached access token shared by concurrent callers, rotated refresh tokens written back),
+//! `pkce` (PKCE and the authorize URL for `dynsync auth login`), `transport` (timeouts and
+//! retries with backoff, jitter and `Retry-After`), `client` (authorised Web API calls, a
+//! 401 refreshes once), `discovery` (WhoAmI, entities, attributes, option-set labels,
+//! marketing lists), `fetch` (FetchXML queries, through `$batch` when the URL is too long)
+//! and `source` (the engine's [`dynsync_domain::ports::DataSource`]).
+//! Must not depend on the AWS SDK or engine internals.
+
+mod client;
+mod discovery;
+mod error;
+mod fetch;
+mod pkce;
+mod source;
+mod token;
+mod transport;
+
+pub use client::DataverseClient;
+pub use discovery::{AttributeInfo, EntityInfo, ListInfo, WhoAmI};
+pub use error::DynamicsError;
+pub use fetch::FetchPage;
+pub use pkce::{AuthorizeRequest, Pkce, authorize_url, exchange_code, random_state};
+pub use source::DataverseSource;
+pub use token::{AccessToken, TokenProvider};

@@ -1,0 +1,237 @@
+//! One HTTP attempt and the retry loop around it. Every request carries the definition's
+//! `request_timeout_ms`; transient failures (timeouts, connection errors, 429, 5xx, a reply
+//! cut short or malformed) are retried up to `retries` times with
+//! [`RetryPolicy`] (exponential backoff with jitter, never sooner than `Retry-After`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use dynsync_domain::retry::RetryPolicy;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::error::DynamicsError;
+
+/// A reply read to the end.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// A failed attempt: the error, and the server's `Retry-After` if it sent one.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub error: DynamicsError,
+    pub retry_after: Option<Duration>,
+}
+
+impl From<DynamicsError> for Failure {
+    fn from(error: DynamicsError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    pub http: reqwest::Client,
+    pub timeout: Duration,
+    pub policy: RetryPolicy,
+}
+
+impl Transport {
+    pub fn new(timeout_ms: u64, retries: u32) -> Result<Self, DynamicsError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("dynsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DynamicsError::Config {
+                problem: format!("cannot build the HTTP client ({e})"),
+            })?;
+        Ok(Self {
+            http,
+            timeout: Duration::from_millis(timeout_ms),
+            policy: RetryPolicy::new(retries),
+        })
+    }
+
+    /// Runs `attempt` (given the 1-based attempt number) until it succeeds, fails
+    /// permanently, or the retries are used up.
+    pub async fn retry<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt: F,
+    ) -> Result<T, DynamicsError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut number = 1u32;
+        loop {
+            match attempt(number).await {
+                Ok(value) => return Ok(value),
+                Err(failure) => {
+                    if !failure.error.kind().is_transient() || number > self.policy.retries {
+                        return Err(failure.error);
+                    }
+                    let delay =
+                        self.policy
+                            .delay(number, failure.retry_after, rand::random::<f64>());
+                    tracing::warn!(
+                        operation,
+                        attempt = number,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        error = %failure.error,
+                        "transient failure, retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    number += 1;
+                }
+            }
+        }
+    }
+
+    /// Sends one request with the timeout and reads the whole reply. Timeouts, connection
+    /// errors, 429 and 5xx become transient failures; other statuses are returned.
+    pub async fn send(
+        &self,
+        service: &'static str,
+        request: reqwest::RequestBuilder,
+        attempt: u32,
+    ) -> Result<Reply, Failure> {
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| self.send_error(service, &e, attempt))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.send_error(service, &e, attempt))?
+            .to_vec();
+        let retry_after = retry_after(&headers);
+        if status == 429 {
+            let (code, _) = dataverse_error(&body);
+            return Err(Failure {
+                error: DynamicsError::Throttled {
+                    code,
+                    attempts: attempt,
+                },
+                retry_after,
+            });
+        }
+        if status >= 500 {
+            let (code, message) = dataverse_error(&body);
+            let message = if message.is_empty() { code } else { message };
+            return Err(Failure {
+                error: DynamicsError::Server {
+                    service,
+                    status,
+                    message,
+                    attempts: attempt,
+                },
+                retry_after,
+            });
+        }
+        Ok(Reply { status, body })
+    }
+
+    fn send_error(&self, service: &'static str, e: &reqwest::Error, attempt: u32) -> Failure {
+        let error = if e.is_timeout() {
+            DynamicsError::Timeout {
+                service,
+                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                attempts: attempt,
+            }
+        } else {
+            // reqwest's message names the URL's host, never headers or bodies.
+            DynamicsError::Connection {
+                service,
+                detail: without_url(e),
+                attempts: attempt,
+            }
+        };
+        Failure::from(error)
+    }
+}
+
+/// The error text without the URL (which may hold a long FetchXML query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `Retry-After` in seconds (the form Dataverse and Entra use).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// `{"error":{"code":"0x...","message":"..."}}` -> (code, message); empty when absent.
+pub(crate) fn dataverse_error(body: &[u8]) -> (String, String) {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_slice::<Envelope>(body) {
+        Ok(e) => (e.error.code, e.error.message),
+        Err(_) => (
+            String::new(),
+            String::from_utf8_lossy(body).chars().take(300).collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn dataverse_error_bodies_are_read_and_others_quoted() {
+        let (code, message) = dataverse_error(
+            br#"{"error":{"code":"0x80072322","message":"Number of requests exceeded"}}"#,
+        );
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("0x80072322", "Number of requests exceeded")
+        );
+        assert_eq!(dataverse_error(b"Bad Gateway").1, "Bad Gateway");
+    }
+}
