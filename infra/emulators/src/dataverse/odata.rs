@@ -419,3 +419,48 @@ fn read_skiptoken(
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok((page, key))
 }
+
+/// Serves `GET {set}({id})?$select=...`: one row, or 404 when it does not exist.
+pub fn single(
+    st: &State,
+    web: &str,
+    set: &str,
+    key: &str,
+    q: &[(String, String)],
+    ann: Annotations,
+) -> Result<Reply, ApiError> {
+    let def = st
+        .schema
+        .by_set(set)
+        .ok_or_else(|| ApiError::not_found_segment(set))?;
+    let id = parse_guid(key).ok_or_else(|| {
+        ApiError::bad_query(format!(
+            "Bad Request - Error in query syntax: '{key}' is not a valid key for '{set}'."
+        ))
+    })?;
+    let row = st
+        .tables
+        .get(def.logical_name)
+        .and_then(|t| t.get(&SqlGuid::new(id)))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "0x80040217",
+                format!("{} With Id = {id} Does Not Exist", def.logical_name),
+            )
+        })?;
+    let columns: Option<Vec<&AttrDef>> = match opt(q, "$select") {
+        Some(sel) => Some(
+            sel.split(',')
+                .map(|s| prop(def, s.trim()))
+                .collect::<Result<_, _>>()?,
+        ),
+        None => None,
+    };
+    let mut body = render::row_json(st, def, row, columns.as_deref(), ann, true);
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{web}/$metadata#{set}/$entity")),
+    );
+    Ok(Reply::json(StatusCode::OK, &Value::Object(body)))
+}

@@ -121,6 +121,17 @@ fn route(
     }
     let set = path.trim_end_matches('/');
     let pairs = query_pairs(query);
+    if let Some((set, key)) = set.strip_suffix(')').and_then(|s| s.split_once('(')) {
+        let st = shared.store.read();
+        return super::odata::single(
+            &st,
+            &shared.web_api_url(),
+            set,
+            key,
+            &pairs,
+            Annotations::from_prefer(&prefer(headers)),
+        );
+    }
     let pref = prefer(headers);
     let ann = Annotations::from_prefer(&pref);
     let reply = {

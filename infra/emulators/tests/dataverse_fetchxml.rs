@@ -1,0 +1,633 @@
+//! FetchXML evaluated for real over HTTP: operators, nested filters, the `listmember`
+//! join, orders, paging (cookie and page number, `morerecords`), SQL Server GUID order,
+//! formatted values and Dataverse's errors for bad queries.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod dataverse_common;
+
+use chrono::{TimeZone, Utc};
+use dataverse_common::*;
+use dynsync_emulators::dataverse::{DataverseEmulator, FieldValue, Record, Seed, sql_guid_cmp};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// Eight contacts with known values, keyed by `new_customerid` C1..C8.
+async fn people() -> (DataverseEmulator, String, Vec<Uuid>) {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let store = emu.store();
+    store.set_now(Some(Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap()));
+    let rows = [
+        ("C1", "Ada", "Lovelace", Some("ada@example.com"), Some(1), 0),
+        ("C2", "Alan", "Turing", Some("alan@example.org"), Some(1), 0),
+        ("C3", "Grace", "Hopper", None, Some(2), 0),
+        ("C4", "Ayşe", "Yılmaz", Some("ayse@example.com"), Some(3), 0),
+        ("C5", "Zoë", "Lovelace", Some("not-an-email"), None, 1),
+        (
+            "C6",
+            "Linus",
+            "Torvalds",
+            Some("linus@example.com"),
+            Some(1),
+            0,
+        ),
+        (
+            "C7",
+            "Barbara",
+            "Liskov",
+            Some("barbara@EXAMPLE.com"),
+            Some(2),
+            0,
+        ),
+        ("C8", "Ken", "Thompson", None, None, 1),
+    ];
+    let mut ids = Vec::new();
+    for (i, (cid, first, last, email, gender, state)) in rows.into_iter().enumerate() {
+        let mut r = Record::new()
+            .with("new_customerid", cid)
+            .with("firstname", first)
+            .with("lastname", last)
+            .with("statecode", state)
+            .with("statuscode", if state == 0 { 1 } else { 2 })
+            .with(
+                "createdon",
+                Utc.with_ymd_and_hms(2026, 1, 1 + i as u32, 10, 0, 0)
+                    .unwrap(),
+            )
+            .with("numberofchildren", i as i64);
+        if let Some(e) = email {
+            r = r.with("emailaddress1", e);
+        }
+        if let Some(g) = gender {
+            r = r.with("gendercode", g);
+        }
+        ids.push(store.insert("contact", r).unwrap());
+    }
+    let t = token(&emu).await;
+    (emu, t, ids)
+}
+
+fn q(filter: &str) -> String {
+    format!(
+        "<fetch><entity name='contact'><attribute name='new_customerid'/>{filter}</entity></fetch>"
+    )
+}
+
+async fn ids_of(emu: &DataverseEmulator, t: &str, filter: &str) -> BTreeSet<String> {
+    let (s, v) = fetch(emu, t, "contacts", &q(filter), None).await;
+    assert_eq!(s, 200, "{filter}: {v}");
+    strings(&v, "new_customerid").into_iter().collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn cond(attr: &str, op: &str, value: &str) -> String {
+    format!("<filter><condition attribute='{attr}' operator='{op}' value='{value}'/></filter>")
+}
+
+#[tokio::test]
+async fn comparison_and_text_operators_select_the_right_rows() {
+    let (emu, t, _) = people().await;
+    let cases: Vec<(String, &[&str])> = vec![
+        (cond("lastname", "eq", "lovelace"), &["C1", "C5"]),
+        (cond("gendercode", "ne", "1"), &["C3", "C4", "C7"]),
+        (cond("gendercode", "neq", "1"), &["C3", "C4", "C7"]),
+        (cond("numberofchildren", "gt", "5"), &["C7", "C8"]),
+        (cond("numberofchildren", "ge", "6"), &["C7", "C8"]),
+        (cond("numberofchildren", "lt", "1"), &["C1"]),
+        (cond("numberofchildren", "le", "1"), &["C1", "C2"]),
+        (
+            cond("emailaddress1", "like", "%@example.com"),
+            &["C1", "C4", "C6", "C7"],
+        ),
+        (
+            cond("emailaddress1", "not-like", "%@example.com"),
+            &["C2", "C5"],
+        ),
+        (cond("firstname", "begins-with", "A"), &["C1", "C2", "C4"]),
+        (
+            cond("firstname", "not-begin-with", "A"),
+            &["C3", "C5", "C6", "C7", "C8"],
+        ),
+        (cond("lastname", "ends-with", "ce"), &["C1", "C5"]),
+        (
+            cond("lastname", "not-end-with", "ce"),
+            &["C2", "C3", "C4", "C6", "C7", "C8"],
+        ),
+        (cond("emailaddress1", "null", ""), &["C3", "C8"]),
+        (
+            cond("gendercode", "not-null", ""),
+            &["C1", "C2", "C3", "C4", "C6", "C7"],
+        ),
+        (cond("firstname", "eq", "Ayşe"), &["C4"]),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(ids_of(&emu, &t, &filter).await, set(expected), "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn multi_value_and_date_operators_select_the_right_rows() {
+    let (emu, t, _) = people().await;
+    let multi = |op: &str, values: &[&str]| {
+        let v: String = values
+            .iter()
+            .map(|x| format!("<value>{x}</value>"))
+            .collect();
+        format!(
+            "<filter><condition attribute='new_customerid' operator='{op}'>{v}</condition></filter>"
+        )
+    };
+    assert_eq!(
+        ids_of(&emu, &t, &multi("in", &["C1", "C3", "C9"])).await,
+        set(&["C1", "C3"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &multi("not-in", &["C1", "C2", "C3", "C4"])).await,
+        set(&["C5", "C6", "C7", "C8"])
+    );
+    let between = "<filter><condition attribute='numberofchildren' operator='between'><value>2</value><value>4</value></condition></filter>";
+    assert_eq!(ids_of(&emu, &t, between).await, set(&["C3", "C4", "C5"]));
+    let not_between = between.replace("'between'", "'not-between'");
+    assert_eq!(
+        ids_of(&emu, &t, &not_between).await,
+        set(&["C1", "C2", "C6", "C7", "C8"])
+    );
+    // createdon is 2026-01-0N 10:00Z for CN; the clock is 2026-01-10 12:00Z.
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "on", "2026-01-03")).await,
+        set(&["C3"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "on-or-after", "2026-01-07")).await,
+        set(&["C7", "C8"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "on-or-before", "2026-01-02")).await,
+        set(&["C1", "C2"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "gt", "2026-01-06T10:00:00Z")).await,
+        set(&["C7", "C8"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "last-x-days", "3")).await,
+        set(&["C7", "C8"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "olderthan-x-days", "9")).await,
+        set(&["C1"])
+    );
+    assert_eq!(
+        ids_of(&emu, &t, &cond("createdon", "last-x-hours", "73")).await,
+        set(&["C8"])
+    );
+}
+
+#[tokio::test]
+async fn nested_and_or_filters_combine() {
+    let (emu, t, _) = people().await;
+    let filter = "<filter type='and'>\
+        <condition attribute='statecode' operator='eq' value='0'/>\
+        <filter type='or'>\
+          <condition attribute='lastname' operator='eq' value='Lovelace'/>\
+          <condition attribute='gendercode' operator='eq' value='2'/>\
+        </filter></filter>";
+    assert_eq!(ids_of(&emu, &t, filter).await, set(&["C1", "C3", "C7"]));
+}
+
+#[tokio::test]
+async fn static_list_members_come_through_the_listmember_link() {
+    let (emu, t, ids) = people().await;
+    let members = [ids[1], ids[4], ids[6]];
+    let list = emu
+        .store()
+        .add_static_list("VIP", "contact", &members)
+        .unwrap();
+    emu.store()
+        .add_static_list("Other", "contact", &[ids[0]])
+        .unwrap();
+    let xml = format!(
+        "<fetch count='5000' page='1'><entity name='contact'><attribute name='new_customerid'/><order attribute='contactid'/>\
+         <link-entity name='listmember' from='entityid' to='contactid' link-type='inner' intersect='true'>\
+         <filter><condition attribute='listid' operator='eq' value='{{{}}}'/></filter></link-entity></entity></fetch>",
+        list.to_string().to_uppercase()
+    );
+    let (s, v) = fetch(&emu, &t, "contacts", &xml, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        strings(&v, "new_customerid")
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        set(&["C2", "C5", "C7"])
+    );
+}
+
+#[tokio::test]
+async fn dynamic_list_stores_its_query_and_member_count() {
+    let (emu, t, _) = people().await;
+    let query = q(&cond("gendercode", "eq", "1"));
+    let id = emu
+        .store()
+        .add_dynamic_list("Men", "contact", &query)
+        .unwrap();
+    let (s, v) = get_json(
+        &emu,
+        &t,
+        &format!("lists({id})?$select=listname,type,query"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["type"], true);
+    assert_eq!(v["listid"], id.to_string());
+    let (s, v) = get_json(&emu, &t, &format!("lists({})", Uuid::new_v4()), None).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = fetch(
+        &emu,
+        &t,
+        "lists",
+        "<fetch><entity name='list'><attribute name='listname'/><attribute name='type'/><attribute name='query'/><attribute name='membercount'/><attribute name='createdfromcode'/></entity></fetch>",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let row = &rows(&v)[0];
+    assert_eq!(row["listname"], "Men");
+    assert_eq!(row["type"], true);
+    assert_eq!(row["createdfromcode"], 2);
+    assert_eq!(row["membercount"], 3);
+    assert_eq!(row["query"], query.as_str());
+}
+
+#[tokio::test]
+async fn ordering_by_the_primary_id_follows_sql_server_guid_order() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let t = token(&emu).await;
+    // String order and SQL Server order disagree for these.
+    let ids = [
+        "ffffffff-0000-0000-0000-000000000001",
+        "00000000-0000-0000-0000-000000000002",
+        "00000000-0000-0000-ff00-000000000001",
+        "00000000-0000-00ff-0000-000000000001",
+        "0000ff00-0000-0000-0000-000000000001",
+    ];
+    for id in ids {
+        emu.store()
+            .insert(
+                "contact",
+                Record::new().with("contactid", Uuid::parse_str(id).unwrap()),
+            )
+            .unwrap();
+    }
+    let (_, v) = fetch(&emu, &t, "contacts", "<fetch><entity name='contact'><attribute name='contactid'/><order attribute='contactid'/></entity></fetch>", None).await;
+    let got: Vec<Uuid> = strings(&v, "contactid")
+        .iter()
+        .map(|s| Uuid::parse_str(s).unwrap())
+        .collect();
+    let mut expected: Vec<Uuid> = ids.iter().map(|s| Uuid::parse_str(s).unwrap()).collect();
+    expected.sort_by(sql_guid_cmp);
+    assert_eq!(got, expected);
+    assert_eq!(
+        got.last().unwrap().to_string(),
+        "00000000-0000-0000-0000-000000000002"
+    );
+    // Keyset: gt the third id returns exactly the last two, in order.
+    let xml = format!(
+        "<fetch count='10'><entity name='contact'><attribute name='contactid'/><order attribute='contactid'/><filter><condition attribute='contactid' operator='gt' value='{}'/></filter></entity></fetch>",
+        expected[2]
+    );
+    let (_, v) = fetch(&emu, &t, "contacts", &xml, None).await;
+    assert_eq!(
+        strings(&v, "contactid"),
+        vec![expected[3].to_string(), expected[4].to_string()]
+    );
+    let (_, desc) = fetch(&emu, &t, "contacts", "<fetch><entity name='contact'><attribute name='contactid'/><order attribute='contactid' descending='true'/></entity></fetch>", None).await;
+    let rev: Vec<String> = expected.iter().rev().map(Uuid::to_string).collect();
+    assert_eq!(strings(&desc, "contactid"), rev);
+}
+
+/// Follows paging cookies the way the client will (decode twice, XML-escape, page + 1).
+async fn walk_with_cookies(
+    emu: &DataverseEmulator,
+    t: &str,
+    entity_body: &str,
+    count: usize,
+) -> (Vec<String>, usize) {
+    let mut page = 1;
+    let mut cookie: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        let cookie_attr = cookie
+            .as_ref()
+            .map(|c| format!(" paging-cookie='{}'", quick_xml::escape::escape(c.as_str())))
+            .unwrap_or_default();
+        let xml = format!(
+            "<fetch count='{count}' page='{page}'{cookie_attr}><entity name='contact'>{entity_body}</entity></fetch>"
+        );
+        let (s, v) = fetch(emu, t, "contacts", &xml, Some(ALL_ANNOTATIONS)).await;
+        assert_eq!(s, 200, "{v}");
+        seen.extend(strings(&v, "contactid"));
+        if v.get("@Microsoft.Dynamics.CRM.morerecords").is_none() {
+            assert!(
+                v.get("@Microsoft.Dynamics.CRM.fetchxmlpagingcookie")
+                    .is_none(),
+                "last page carries no cookie"
+            );
+            return (seen, page);
+        }
+        assert_eq!(v["@Microsoft.Dynamics.CRM.morerecords"], true);
+        let ann = v["@Microsoft.Dynamics.CRM.fetchxmlpagingcookie"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let el = ann
+            .split("pagingcookie=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let once = percent_encoding::percent_decode_str(&el)
+            .decode_utf8()
+            .unwrap()
+            .into_owned();
+        let twice = percent_encoding::percent_decode_str(&once)
+            .decode_utf8()
+            .unwrap()
+            .into_owned();
+        assert!(twice.starts_with("<cookie page=\""), "{twice}");
+        assert!(ann.contains(&format!("pagenumber=\"{}\"", page + 1)));
+        cookie = Some(twice);
+        page += 1;
+    }
+}
+
+#[tokio::test]
+async fn paging_cookies_walk_every_row_once_in_guid_order() {
+    let emu = DataverseEmulator::start(Seed::contacts(1234, 7))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let (seen, pages) = walk_with_cookies(
+        &emu,
+        &t,
+        "<attribute name='contactid'/><order attribute='contactid'/>",
+        500,
+    )
+    .await;
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 1234);
+    let ids: Vec<Uuid> = seen.iter().map(|s| Uuid::parse_str(s).unwrap()).collect();
+    assert!(ids.windows(2).all(|w| sql_guid_cmp(&w[0], &w[1]).is_lt()));
+}
+
+#[tokio::test]
+async fn paging_cookies_work_with_a_non_unique_descending_order() {
+    let emu = DataverseEmulator::start(Seed::contacts(57, 3))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let (seen, _) = walk_with_cookies(&emu, &t, "<attribute name='contactid'/><attribute name='lastname'/><order attribute='lastname' descending='true'/>", 10).await;
+    assert_eq!(seen.len(), 57);
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 57);
+}
+
+#[tokio::test]
+async fn page_numbers_without_a_cookie_skip_whole_pages() {
+    let emu = DataverseEmulator::start(Seed::contacts(25, 1))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let body = "<entity name='contact'><attribute name='contactid'/><order attribute='contactid'/></entity>";
+    let (_, all) = fetch(
+        &emu,
+        &t,
+        "contacts",
+        &format!("<fetch>{body}</fetch>"),
+        None,
+    )
+    .await;
+    let (_, p2) = fetch(
+        &emu,
+        &t,
+        "contacts",
+        &format!("<fetch count='10' page='2'>{body}</fetch>"),
+        Some(ALL_ANNOTATIONS),
+    )
+    .await;
+    assert_eq!(
+        strings(&p2, "contactid"),
+        strings(&all, "contactid")[10..20].to_vec()
+    );
+    assert_eq!(p2["@Microsoft.Dynamics.CRM.morerecords"], true);
+    let (_, p3) = fetch(
+        &emu,
+        &t,
+        "contacts",
+        &format!("<fetch count='10' page='3'>{body}</fetch>"),
+        Some(ALL_ANNOTATIONS),
+    )
+    .await;
+    assert_eq!(rows(&p3).len(), 5);
+    assert!(p3.get("@Microsoft.Dynamics.CRM.morerecords").is_none());
+}
+
+#[tokio::test]
+async fn paging_annotations_need_the_prefer_header() {
+    let emu = DataverseEmulator::start(Seed::contacts(20, 1))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let (_, v) = fetch(
+        &emu,
+        &t,
+        "contacts",
+        "<fetch count='5'><entity name='contact'><attribute name='contactid'/></entity></fetch>",
+        None,
+    )
+    .await;
+    assert_eq!(rows(&v).len(), 5);
+    assert!(v.get("@Microsoft.Dynamics.CRM.morerecords").is_none());
+    assert!(
+        v["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#contacts")
+    );
+}
+
+#[tokio::test]
+async fn formatted_values_and_null_omission_follow_dataverse() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let t = token(&emu).await;
+    let account = emu
+        .store()
+        .insert("account", Record::new().with("name", "Contoso A.Ş."))
+        .unwrap();
+    emu.store()
+        .insert(
+            "contact",
+            Record::new()
+                .with("firstname", "Ada")
+                .with("gendercode", 2)
+                .with("donotbulkemail", true)
+                .with("creditlimit", 1234.5)
+                .with(
+                    "birthdate",
+                    chrono::NaiveDate::from_ymd_opt(1990, 3, 12).unwrap(),
+                )
+                .with(
+                    "createdon",
+                    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap(),
+                )
+                .with("new_loyaltytier", 100000002)
+                .with("statecode", 0)
+                .with("statuscode", 1)
+                .with_lookup("parentcustomerid", "account", account),
+        )
+        .unwrap();
+    emu.store()
+        .insert(
+            "contact",
+            Record::new()
+                .with("firstname", "Unknown")
+                .with("gendercode", 3),
+        )
+        .unwrap();
+    let xml = "<fetch><entity name='contact'><all-attributes/><order attribute='firstname'/></entity></fetch>";
+    let (_, v) = fetch(
+        &emu,
+        &t,
+        "contacts",
+        xml,
+        Some("odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\""),
+    )
+    .await;
+    let ada = &rows(&v)[0];
+    let fv = |f: &str| ada[format!("{f}@OData.Community.Display.V1.FormattedValue")].clone();
+    assert_eq!(fv("gendercode"), "Female");
+    assert_eq!(fv("donotbulkemail"), "Do Not Allow");
+    assert_eq!(fv("creditlimit"), "$1,234.50");
+    assert_eq!(fv("statecode"), "Active");
+    assert_eq!(fv("statuscode"), "Active");
+    assert_eq!(fv("new_loyaltytier"), "Gold");
+    assert_eq!(fv("createdon"), "1/5/2026 10:00 AM");
+    assert_eq!(fv("birthdate"), "3/12/1990");
+    assert_eq!(fv("_parentcustomerid_value"), "Contoso A.Ş.");
+    assert_eq!(ada["createdon"], "2026-01-05T10:00:00Z");
+    assert_eq!(ada["birthdate"], "1990-03-12");
+    assert_eq!(ada["_parentcustomerid_value"], account.to_string());
+    assert_eq!(ada["gendercode"], 2);
+    assert!(ada.get("emailaddress1").is_none(), "FetchXML omits nulls");
+    let unknown = &rows(&v)[1];
+    assert_eq!(unknown["gendercode"], 3);
+    assert!(
+        unknown
+            .get("gendercode@OData.Community.Display.V1.FormattedValue")
+            .is_none()
+    );
+    let (_, plain) = fetch(&emu, &t, "contacts", xml, None).await;
+    assert!(
+        rows(&plain)[0]
+            .get("gendercode@OData.Community.Display.V1.FormattedValue")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn bad_queries_get_dataverse_errors() {
+    let (emu, t, _) = people().await;
+    let cases = [
+        (q(&cond("nosuchfield", "eq", "1")), "0x80041103"),
+        (
+            "<fetch><entity name='contact'><attribute name='x'/></entity></fetch>".to_owned(),
+            "0x80041103",
+        ),
+        ("<fetch><entity name='contact'>".to_owned(), "0x80040203"),
+        ("not xml at all".to_owned(), "0x80040203"),
+        (q(&cond("firstname", "sounds-like", "a")), "0x80040203"),
+        (
+            "<fetch count='5001'><entity name='contact'/></fetch>".to_owned(),
+            "0x80040203",
+        ),
+        (
+            "<fetch top='5' page='2'><entity name='contact'/></fetch>".to_owned(),
+            "0x80040203",
+        ),
+        (
+            "<fetch><entity name='account'/></fetch>".to_owned(),
+            "0x80040203",
+        ),
+        (q(&cond("contactid", "eq", "not-a-guid")), "0x80040203"),
+        (q(&cond("firstname", "on", "2026-01-01")), "0x80040203"),
+    ];
+    for (xml, code) in cases {
+        let (s, v) = fetch(&emu, &t, "contacts", &xml, None).await;
+        assert_eq!(s, 400, "{xml}: {v}");
+        assert_eq!(v["error"]["code"], code, "{xml}: {v}");
+    }
+    let (_, v) = fetch(
+        &emu,
+        &t,
+        "contacts",
+        &q(&cond("nosuchfield", "eq", "1")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["error"]["message"].as_str().unwrap(),
+        "'contact' entity doesn't contain attribute with Name = 'nosuchfield' and NameMapping = 'Logical'."
+    );
+}
+
+#[tokio::test]
+async fn demo_seed_has_messy_contacts_lists_and_purchases() {
+    let emu = DataverseEmulator::start(Seed::demo()).await.unwrap();
+    let store = emu.store();
+    assert_eq!(store.count("contact"), 200);
+    assert!(
+        store.count("lead") > 0 && store.count("account") > 0 && store.count("new_purchase") > 0
+    );
+    assert!(store.count("list") >= 8);
+    let contacts: Vec<Record> = store
+        .ids("contact")
+        .into_iter()
+        .filter_map(|id| store.get("contact", id))
+        .collect();
+    let text = |r: &Record, f: &str| match r.get(f) {
+        Some(FieldValue::Text(s)) => Some(s.clone()),
+        _ => None,
+    };
+    assert!(
+        contacts
+            .iter()
+            .any(|r| text(r, "mobilephone").as_deref() == Some("0532 123 45 67"))
+    );
+    assert!(
+        contacts
+            .iter()
+            .any(|r| text(r, "mobilephone").as_deref() == Some("(555) 123-4567"))
+    );
+    assert!(
+        contacts
+            .iter()
+            .any(|r| text(r, "emailaddress1").is_some_and(|e| !e.contains('@')))
+    );
+    assert!(
+        contacts
+            .iter()
+            .any(|r| r.get("gendercode") == Some(&FieldValue::Int(3)))
+    );
+    assert!(contacts.iter().any(|r| r.get("emailaddress1").is_none()));
+    assert!(
+        contacts
+            .iter()
+            .any(|r| text(r, "lastname").is_some_and(|n| !n.is_ascii()))
+    );
+    // Deterministic: the same seed gives the same ids.
+    let again = DataverseEmulator::start(Seed::demo()).await.unwrap();
+    assert_eq!(again.store().ids("contact"), store.ids("contact"));
+}
