@@ -22,4 +22,4 @@ pub use error::ErrorKind;
 pub use filter::{FetchXmlFilter, FilterError};
 pub use record::{OptionLabels, Record};
 pub use user::{Identifiers, InsiderEvent, InsiderUser};
-pub use validate::{Integration, Problem, Problems};
+pub use validate::{Integration, Problem, Problems, Schedule};
