@@ -1,1 +1,0 @@
-//! Insider upsert API emulator (arrives with the Insider issue).
