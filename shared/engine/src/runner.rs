@@ -2,7 +2,9 @@
 //! [`Engine::process_page`], as the worker Lambda does on AWS. Success and permanent
 //! failure acknowledge the task; a transient error releases it with backoff; a task
 //! received [`MAX_RECEIVES`] times fails its execution with its last error (SQS's
-//! `maxReceiveCount` before the dead-letter queue). It returns when the execution is final.
+//! `maxReceiveCount` before the dead-letter queue). It returns when the execution is final;
+//! an execution whose pages stopped moving is failed after the engine's `stall_after`, so a
+//! run never waits forever.
 //! Dropping the future stops every worker at once (in-flight work is abandoned and comes
 //! back through the queue's visibility timeout).
 
@@ -24,6 +26,9 @@ pub const MAX_RECEIVES: u32 = 5;
 /// How long a worker waits for a task in one receive, and how often the runner looks at
 /// the execution's status.
 const POLL: Duration = Duration::from_millis(200);
+
+/// The runner looks for stalled executions every this many polls (about a minute).
+const STALL_CHECK_EVERY: u32 = 300;
 
 /// Called after every page task processed (from worker tasks).
 pub type OnProgress = Arc<dyn Fn(&PageOutcome) + Send + Sync>;
@@ -49,8 +54,16 @@ pub async fn run_until_finished(
         ));
     }
     let mut interval = tokio::time::interval(POLL);
+    let mut polls: u32 = 0;
     let result = loop {
         interval.tick().await;
+        polls = polls.wrapping_add(1);
+        if polls % STALL_CHECK_EVERY == 0 {
+            // Tasks lost for good (nothing left to receive) must not keep us waiting forever.
+            if let Err(error) = engine.fail_stalled().await {
+                tracing::warn!(error = %error, "cannot look for stalled executions");
+            }
+        }
         match engine.state.get_execution(execution_id).await {
             Ok(Some(execution)) if execution.status.is_final() => break Ok(execution),
             Ok(Some(_)) => {}

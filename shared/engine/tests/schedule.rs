@@ -327,3 +327,23 @@ async fn a_long_run_renews_its_lock_with_every_page() {
     assert_eq!(holder, started.id);
     assert_eq!(renewed, first_expiry + Duration::minutes(90));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_local_run_whose_tasks_are_lost_ends_failed_once_it_stalls() {
+    let harness = harness();
+    let started = harness.start(&Spec::default().integration()).await;
+    for d in harness
+        .queue
+        .receive(10, std::time::Duration::ZERO)
+        .await
+        .unwrap()
+    {
+        harness.queue.ack(&d.receipt).await.unwrap();
+    }
+    harness.advance(Duration::minutes(31));
+
+    let execution = harness.finish(&started.id).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert!(execution.error.unwrap().starts_with("stalled"));
+}
