@@ -53,3 +53,14 @@ impl DispatcherError {
         }
     }
 }
+
+/// What a failed invocation answers: `errorType` names the variant, `errorMessage` says
+/// what to fix.
+impl From<DispatcherError> for lambda_runtime::Diagnostic {
+    fn from(error: DispatcherError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.name().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}

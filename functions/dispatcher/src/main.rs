@@ -1,7 +1,32 @@
-//! The dispatcher Lambda: schedule ticks and manual events start executions.
-//! Its handler arrives with the AWS issue; until then this binary only builds.
+//! The dispatcher Lambda's entry point: logging, settings, the AWS ports built once per cold
+//! start, then one [`Dispatcher::handle`] per event (schedule tick or manual run) with its
+//! metrics flushed at the end. Errors reach the caller as `errorType`/`errorMessage`.
 
-fn main() {
-    eprintln!("dispatcher: the Lambda handler arrives with the AWS issue");
-    std::process::exit(1);
+use dynsync_dispatcher::{Dispatcher, DispatcherError};
+use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics};
+use dynsync_telemetry::Metrics;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    dynsync_telemetry::init_lambda();
+    let config =
+        LambdaConfig::from_env("dispatcher").inspect_err(|e| tracing::error!(error = %e))?;
+    let dispatcher = Dispatcher::new(AwsPorts::build(&config).await.engine);
+    let function = config.function_name.as_str();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let dispatcher = &dispatcher;
+        async move {
+            let metrics = Metrics::new(function);
+            let owner = format!("lambda:{}", event.context.request_id);
+            let answer = dispatcher
+                .handle(&event.payload, &owner, chrono::Utc::now(), &metrics)
+                .await;
+            flush_metrics(&metrics);
+            answer
+                .inspect_err(|e: &DispatcherError| tracing::error!(error = %e, "invocation failed"))
+        }
+    }))
+    .await
 }

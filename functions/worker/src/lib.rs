@@ -26,14 +26,12 @@ use dynsync_telemetry::{
     Event, ExecutionFinished, Metrics, PageDeferred, PageFailed, PageProcessed,
 };
 
-/// Time kept free at the end of an invocation by default: a page (fetch with retries, then
-/// upserts) is not started with less than this left.
-pub const DEFAULT_TIME_RESERVE: Duration = Duration::from_secs(90);
-
 /// The handler's ports and settings, built once per cold start.
 pub struct Worker {
     engine: Arc<Engine>,
     queue: Arc<dyn PageQueue>,
+    /// A page (fetch with retries, then upserts) is not started with less time than this
+    /// left in the invocation.
     time_reserve: Duration,
 }
 

@@ -1,7 +1,28 @@
-//! The worker Lambda: one SQS page task -> fetch, map, upsert, next task or finish.
-//! Its handler arrives with the AWS issue; until then this binary only builds.
+//! The worker Lambda's entry point: logging, settings, the AWS ports built once per cold
+//! start, then one [`Worker::handle`] per SQS batch with its metrics flushed at the end.
 
-fn main() {
-    eprintln!("worker: the Lambda handler arrives with the AWS issue");
-    std::process::exit(1);
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics};
+use dynsync_telemetry::Metrics;
+use dynsync_worker::Worker;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    dynsync_telemetry::init_lambda();
+    let config = LambdaConfig::from_env("worker").inspect_err(|e| tracing::error!(error = %e))?;
+    let ports = AwsPorts::build(&config).await;
+    let worker = Worker::new(ports.engine, ports.queue, config.time_reserve);
+    let function = config.function_name.as_str();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let worker = &worker;
+        async move {
+            let metrics = Metrics::new(function);
+            let deadline = event.context.deadline();
+            let response: SqsBatchResponse = worker.handle(event.payload, deadline, &metrics).await;
+            flush_metrics(&metrics);
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
 }

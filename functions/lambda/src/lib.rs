@@ -1,0 +1,21 @@
+//! What dynsync's two Lambda functions share at cold start: their settings read once from
+//! the environment (every problem reported together), and the AWS ports built once and
+//! borrowed by every invocation (STYLE.md habit 1: `main.rs` stays a few lines of wiring).
+//!
+//! Modules: `config` ([`LambdaConfig`], [`ConfigError`]), `ports` ([`AwsPorts`]: the engine
+//! on DynamoDB, SQS and Secrets Manager with the live Dataverse/Insider connectors).
+//! Handler logic lives in the function crates' `lib.rs`, not here.
+
+mod config;
+mod ports;
+
+pub use config::{ConfigError, LambdaConfig};
+pub use ports::AwsPorts;
+
+/// Writes an invocation's metrics (one EMF line per integration) and logs, never fails, if
+/// stdout refuses them: metrics must not fail the work they describe.
+pub fn flush_metrics(metrics: &dynsync_telemetry::Metrics) {
+    if let Err(error) = metrics.flush() {
+        tracing::warn!(error = %error, "metrics were not written");
+    }
+}
