@@ -58,7 +58,7 @@ pub async fn run_until_finished(
     let result = loop {
         interval.tick().await;
         polls = polls.wrapping_add(1);
-        if polls % STALL_CHECK_EVERY == 0 {
+        if polls.is_multiple_of(STALL_CHECK_EVERY) {
             // Tasks lost for good (nothing left to receive) must not keep us waiting forever.
             if let Err(error) = engine.fail_stalled().await {
                 tracing::warn!(error = %error, "cannot look for stalled executions");
