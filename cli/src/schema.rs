@@ -29,23 +29,25 @@ pub struct SchemaArgs {
 
 /// Prints the schema or the reference on stdout.
 pub fn run(args: &SchemaArgs) -> ExitCode {
-    let schema = schema();
-    match args.format {
-        Format::Json => match serde_json::to_string_pretty(&schema) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("error: cannot render the schema: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        Format::Markdown => print!("{}", markdown(&schema)),
+    let rendered = schema().and_then(|schema| match args.format {
+        Format::Json => serde_json::to_string_pretty(&schema).map(|text| format!("{text}\n")),
+        Format::Markdown => Ok(markdown(&schema)),
+    });
+    match rendered {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot render the schema: {e}");
+            ExitCode::FAILURE
+        }
     }
-    ExitCode::SUCCESS
 }
 
 /// The JSON Schema of [`Definition`].
-pub fn schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Definition)).unwrap_or(Value::Null)
+pub fn schema() -> Result<Value, serde_json::Error> {
+    serde_json::to_value(schemars::schema_for!(Definition))
 }
 
 /// The Markdown field reference: one table per object type, one list per enumeration.
