@@ -1,0 +1,281 @@
+//! The [`InsiderClient`]: one upsert request per batch with Insider's headers
+//! (`X-PARTNER-NAME`, `X-REQUEST-TOKEN`, `Content-Type: application/json`), retries with the
+//! shared [`RetryPolicy`] on 429, 5xx, timeouts and connection errors (never sooner than
+//! `Retry-After`), permanent errors for credentials and limits, and a credential check.
+//!
+//! Timeout and retries: Insider's settings in the definition have neither, so
+//! [`InsiderClient::for_integration`] uses the definition's `dynamics.retries` (the guide's
+//! one "Request Retries" setting) and a fixed [`DEFAULT_TIMEOUT`] of 30 s: an upsert of at
+//! most 5 MB is answered well within it, and the Dynamics timeout (up to 300 s) is sized for
+//! large Dataverse pages, not for Insider.
+
+use std::time::Duration;
+
+use dynsync_domain::definition::InsiderSettings;
+use dynsync_domain::ports::{BatchOutcome, PortError, Secret, UserFailure, UserSink};
+use dynsync_domain::retry::RetryPolicy;
+use dynsync_domain::{InsiderUser, Integration};
+use dynsync_mapping::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH};
+use dynsync_mapping::upsert_body;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+use crate::error::InsiderError;
+use crate::reply::{batch_outcome, error_message};
+
+/// Per-request timeout used by [`InsiderClient::for_integration`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Retries when none are configured.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// A client of one Insider account's upsert endpoint.
+#[derive(Debug, Clone)]
+pub struct InsiderClient {
+    http: reqwest::Client,
+    url: Url,
+    policy: RetryPolicy,
+}
+
+impl InsiderClient {
+    /// A client for `settings` (URL and partner) with the token from the secret store.
+    pub fn new(
+        settings: &InsiderSettings,
+        token: &Secret,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Self, InsiderError> {
+        let url = Url::parse(&settings.api_url).map_err(|e| InsiderError::InvalidUrl {
+            url: settings.api_url.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(InsiderError::InvalidUrl {
+                url: settings.api_url.clone(),
+                reason: "the scheme must be https (or http for a local emulator)".to_owned(),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        let partner = HeaderValue::from_str(&settings.partner)
+            .map_err(|_| InsiderError::InvalidPartnerHeader)?;
+        let mut token =
+            HeaderValue::from_str(token.expose()).map_err(|_| InsiderError::InvalidToken)?;
+        token.set_sensitive(true);
+        headers.insert("x-partner-name", partner);
+        headers.insert("x-request-token", token);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(timeout)
+            .build()
+            .map_err(InsiderError::Client)?;
+        Ok(Self {
+            http,
+            url,
+            policy: RetryPolicy::new(retries),
+        })
+    }
+
+    /// A client for an integration: its `insider` section, [`DEFAULT_TIMEOUT`] and the
+    /// definition's `dynamics.retries` (see the module comment).
+    pub fn for_integration(
+        integration: &Integration,
+        token: &Secret,
+    ) -> Result<Self, InsiderError> {
+        let definition = integration.definition();
+        Self::new(
+            &definition.insider,
+            token,
+            DEFAULT_TIMEOUT,
+            definition.dynamics.retries,
+        )
+    }
+
+    /// Replaces the retry policy (tests use short backoffs).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sends one batch (at most 1,000 users, body under 5,000,000 bytes). Per-user failures
+    /// come back in the outcome; an `Err` means the whole batch failed.
+    pub async fn send_batch(
+        &self,
+        users: &[InsiderUser],
+        skip_hook: bool,
+    ) -> Result<BatchOutcome, InsiderError> {
+        if users.is_empty() {
+            return Ok(BatchOutcome::default());
+        }
+        if users.len() > MAX_USERS_PER_BATCH {
+            return Err(InsiderError::TooManyUsers { count: users.len() });
+        }
+        let body = upsert_body(users, skip_hook);
+        if body.len() >= MAX_BODY_BYTES {
+            if users.len() == 1 {
+                return Ok(BatchOutcome {
+                    accepted: 0,
+                    failures: vec![UserFailure {
+                        index: 0,
+                        reason: format!(
+                            "user is {} bytes, over Insider's 5,000,000-byte request limit; \
+                             shorten or unmap the largest fields",
+                            body.len()
+                        ),
+                    }],
+                });
+            }
+            return Err(InsiderError::TooLarge { bytes: body.len() });
+        }
+        let bytes = body.len();
+        let (status, reply) = self.post(body).await?;
+        if !status.is_success() {
+            return Err(classify(status, &reply, bytes));
+        }
+        let outcome = batch_outcome(&reply, users.len())
+            .map_err(|reason| InsiderError::BadReply { reason })?;
+        tracing::debug!(
+            users = users.len(),
+            bytes,
+            upserted = outcome.accepted,
+            failed = outcome.failures.len(),
+            "insider batch sent"
+        );
+        Ok(outcome)
+    }
+
+    /// Proves the partner/token pair without writing data: it sends
+    /// `{"skip_hook":true,"users":[]}`, which cannot create or change anything. Insider
+    /// checks the headers first, so a 401/400 "Partner is invalid" reply means bad
+    /// credentials, while the body's own rejection (400 "users must be defined") or a 2xx
+    /// means they were accepted.
+    pub async fn check_credentials(&self) -> Result<(), InsiderError> {
+        let (status, reply) = self.post(upsert_body(&[], true)).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        match classify(status, &reply, 0) {
+            InsiderError::Rejected { status: 400, .. } => Ok(()),
+            error => Err(error),
+        }
+    }
+
+    /// POSTs `body`, retrying transient failures; returns the first non-transient reply.
+    async fn post(&self, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), InsiderError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let last = attempt > self.policy.retries;
+            let result = self
+                .http
+                .post(self.url.clone())
+                .body(body.clone())
+                .send()
+                .await;
+            let (retry_after, error) = match result {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers());
+                    let reply = match response.bytes().await {
+                        Ok(bytes) => bytes.to_vec(),
+                        Err(source) if !last => {
+                            tracing::warn!(attempt, error = %source, "insider reply interrupted, retrying");
+                            self.pause(attempt, None).await;
+                            continue;
+                        }
+                        Err(source) => {
+                            return Err(InsiderError::Transport {
+                                attempts: attempt,
+                                what: "reading the reply",
+                                source,
+                            });
+                        }
+                    };
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        (retry_after, InsiderError::Throttled { attempts: attempt })
+                    } else if status.is_server_error() {
+                        let message = error_message(&reply);
+                        (
+                            retry_after,
+                            InsiderError::Server {
+                                status: status.as_u16(),
+                                attempts: attempt,
+                                message,
+                            },
+                        )
+                    } else {
+                        return Ok((status, reply));
+                    }
+                }
+                Err(source) => {
+                    let what = if source.is_timeout() {
+                        "timed out"
+                    } else if source.is_connect() {
+                        "could not connect"
+                    } else {
+                        "sending the request"
+                    };
+                    (
+                        None,
+                        InsiderError::Transport {
+                            attempts: attempt,
+                            what,
+                            source,
+                        },
+                    )
+                }
+            };
+            if last {
+                return Err(error);
+            }
+            tracing::warn!(attempt, error = %error, "insider request failed, retrying");
+            self.pause(attempt, retry_after).await;
+        }
+    }
+
+    async fn pause(&self, attempt: u32, retry_after: Option<Duration>) {
+        let delay = self
+            .policy
+            .delay(attempt, retry_after, rand::random::<f64>());
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// `Retry-After` in seconds (the form Insider uses); HTTP dates are ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
+/// The permanent error of a non-2xx, non-transient reply.
+fn classify(status: StatusCode, reply: &[u8], bytes: usize) -> InsiderError {
+    let message = error_message(reply);
+    match status {
+        StatusCode::UNAUTHORIZED => InsiderError::Unauthorized,
+        StatusCode::FORBIDDEN => InsiderError::Forbidden,
+        StatusCode::BAD_REQUEST if message.to_ascii_lowercase().contains("partner is invalid") => {
+            InsiderError::InvalidPartner
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => InsiderError::TooLarge { bytes },
+        _ if message.contains("bigger than maximum allowed size") => {
+            InsiderError::TooLarge { bytes }
+        }
+        _ => InsiderError::Rejected {
+            status: status.as_u16(),
+            message,
+        },
+    }
+}
+
+#[async_trait::async_trait]
+impl UserSink for InsiderClient {
+    async fn upsert(
+        &self,
+        users: &[InsiderUser],
+        skip_hook: bool,
+    ) -> Result<BatchOutcome, PortError> {
+        self.send_batch(users, skip_hook)
+            .await
+            .map_err(|error| PortError::from_error(error.kind(), error))
+    }
+}

@@ -1,0 +1,126 @@
+//! The Insider client's one error type. Each variant is classified where it is born:
+//! throttling, server errors and transport failures are transient (already retried by the
+//! client when they surface); credentials, limits and other 4xx are permanent and say what
+//! to fix. No variant carries the token.
+
+use dynsync_domain::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsiderError {
+    #[error("invalid insider.api_url '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    #[error(
+        "the Insider token secret contains characters that cannot be sent in an HTTP header; \
+         store the UCD API key exactly as Insider shows it"
+    )]
+    InvalidToken,
+
+    #[error(
+        "invalid insider.partner: it cannot be sent in an HTTP header; use the lowercase partner name"
+    )]
+    InvalidPartnerHeader,
+
+    #[error("could not build the HTTP client for Insider")]
+    Client(#[source] reqwest::Error),
+
+    #[error("Partner token authentication failed: check insider.partner and the token secret")]
+    Unauthorized,
+
+    #[error(
+        "Partner is invalid: check insider.partner (the lowercase partner name from InOne > \
+         Inone Settings > Account Settings)"
+    )]
+    InvalidPartner,
+
+    #[error(
+        "Insider refused the request (403 Forbidden): stop sending, check insider.partner, the \
+         token secret and any IP allow-list on the Upsert API, then retry"
+    )]
+    Forbidden,
+
+    #[error(
+        "request body of {bytes} bytes is over Insider's 5,000,000-byte limit: split batches \
+         with dynsync_mapping::batch::split"
+    )]
+    TooLarge { bytes: usize },
+
+    #[error(
+        "batch of {count} users is over Insider's 1,000-user limit: split batches with \
+         dynsync_mapping::batch::split"
+    )]
+    TooManyUsers { count: usize },
+
+    #[error("Insider rejected the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+
+    #[error(
+        "Insider kept throttling (429 Too Many Requests) after {attempts} attempts; lower the sync frequency or page size"
+    )]
+    Throttled { attempts: u32 },
+
+    #[error("Insider failed with HTTP {status} after {attempts} attempts: {message}")]
+    Server {
+        status: u16,
+        attempts: u32,
+        message: String,
+    },
+
+    #[error("request to Insider failed after {attempts} attempts ({what})")]
+    Transport {
+        attempts: u32,
+        what: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("Insider's reply could not be read: {reason}")]
+    BadReply { reason: String },
+}
+
+impl InsiderError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            InsiderError::Throttled { .. }
+            | InsiderError::Server { .. }
+            | InsiderError::Transport { .. } => ErrorKind::Transient,
+            InsiderError::InvalidUrl { .. }
+            | InsiderError::InvalidToken
+            | InsiderError::InvalidPartnerHeader
+            | InsiderError::Client(_)
+            | InsiderError::Unauthorized
+            | InsiderError::InvalidPartner
+            | InsiderError::Forbidden
+            | InsiderError::TooLarge { .. }
+            | InsiderError::TooManyUsers { .. }
+            | InsiderError::Rejected { .. }
+            | InsiderError::BadReply { .. } => ErrorKind::Permanent,
+        }
+    }
+
+    /// Whether every further request with the same credentials would fail the same way.
+    pub fn is_credential_error(&self) -> bool {
+        matches!(
+            self,
+            InsiderError::Unauthorized | InsiderError::InvalidPartner | InsiderError::Forbidden
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_is_transient_and_credentials_are_permanent() {
+        assert_eq!(
+            InsiderError::Throttled { attempts: 4 }.kind(),
+            ErrorKind::Transient
+        );
+        assert_eq!(InsiderError::Unauthorized.kind(), ErrorKind::Permanent);
+        assert!(InsiderError::Unauthorized.is_credential_error());
+        assert!(InsiderError::Unauthorized.to_string().starts_with(
+            "Partner token authentication failed: check insider.partner and the token secret"
+        ));
+    }
+}

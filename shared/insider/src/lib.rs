@@ -1,0 +1,19 @@
+//! dynsync's Insider side: a client of Insider One's Upsert User Data API
+//! (`POST /api/user/v1/upsert`, API-FACTS.md section 1) that implements the engine's
+//! [`dynsync_domain::ports::UserSink`].
+//!
+//! Modules: `client` (the [`InsiderClient`]: headers, one request per batch, retries with
+//! the shared `RetryPolicy` on 429/5xx/timeouts honouring `Retry-After`, credential check),
+//! `reply` (reading Insider's replies: per-user failures from the `users.<i>.` keys of
+//! `fail.errors`), `upsert_all` (splitting into batches and the guide's fast-fail rule),
+//! `error` (the typed [`InsiderError`], transient or permanent where it is born).
+//! The token is a [`dynsync_domain::ports::Secret`] and never reaches logs or errors.
+
+mod client;
+mod error;
+mod reply;
+mod upsert_all;
+
+pub use client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT, InsiderClient};
+pub use error::InsiderError;
+pub use upsert_all::UpsertReport;

@@ -1,0 +1,267 @@
+//! The Insider client against the Insider emulator over loopback: batching by count and by
+//! bytes, per-user failures attributed to the right users, 429 then success honouring
+//! Retry-After, 5xx retries, 401 and invalid partner as permanent errors with clear
+//! messages, fast fail, the credential check and the `UserSink` port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use dynsync_domain::definition::InsiderSettings;
+use dynsync_domain::ports::{Secret, UserSink};
+use dynsync_domain::retry::RetryPolicy;
+use dynsync_domain::{ErrorKind, Identifiers, InsiderUser};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, PARTNER, TOKEN};
+use dynsync_insider::{InsiderClient, InsiderError};
+use serde_json::json;
+
+fn settings(emu: &InsiderEmulator, partner: &str) -> InsiderSettings {
+    serde_json::from_value(json!({
+        "api_url": emu.upsert_url(),
+        "partner": partner,
+        "token": {"secret": "dynsync/insider"},
+    }))
+    .unwrap()
+}
+
+fn fast_retries(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        retries,
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    }
+}
+
+fn client_with(emu: &InsiderEmulator, partner: &str, token: &str) -> InsiderClient {
+    InsiderClient::new(
+        &settings(emu, partner),
+        &Secret::new(token),
+        Duration::from_secs(10),
+        3,
+    )
+    .unwrap()
+    .with_retry_policy(fast_retries(3))
+}
+
+async fn setup() -> (InsiderEmulator, InsiderClient) {
+    let emu = InsiderEmulator::start(InsiderConfig::default())
+        .await
+        .unwrap();
+    let client = client_with(&emu, PARTNER, TOKEN);
+    (emu, client)
+}
+
+fn user(email: &str) -> InsiderUser {
+    let mut user = InsiderUser {
+        identifiers: Identifiers {
+            email: Some(email.to_owned()),
+            ..Identifiers::default()
+        },
+        ..InsiderUser::default()
+    };
+    user.attributes.insert("name".into(), json!("Someone"));
+    user
+}
+
+fn users(n: usize) -> Vec<InsiderUser> {
+    (0..n)
+        .map(|i| user(&format!("user{i}@example.com")))
+        .collect()
+}
+
+#[tokio::test]
+async fn upsert_all_splits_by_user_count() {
+    let (emu, client) = setup().await;
+    let report = client.upsert_all(&users(2_345), false, false).await;
+    assert_eq!(report.accepted, 2_345);
+    assert_eq!(report.batches, 3);
+    assert!(report.failures.is_empty() && report.error.is_none() && !report.stopped_early());
+    assert_eq!(emu.requests(), 3);
+    assert_eq!(emu.profiles().len(), 2_345);
+}
+
+#[tokio::test]
+async fn upsert_all_splits_by_bytes_and_fails_a_user_too_large_for_any_request() {
+    let (emu, client) = setup().await;
+    let mut all = users(7);
+    for user in &mut all {
+        user.attributes
+            .insert("surname".into(), json!("x".repeat(1_300_000)));
+    }
+    all[5]
+        .attributes
+        .insert("surname".into(), json!("y".repeat(5_000_000)));
+    let report = client.upsert_all(&all, true, false).await;
+    assert_eq!(report.accepted, 6);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].index, 5);
+    assert!(
+        report.failures[0].reason.contains("5,000,000-byte"),
+        "{}",
+        report.failures[0].reason
+    );
+    // 3 + 2 under 5 MB each, then the oversized user alone (never sent), then the last one.
+    assert_eq!(report.batches, 4);
+    assert_eq!(emu.requests(), 3);
+    assert_eq!(emu.skip_hooks(), vec![true, true, true]);
+}
+
+#[tokio::test]
+async fn per_user_failures_are_attributed_to_the_right_users() {
+    let (emu, client) = setup().await;
+    let mut batch = users(1_500);
+    batch[3].identifiers.email = Some("not-an-email".into());
+    batch[1_200].identifiers.phone_number = Some("12345".into());
+    let report = client.upsert_all(&batch, false, false).await;
+    assert_eq!(report.accepted, 1_498);
+    let failed: Vec<usize> = report.failures.iter().map(|f| f.index).collect();
+    assert_eq!(failed, vec![3, 1_200]);
+    assert!(
+        report.failures[0]
+            .reason
+            .contains("not a valid email address")
+    );
+    assert!(
+        !report.failures[0].reason.contains("not-an-email"),
+        "values stay out of reasons"
+    );
+    assert!(report.failures[1].reason.contains("invalid phone number"));
+    assert!(emu.profile_by_email("user3@example.com").is_none());
+    assert!(emu.profile_by_email("user4@example.com").is_some());
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_retry_after_and_then_succeeds() {
+    let (emu, client) = setup().await;
+    emu.faults().throttle_every(2, Duration::from_secs(1));
+    let started = Instant::now();
+    let outcome = client.send_batch(&users(2), false).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.accepted, 2);
+    assert_eq!(emu.requests(), 2);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_reported_transient_when_they_persist() {
+    let (emu, client) = setup().await;
+    emu.faults().fail_every(2, 503);
+    assert_eq!(
+        client.send_batch(&users(1), false).await.unwrap().accepted,
+        1
+    );
+    emu.faults().fail_every(1, 500);
+    let error = client.send_batch(&users(1), false).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            InsiderError::Server {
+                status: 500,
+                attempts: 4,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Transient);
+    assert_eq!(emu.requests(), 2 + 4);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_a_permanent_error_that_says_what_to_fix() {
+    let (emu, _) = setup().await;
+    let client = client_with(&emu, PARTNER, "wrong-token");
+    let error = client.send_batch(&users(1), false).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Permanent);
+    assert_eq!(
+        error.to_string(),
+        "Partner token authentication failed: check insider.partner and the token secret"
+    );
+    assert!(!error.to_string().contains("wrong-token"));
+    assert_eq!(emu.requests(), 1, "permanent errors are not retried");
+
+    let port_error = UserSink::upsert(&client, &users(1), false)
+        .await
+        .unwrap_err();
+    assert_eq!(port_error.kind(), ErrorKind::Permanent);
+
+    let report = client.upsert_all(&users(2_500), false, false).await;
+    assert_eq!(
+        report.batches, 1,
+        "credential errors stop sending even without fast fail"
+    );
+    assert_eq!(report.not_sent, 1_000..2_500);
+    assert_eq!(report.failures.len(), 1_000);
+}
+
+#[tokio::test]
+async fn the_credential_check_tells_good_credentials_from_bad_without_writing() {
+    let (emu, client) = setup().await;
+    client.check_credentials().await.unwrap();
+    let error = client_with(&emu, "acme-typo", TOKEN)
+        .check_credentials()
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("Partner is invalid: check insider.partner"),
+        "{error}"
+    );
+    let error = client_with(&emu, PARTNER, "nope")
+        .check_credentials()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, InsiderError::Unauthorized));
+    assert!(emu.profiles().is_empty() && emu.events().is_empty());
+}
+
+#[tokio::test]
+async fn fast_fail_stops_at_the_first_failed_batch() {
+    let (emu, client) = setup().await;
+    let mut batch = users(3_000);
+    batch[1_500].identifiers.email = Some("bad".into());
+    let report = client.upsert_all(&batch, false, true).await;
+    assert_eq!(report.batches, 2);
+    assert_eq!(report.accepted, 1_999);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.not_sent, 2_000..3_000);
+    assert!(report.stopped_early());
+    assert_eq!(emu.requests(), 2);
+
+    emu.reset();
+    let report = client.upsert_all(&batch, false, false).await;
+    assert_eq!((report.batches, report.accepted), (3, 2_999));
+    assert!(!report.stopped_early());
+}
+
+#[tokio::test]
+async fn the_client_is_a_user_sink() {
+    let (emu, client) = setup().await;
+    let sink: &dyn UserSink = &client;
+    let outcome = sink.upsert(&users(3), true).await.unwrap();
+    assert_eq!(outcome.accepted, 3);
+    assert!(outcome.failures.is_empty());
+    assert_eq!(emu.skip_hooks(), vec![true]);
+}
+
+#[tokio::test]
+async fn an_unreachable_insider_is_a_transient_error_after_retries() {
+    let emu = InsiderEmulator::start(InsiderConfig::default())
+        .await
+        .unwrap();
+    let settings = settings(&emu, PARTNER);
+    drop(emu);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let client = InsiderClient::new(&settings, &Secret::new(TOKEN), Duration::from_secs(2), 1)
+        .unwrap()
+        .with_retry_policy(fast_retries(1));
+    let error = client.send_batch(&users(1), false).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+    assert!(
+        matches!(error, InsiderError::Transport { attempts: 2, .. }),
+        "{error}"
+    );
+}
