@@ -136,3 +136,23 @@ pub(crate) fn did_you_mean<'a>(
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn did_you_mean_suggests_only_close_candidates() {
+        let fields = ["gendercode", "emailaddress1", "firstname"];
+        assert_eq!(
+            did_you_mean("gendercod", fields.iter().copied()),
+            Some("gendercode")
+        );
+        assert_eq!(
+            did_you_mean("emailaddress2", fields.iter().copied()),
+            Some("emailaddress1")
+        );
+        assert_eq!(did_you_mean("lastname", fields.iter().copied()), None);
+        assert_eq!(did_you_mean("firstname", fields.iter().copied()), None);
+    }
+}
