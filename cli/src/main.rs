@@ -6,6 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod auth;
+mod connect;
+mod context;
+mod discover;
+mod dry_run;
+mod executions;
+mod local;
+mod report;
+mod run;
 mod schema;
 mod validate;
 
@@ -18,14 +27,36 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one execution of an integration to the end on this machine (embedded state).
+    Run(run::RunArgs),
+    /// List executions (newest first), or show one with its failed records.
+    Executions(executions::ExecutionsArgs),
     Validate(validate::ValidateArgs),
     Schema(schema::SchemaArgs),
+    /// Check a definition's Dataverse credentials and access, saying what is wrong.
+    Connect(connect::ConnectArgs),
+    /// List the organization's entities.
+    Entities(discover::EntitiesArgs),
+    /// List an entity's fields with types and option-set labels.
+    Fields(discover::FieldsArgs),
+    /// List the organization's marketing lists.
+    Lists(discover::ListsArgs),
+    /// Sign in for authorization-code definitions.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Executions(args) => executions::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Connect(args) => connect::run(&args),
+        Command::Entities(args) => discover::entities(&args),
+        Command::Fields(args) => discover::fields(&args),
+        Command::Lists(args) => discover::lists(&args),
+        Command::Auth(command) => auth::run(&command),
     }
 }
