@@ -3,8 +3,8 @@
 //!
 //! Each check is a public async function taking a `make` closure that builds the adapter,
 //! and panics on a broken promise. Modules: `state` (definitions, slots, run locks),
-//! `ledger` (executions, page ledger, finish, watermarks), `queue` (SQS semantics),
-//! `secrets`; `fixtures` and `race` help them. Checks use ids of their own, so runs may
+//! `ledger` (executions and their page ledger), `lifecycle` (finish, watermarks, listing),
+//! `queue` (SQS semantics), `secrets`; `fixtures` and `race` help them. Checks use ids of their own, so runs may
 //! share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
 //! [`secret_store_tests!`] turn every check into a `#[tokio::test]` of the calling test
 //! crate; [`state_store_contract`], [`queue_contract`] and [`secret_store_contract`] run
@@ -16,6 +16,7 @@
 
 pub mod fixtures;
 pub mod ledger;
+pub mod lifecycle;
 pub mod queue;
 pub mod race;
 pub mod secrets;
@@ -67,6 +68,8 @@ macro_rules! state_store_tests {
             a_page_is_completed_once_under_concurrent_completers,
             sent_batches_are_remembered_by_index,
             recorded_failures_are_capped_while_failed_counts_all,
+        );
+        $crate::__contract_tests!(lifecycle, $make;
             an_execution_finishes_exactly_once_under_concurrent_finishers,
             the_watermark_moves_only_forward_and_only_by_a_successful_finish,
             executions_are_listed_newest_first,
@@ -121,10 +124,10 @@ pub async fn state_store_contract(make: impl MakeStateStore) {
     ledger::a_page_is_completed_once_under_concurrent_completers(&make).await;
     ledger::sent_batches_are_remembered_by_index(&make).await;
     ledger::recorded_failures_are_capped_while_failed_counts_all(&make).await;
-    ledger::an_execution_finishes_exactly_once_under_concurrent_finishers(&make).await;
-    ledger::the_watermark_moves_only_forward_and_only_by_a_successful_finish(&make).await;
-    ledger::executions_are_listed_newest_first(&make).await;
-    ledger::running_executions_show_their_last_progress(&make).await;
+    lifecycle::an_execution_finishes_exactly_once_under_concurrent_finishers(&make).await;
+    lifecycle::the_watermark_moves_only_forward_and_only_by_a_successful_finish(&make).await;
+    lifecycle::executions_are_listed_newest_first(&make).await;
+    lifecycle::running_executions_show_their_last_progress(&make).await;
 }
 
 /// Runs every page queue check, one after another.

@@ -1,9 +1,12 @@
 //! `SqliteStateStore`: the `StateStore` port on the state folder's SQLite file, for
-//! `dynsync run`. Definitions, schedule slots, run locks and watermarks live here; the
-//! executions and their page ledger in `state/executions.rs`. Each port method is one
-//! transaction, so two processes sharing a state folder race safely.
+//! `dynsync run`. Definitions live here; slots and run locks in `state/locks.rs`,
+//! executions (with watermarks) in `state/executions.rs`, the page ledger in
+//! `state/ledger.rs`. Each port method is one transaction, so two processes sharing a
+//! state folder race safely.
 
 mod executions;
+mod ledger;
+mod locks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use dynsync_domain::ports::{
 };
 use rusqlite::{OptionalExtension, params};
 
-use crate::db::{Db, time_from_text, time_to_text};
+use crate::db::Db;
 use crate::error::LocalError;
 
 /// The local state store: `<state dir>/state.db`.
@@ -73,7 +76,7 @@ impl SqliteStateStore {
     pub async fn pending_pages(&self, execution_id: &str) -> Result<Vec<String>, LocalError> {
         let execution_id = execution_id.to_owned();
         self.db
-            .call(move |conn| executions::pending_pages(conn, &execution_id))
+            .call(move |conn| ledger::pending_pages(conn, &execution_id))
             .await
     }
 }
@@ -180,7 +183,7 @@ impl StateStore for SqliteStateStore {
         let op = "reading the last schedule slot";
         Ok(self
             .db
-            .call(move |conn| read_time(conn, op, "slots", "slot", &integration_id))
+            .call(move |conn| locks::read_time(conn, op, "slots", "slot", &integration_id))
             .await?)
     }
 
@@ -191,58 +194,23 @@ impl StateStore for SqliteStateStore {
         slot: DateTime<Utc>,
     ) -> Result<bool, PortError> {
         let integration_id = integration_id.to_owned();
-        let op = "claiming a schedule slot";
-        let claimed = self
+        Ok(self
             .db
-            .write(op, move |tx| {
-                let current = read_time(tx, op, "slots", "slot", &integration_id)?;
-                if current != previous || current.is_some_and(|current| slot <= current) {
-                    return Ok(false);
-                }
-                tx.execute(
-                    "INSERT INTO slots (integration_id, slot) VALUES (?1, ?2)
-                     ON CONFLICT (integration_id) DO UPDATE SET slot = excluded.slot",
-                    params![integration_id, time_to_text(slot)],
-                )
-                .map_err(LocalError::sqlite(op))?;
-                Ok(true)
+            .write("claiming a schedule slot", move |tx| {
+                locks::claim_slot(tx, &integration_id, previous, slot)
             })
-            .await?;
-        Ok(claimed)
+            .await?)
     }
 
     async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError> {
         let request = request.clone();
         let now = self.clock.now();
-        let op = "taking a run lock";
-        let outcome = self
+        Ok(self
             .db
-            .write(op, move |tx| {
-                if let Some((holder, _, expires_at)) = read_lock(tx, op, &request.integration_id)?
-                    && holder != request.execution_id
-                    && expires_at > now
-                {
-                    return Ok(LockOutcome::HeldBy {
-                        execution_id: holder,
-                    });
-                }
-                tx.execute(
-                    "INSERT INTO locks (integration_id, execution_id, owner, expires_at)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (integration_id) DO UPDATE SET execution_id = excluded.execution_id,
-                         owner = excluded.owner, expires_at = excluded.expires_at",
-                    params![
-                        request.integration_id,
-                        request.execution_id,
-                        request.owner,
-                        time_to_text(request.expires_at)
-                    ],
-                )
-                .map_err(LocalError::sqlite(op))?;
-                Ok(LockOutcome::Acquired)
+            .write("taking a run lock", move |tx| {
+                locks::acquire(tx, &request, now)
             })
-            .await?;
-        Ok(outcome)
+            .await?)
     }
 
     async fn lock_holder(
@@ -250,10 +218,9 @@ impl StateStore for SqliteStateStore {
         integration_id: &str,
     ) -> Result<Option<(String, String, DateTime<Utc>)>, PortError> {
         let integration_id = integration_id.to_owned();
-        let op = "reading a run lock";
         Ok(self
             .db
-            .call(move |conn| read_lock(conn, op, &integration_id))
+            .call(move |conn| locks::read_lock(conn, &integration_id))
             .await?)
     }
 
@@ -266,7 +233,7 @@ impl StateStore for SqliteStateStore {
         let op = "releasing a run lock";
         self.db
             .write(op, move |tx| {
-                executions::release_lock(tx, &integration_id, &execution_id)
+                locks::release(tx, &integration_id, &execution_id)
             })
             .await?;
         Ok(())
@@ -323,7 +290,7 @@ impl StateStore for SqliteStateStore {
         Ok(self
             .db
             .write("registering a page", move |tx| {
-                executions::register_page(tx, &id, &key, now)
+                ledger::register_page(tx, &id, &key, now)
             })
             .await?)
     }
@@ -336,7 +303,7 @@ impl StateStore for SqliteStateStore {
         let (id, key) = (execution_id.to_owned(), page_key.to_owned());
         Ok(self
             .db
-            .call(move |conn| executions::page_ledger(conn, &id, &key))
+            .call(move |conn| ledger::page_ledger(conn, &id, &key))
             .await?)
     }
 
@@ -350,7 +317,7 @@ impl StateStore for SqliteStateStore {
         let now = self.clock.now();
         self.db
             .write("recording a sent batch", move |tx| {
-                executions::record_batch(tx, &id, &key, batch, now)
+                ledger::record_batch(tx, &id, &key, batch, now)
             })
             .await?;
         Ok(())
@@ -369,7 +336,7 @@ impl StateStore for SqliteStateStore {
         Ok(self
             .db
             .write("completing a page", move |tx| {
-                executions::complete_page(tx, &id, &key, &counters, failures, now)
+                ledger::complete_page(tx, &id, &key, &counters, failures, now)
             })
             .await?)
     }
@@ -393,49 +360,9 @@ impl StateStore for SqliteStateStore {
         let op = "reading a watermark";
         Ok(self
             .db
-            .call(move |conn| read_time(conn, op, "watermarks", "watermark", &integration_id))
+            .call(move |conn| {
+                locks::read_time(conn, op, "watermarks", "watermark", &integration_id)
+            })
             .await?)
     }
-}
-
-/// A timestamp column of a table keyed by `integration_id`.
-pub(crate) fn read_time(
-    conn: &rusqlite::Connection,
-    op: &'static str,
-    table: &'static str,
-    column: &'static str,
-    integration_id: &str,
-) -> Result<Option<DateTime<Utc>>, LocalError> {
-    let text: Option<String> = conn
-        .query_row(
-            &format!("SELECT {column} FROM {table} WHERE integration_id = ?1"),
-            [integration_id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(LocalError::sqlite(op))?;
-    text.map(|text| time_from_text(&text, column)).transpose()
-}
-
-fn read_lock(
-    conn: &rusqlite::Connection,
-    op: &'static str,
-    integration_id: &str,
-) -> Result<Option<(String, String, DateTime<Utc>)>, LocalError> {
-    let row: Option<(String, String, String)> = conn
-        .query_row(
-            "SELECT execution_id, owner, expires_at FROM locks WHERE integration_id = ?1",
-            [integration_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()
-        .map_err(LocalError::sqlite(op))?;
-    row.map(|(execution, owner, expires)| {
-        Ok((
-            execution,
-            owner,
-            time_from_text(&expires, "a lock's expiry")?,
-        ))
-    })
-    .transpose()
 }

@@ -1,13 +1,11 @@
-//! Executions and the page ledger in SQLite: each function is the body of one port
-//! method's transaction. An execution is stored as its contract JSON plus the columns it
-//! is looked up by (integration, status, start time), its plan as JSON, and the count of
-//! pages still outstanding; a page is a row with its done flag and the batches already sent.
+//! Executions in SQLite: each function is the body of one port method's transaction (the
+//! page ledger is in `ledger.rs`). An execution is stored as its contract JSON plus the
+//! columns it is looked up by (integration, status, start time), its plan as JSON, and the
+//! count of pages still outstanding.
 
 use chrono::{DateTime, Utc};
-use dynsync_domain::execution::{
-    Counters, Execution, ExecutionPlan, ExecutionStatus, MAX_RECORDED_FAILURES, RecordFailure,
-};
-use dynsync_domain::ports::{BatchRecord, Finish, PageLedger};
+use dynsync_domain::execution::{Execution, ExecutionPlan, ExecutionStatus};
+use dynsync_domain::ports::Finish;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -107,11 +105,14 @@ impl NewExecution {
     }
 }
 
-fn encode(value: &impl Serialize, what: &'static str) -> Result<String, LocalError> {
+pub(super) fn encode(value: &impl Serialize, what: &'static str) -> Result<String, LocalError> {
     serde_json::to_string(value).map_err(|source| LocalError::Encode { what, source })
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(json: &str, what: &str) -> Result<T, LocalError> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(
+    json: &str,
+    what: &str,
+) -> Result<T, LocalError> {
     serde_json::from_str(json).map_err(|e| LocalError::corrupt(what)(Box::new(e)))
 }
 
@@ -145,11 +146,11 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<Row>, LocalError
 }
 
 /// Like [`get`], but an unknown execution is the caller's mistake.
-fn get_known(conn: &Connection, id: &str) -> Result<Row, LocalError> {
+pub(super) fn get_known(conn: &Connection, id: &str) -> Result<Row, LocalError> {
     get(conn, id)?.ok_or_else(|| LocalError::Rejected(format!("no execution {id}")))
 }
 
-fn save(
+pub(super) fn save(
     tx: &Transaction<'_>,
     execution: &Execution,
     outstanding: u64,
@@ -238,165 +239,6 @@ pub(super) fn running_of(
         .map(|row| row.execution))
 }
 
-pub(super) fn pending_pages(conn: &mut Connection, id: &str) -> Result<Vec<String>, LocalError> {
-    let op = "listing pending pages";
-    let mut stmt = conn
-        .prepare(
-            "SELECT page_key FROM pages WHERE execution_id = ?1 AND done = 0 ORDER BY page_key",
-        )
-        .map_err(LocalError::sqlite(op))?;
-    let keys = stmt
-        .query_map([id], |row| row.get(0))
-        .and_then(Iterator::collect)
-        .map_err(LocalError::sqlite(op))?;
-    Ok(keys)
-}
-
-pub(super) fn register_page(
-    tx: &Transaction<'_>,
-    id: &str,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, LocalError> {
-    let row = get_known(tx, id)?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO pages (execution_id, page_key) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![id, key],
-        )
-        .map_err(LocalError::sqlite("registering a page"))?;
-    if inserted == 0 {
-        return Ok(false);
-    }
-    let progress = row.last_progress.max(now);
-    save(
-        tx,
-        &row.execution,
-        row.outstanding.saturating_add(1),
-        progress,
-    )?;
-    Ok(true)
-}
-
-/// A sent batch as stored in a page's `batches` JSON.
-#[derive(Serialize, Deserialize)]
-struct StoredBatch {
-    index: u32,
-    upserted: u64,
-    failed: u64,
-    events_sent: u64,
-    failures: Vec<RecordFailure>,
-}
-
-fn read_page(
-    conn: &Connection,
-    id: &str,
-    key: &str,
-) -> Result<Option<(bool, Vec<StoredBatch>)>, LocalError> {
-    let row: Option<(bool, String)> = conn
-        .query_row(
-            "SELECT done, batches FROM pages WHERE execution_id = ?1 AND page_key = ?2",
-            params![id, key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(LocalError::sqlite("reading the page ledger"))?;
-    row.map(|(done, batches)| Ok((done, decode(&batches, "page ledger batches")?)))
-        .transpose()
-}
-
-fn known_page(
-    conn: &Connection,
-    id: &str,
-    key: &str,
-) -> Result<(bool, Vec<StoredBatch>), LocalError> {
-    read_page(conn, id, key)?.ok_or_else(|| {
-        LocalError::Rejected(format!("page {key} of execution {id} was never registered"))
-    })
-}
-
-pub(super) fn page_ledger(
-    conn: &mut Connection,
-    id: &str,
-    key: &str,
-) -> Result<Option<PageLedger>, LocalError> {
-    Ok(read_page(conn, id, key)?.map(|(done, batches)| PageLedger {
-        done,
-        batches: batches
-            .into_iter()
-            .map(|b| BatchRecord {
-                index: b.index,
-                upserted: b.upserted,
-                failed: b.failed,
-                events_sent: b.events_sent,
-                failures: b.failures,
-            })
-            .collect(),
-    }))
-}
-
-pub(super) fn record_batch(
-    tx: &Transaction<'_>,
-    id: &str,
-    key: &str,
-    batch: BatchRecord,
-    now: DateTime<Utc>,
-) -> Result<(), LocalError> {
-    let (_, mut batches) = known_page(tx, id, key)?;
-    batches.retain(|b| b.index != batch.index);
-    batches.push(StoredBatch {
-        index: batch.index,
-        upserted: batch.upserted,
-        failed: batch.failed,
-        events_sent: batch.events_sent,
-        failures: batch.failures,
-    });
-    batches.sort_by_key(|b| b.index);
-    let op = "recording a sent batch";
-    tx.execute(
-        "UPDATE pages SET batches = ?3 WHERE execution_id = ?1 AND page_key = ?2",
-        params![id, key, encode(&batches, "page ledger batches")?],
-    )
-    .map_err(LocalError::sqlite(op))?;
-    let progress = get_known(tx, id)?.last_progress.max(now);
-    tx.execute(
-        "UPDATE executions SET last_progress = ?2 WHERE id = ?1",
-        params![id, time_to_text(progress)],
-    )
-    .map_err(LocalError::sqlite(op))?;
-    Ok(())
-}
-
-pub(super) fn complete_page(
-    tx: &Transaction<'_>,
-    id: &str,
-    key: &str,
-    counters: &Counters,
-    failures: Vec<RecordFailure>,
-    now: DateTime<Utc>,
-) -> Result<Option<u64>, LocalError> {
-    let Row {
-        mut execution,
-        outstanding,
-        last_progress,
-    } = get_known(tx, id)?;
-    let (done, _) = known_page(tx, id, key)?;
-    if done {
-        return Ok(None);
-    }
-    tx.execute(
-        "UPDATE pages SET done = 1 WHERE execution_id = ?1 AND page_key = ?2",
-        params![id, key],
-    )
-    .map_err(LocalError::sqlite("completing a page"))?;
-    execution.counters.add(counters);
-    let room = MAX_RECORDED_FAILURES.saturating_sub(execution.failures.len());
-    execution.failures.extend(failures.into_iter().take(room));
-    let outstanding = outstanding.saturating_sub(1);
-    save(tx, &execution, outstanding, last_progress.max(now))?;
-    Ok(Some(outstanding))
-}
-
 pub(super) fn finish(tx: &Transaction<'_>, id: &str, finish: &Finish) -> Result<bool, LocalError> {
     let Row {
         mut execution,
@@ -418,7 +260,7 @@ pub(super) fn finish(tx: &Transaction<'_>, id: &str, finish: &Finish) -> Result<
     if let Some(watermark) = watermark {
         let op = "moving a watermark";
         let integration = &execution.integration_id;
-        let current = super::read_time(tx, op, "watermarks", "watermark", integration)?;
+        let current = super::locks::read_time(tx, op, "watermarks", "watermark", integration)?;
         // Forward only: a late finisher of an older window never moves it back.
         if current.is_none_or(|current| current < watermark) {
             tx.execute(
@@ -429,19 +271,6 @@ pub(super) fn finish(tx: &Transaction<'_>, id: &str, finish: &Finish) -> Result<
             .map_err(LocalError::sqlite(op))?;
         }
     }
-    release_lock(tx, &execution.integration_id, id)
-}
-
-/// Deletes the lock only if `execution_id` holds it; `true` either way (the run is over).
-pub(super) fn release_lock(
-    tx: &Transaction<'_>,
-    integration_id: &str,
-    execution_id: &str,
-) -> Result<bool, LocalError> {
-    tx.execute(
-        "DELETE FROM locks WHERE integration_id = ?1 AND execution_id = ?2",
-        params![integration_id, execution_id],
-    )
-    .map_err(LocalError::sqlite("releasing a run lock"))?;
+    super::locks::release(tx, &execution.integration_id, id)?;
     Ok(true)
 }

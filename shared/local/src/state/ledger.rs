@@ -1,0 +1,173 @@
+//! The page ledger in SQLite: each function is the body of one port method's transaction.
+//! A page is a row keyed by execution and page key, with its done flag and the upsert
+//! batches already sent (JSON); registering and completing a page move the execution's
+//! outstanding count and counters in the same transaction.
+
+use chrono::{DateTime, Utc};
+use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
+use dynsync_domain::ports::{BatchRecord, PageLedger};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use super::executions::{Row, decode, encode, get_known, save};
+use crate::db::time_to_text;
+use crate::error::LocalError;
+
+pub(super) fn pending_pages(conn: &mut Connection, id: &str) -> Result<Vec<String>, LocalError> {
+    let op = "listing pending pages";
+    let mut stmt = conn
+        .prepare(
+            "SELECT page_key FROM pages WHERE execution_id = ?1 AND done = 0 ORDER BY page_key",
+        )
+        .map_err(LocalError::sqlite(op))?;
+    let keys = stmt
+        .query_map([id], |row| row.get(0))
+        .and_then(Iterator::collect)
+        .map_err(LocalError::sqlite(op))?;
+    Ok(keys)
+}
+
+pub(super) fn register_page(
+    tx: &Transaction<'_>,
+    id: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, LocalError> {
+    let row = get_known(tx, id)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO pages (execution_id, page_key) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![id, key],
+        )
+        .map_err(LocalError::sqlite("registering a page"))?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let progress = row.last_progress.max(now);
+    save(
+        tx,
+        &row.execution,
+        row.outstanding.saturating_add(1),
+        progress,
+    )?;
+    Ok(true)
+}
+
+/// A sent batch as stored in a page's `batches` JSON.
+#[derive(Serialize, Deserialize)]
+struct StoredBatch {
+    index: u32,
+    upserted: u64,
+    failed: u64,
+    events_sent: u64,
+    failures: Vec<RecordFailure>,
+}
+
+fn read_page(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+) -> Result<Option<(bool, Vec<StoredBatch>)>, LocalError> {
+    let row: Option<(bool, String)> = conn
+        .query_row(
+            "SELECT done, batches FROM pages WHERE execution_id = ?1 AND page_key = ?2",
+            params![id, key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(LocalError::sqlite("reading the page ledger"))?;
+    row.map(|(done, batches)| Ok((done, decode(&batches, "page ledger batches")?)))
+        .transpose()
+}
+
+fn known_page(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+) -> Result<(bool, Vec<StoredBatch>), LocalError> {
+    read_page(conn, id, key)?.ok_or_else(|| {
+        LocalError::Rejected(format!("page {key} of execution {id} was never registered"))
+    })
+}
+
+pub(super) fn page_ledger(
+    conn: &mut Connection,
+    id: &str,
+    key: &str,
+) -> Result<Option<PageLedger>, LocalError> {
+    Ok(read_page(conn, id, key)?.map(|(done, batches)| PageLedger {
+        done,
+        batches: batches
+            .into_iter()
+            .map(|b| BatchRecord {
+                index: b.index,
+                upserted: b.upserted,
+                failed: b.failed,
+                events_sent: b.events_sent,
+                failures: b.failures,
+            })
+            .collect(),
+    }))
+}
+
+pub(super) fn record_batch(
+    tx: &Transaction<'_>,
+    id: &str,
+    key: &str,
+    batch: BatchRecord,
+    now: DateTime<Utc>,
+) -> Result<(), LocalError> {
+    let (_, mut batches) = known_page(tx, id, key)?;
+    batches.retain(|b| b.index != batch.index);
+    batches.push(StoredBatch {
+        index: batch.index,
+        upserted: batch.upserted,
+        failed: batch.failed,
+        events_sent: batch.events_sent,
+        failures: batch.failures,
+    });
+    batches.sort_by_key(|b| b.index);
+    let op = "recording a sent batch";
+    tx.execute(
+        "UPDATE pages SET batches = ?3 WHERE execution_id = ?1 AND page_key = ?2",
+        params![id, key, encode(&batches, "page ledger batches")?],
+    )
+    .map_err(LocalError::sqlite(op))?;
+    let progress = get_known(tx, id)?.last_progress.max(now);
+    tx.execute(
+        "UPDATE executions SET last_progress = ?2 WHERE id = ?1",
+        params![id, time_to_text(progress)],
+    )
+    .map_err(LocalError::sqlite(op))?;
+    Ok(())
+}
+
+pub(super) fn complete_page(
+    tx: &Transaction<'_>,
+    id: &str,
+    key: &str,
+    counters: &Counters,
+    failures: Vec<RecordFailure>,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, LocalError> {
+    let Row {
+        mut execution,
+        outstanding,
+        last_progress,
+    } = get_known(tx, id)?;
+    let (done, _) = known_page(tx, id, key)?;
+    if done {
+        return Ok(None);
+    }
+    tx.execute(
+        "UPDATE pages SET done = 1 WHERE execution_id = ?1 AND page_key = ?2",
+        params![id, key],
+    )
+    .map_err(LocalError::sqlite("completing a page"))?;
+    execution.counters.add(counters);
+    let room = MAX_RECORDED_FAILURES.saturating_sub(execution.failures.len());
+    execution.failures.extend(failures.into_iter().take(room));
+    let outstanding = outstanding.saturating_sub(1);
+    save(tx, &execution, outstanding, last_progress.max(now))?;
+    Ok(Some(outstanding))
+}
