@@ -1,0 +1,185 @@
+//! `dynsync entities FILE`, `dynsync fields FILE [ENTITY]` and `dynsync lists FILE`: the
+//! guide's dropdowns (entities, their fields with types and option-set labels, marketing
+//! lists) read from the organization the definition points at.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use dynsync_domain::definition::Method;
+use serde::Serialize;
+
+use crate::context::{CommonArgs, Context, Failure, block_on, finish, print_json, print_table};
+
+/// List the organization's entities (tables).
+#[derive(Debug, clap::Args)]
+pub struct EntitiesArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// List an entity's fields with their types and option-set labels.
+#[derive(Debug, clap::Args)]
+pub struct FieldsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Entity logical name; default: the definition's entity (or its list's member type).
+    #[arg(value_name = "ENTITY")]
+    pub entity: Option<String>,
+}
+
+/// List the organization's active marketing lists.
+#[derive(Debug, clap::Args)]
+pub struct ListsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub fn entities(args: &EntitiesArgs) -> ExitCode {
+    finish(block_on(async {
+        let ctx = Context::load(&args.common)?;
+        let entities = ctx.client.entities().await.map_err(|e| ctx.fail(&e))?;
+        if args.common.json {
+            return print_json(&entities);
+        }
+        let rows = entities
+            .iter()
+            .map(|e| {
+                vec![
+                    e.logical_name.clone(),
+                    e.display_name.clone(),
+                    e.entity_set.clone(),
+                    e.primary_id.clone(),
+                    if e.custom { "custom" } else { "system" }.to_owned(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "Logical name",
+                "Display name",
+                "Entity set",
+                "Primary id",
+                "Kind",
+            ],
+            rows,
+        );
+        Ok(())
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct Field {
+    logical_name: String,
+    attribute_type: String,
+    display_name: String,
+    /// Option value -> label, for choice, state, status, boolean and multi-select fields.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    options: BTreeMap<i64, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Fields {
+    entity: String,
+    fields: Vec<Field>,
+}
+
+pub fn fields(args: &FieldsArgs) -> ExitCode {
+    finish(block_on(async {
+        let ctx = Context::load(&args.common)?;
+        let entity = match &args.entity {
+            Some(entity) => entity.clone(),
+            None => default_entity(&ctx).await?,
+        };
+        let attributes = ctx
+            .client
+            .attributes(&entity)
+            .await
+            .map_err(|e| ctx.fail(&e))?;
+        let mut labels = ctx
+            .client
+            .option_labels(&entity, &[])
+            .await
+            .map_err(|e| ctx.fail(&e))?;
+        let fields: Vec<Field> = attributes
+            .into_iter()
+            .map(|a| Field {
+                options: labels.remove(&a.logical_name).unwrap_or_default(),
+                logical_name: a.logical_name,
+                attribute_type: a.attribute_type,
+                display_name: a.display_name,
+            })
+            .collect();
+        if args.common.json {
+            return print_json(&Fields { entity, fields });
+        }
+        let rows = fields
+            .iter()
+            .map(|f| {
+                let options: Vec<String> =
+                    f.options.iter().map(|(v, l)| format!("{v}={l}")).collect();
+                vec![
+                    f.logical_name.clone(),
+                    f.attribute_type.clone(),
+                    f.display_name.clone(),
+                    options.join(", "),
+                ]
+            })
+            .collect();
+        println!("Fields of {entity}:");
+        print_table(
+            &[
+                "Logical name",
+                "Type",
+                "Display name",
+                "Options (code=label)",
+            ],
+            rows,
+        );
+        Ok(())
+    }))
+}
+
+/// The definition's entity, or the member type of its marketing list.
+async fn default_entity(ctx: &Context) -> Result<String, Failure> {
+    let source = &ctx.integration.definition().source;
+    match ctx.integration.definition().method {
+        Method::Entity => source.entity.clone().ok_or_else(|| {
+            Failure::Input("the definition names no source.entity: give ENTITY".to_owned())
+        }),
+        Method::MarketingList => {
+            let name = source.list.as_deref().ok_or_else(|| {
+                Failure::Input("the definition names no source.list: give ENTITY".to_owned())
+            })?;
+            let list = ctx
+                .client
+                .resolve_list(name)
+                .await
+                .map_err(|e| ctx.fail(&e))?;
+            Ok(list.member_type)
+        }
+    }
+}
+
+pub fn lists(args: &ListsArgs) -> ExitCode {
+    finish(block_on(async {
+        let ctx = Context::load(&args.common)?;
+        let lists = ctx.client.lists().await.map_err(|e| ctx.fail(&e))?;
+        if args.common.json {
+            return print_json(&lists);
+        }
+        let rows = lists
+            .iter()
+            .map(|l| {
+                vec![
+                    l.name.clone(),
+                    l.id.clone(),
+                    if l.dynamic { "dynamic" } else { "static" }.to_owned(),
+                    l.member_type.clone(),
+                    l.member_count.map(|c| c.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_table(&["Name", "Id", "Type", "Members", "Count"], rows);
+        Ok(())
+    }))
+}
