@@ -145,20 +145,36 @@ fn stamps(rng: &mut Rng, r: Record) -> Record {
 
 fn contacts(st: &mut State, n: usize, rng_seed: u64) -> Result<(), StoreError> {
     let mut rng = Rng(rng_seed);
+    let epoch = seed_epoch();
     for i in 0..n {
+        let id = rng.uuid();
         let first = rng.pick(FIRST);
         let last = rng.pick(LAST);
-        let r = Record::new()
-            .with("contactid", rng.uuid())
-            .with("firstname", first)
-            .with("lastname", last)
-            .with("emailaddress1", format!("user{i}@example.com"))
-            .with("mobilephone", format!("+90532{:07}", rng.below(10_000_000)))
-            .with("gendercode", 1 + rng.below(2) as i64)
-            .with("new_customerid", format!("C{i:07}"))
-            .with("statecode", 0)
-            .with("statuscode", 1);
-        st.insert("contact", stamps(&mut rng, r))?;
+        let created = epoch - Duration::minutes(rng.below(365 * 24 * 60) as i64 + 60);
+        let modified = created + Duration::minutes(rng.below(60) as i64);
+        let mut m = std::collections::BTreeMap::new();
+        let mut put = |k: &str, v: FieldValue| {
+            m.insert(k.to_owned(), v);
+        };
+        put("contactid", FieldValue::Guid(id));
+        put("firstname", FieldValue::Text(first.to_owned()));
+        put("lastname", FieldValue::Text(last.to_owned()));
+        put("fullname", FieldValue::Text(format!("{first} {last}")));
+        put(
+            "emailaddress1",
+            FieldValue::Text(format!("user{i}@example.com")),
+        );
+        put(
+            "mobilephone",
+            FieldValue::Text(format!("+90532{:07}", rng.below(10_000_000))),
+        );
+        put("gendercode", FieldValue::Int(1 + rng.below(2) as i64));
+        put("new_customerid", FieldValue::Text(format!("C{i:07}")));
+        put("statecode", FieldValue::Int(0));
+        put("statuscode", FieldValue::Int(1));
+        put("createdon", FieldValue::DateTime(created));
+        put("modifiedon", FieldValue::DateTime(modified));
+        st.insert_trusted("contact", id, Record(m));
     }
     Ok(())
 }

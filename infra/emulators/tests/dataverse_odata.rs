@@ -1,0 +1,379 @@
+//! OData side of the emulator over HTTP: `$select`/`$filter`/`$orderby`, `nextLink`
+//! paging, change tracking with deletes, metadata and option sets, `$batch`, and the
+//! 32 KB GET URL limit that sends long FetchXML through `$batch`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod dataverse_common;
+
+use chrono::{TimeZone, Utc};
+use dataverse_common::*;
+use dynsync_emulators::dataverse::{DataverseEmulator, Record, Seed, sql_guid_cmp};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn odata_select_filter_and_orderby_return_matching_rows_with_nulls() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let t = token(&emu).await;
+    let s = emu.store();
+    s.set_now(Some(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()));
+    let a = s
+        .insert(
+            "contact",
+            Record::new().with("firstname", "Ada").with("statecode", 0),
+        )
+        .unwrap();
+    s.set_now(Some(Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()));
+    let b = s
+        .insert(
+            "contact",
+            Record::new().with("firstname", "Bob").with("statecode", 0),
+        )
+        .unwrap();
+    s.insert(
+        "contact",
+        Record::new().with("firstname", "Cem").with("statecode", 1),
+    )
+    .unwrap();
+    let (st, v) = get_json(&emu, &t, "contacts?$select=firstname,emailaddress1&$filter=statecode eq 0 and modifiedon gt 2026-02-15T00:00:00Z", None).await;
+    assert_eq!(st, 200, "{v}");
+    let r = rows(&v);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["firstname"], "Bob");
+    assert_eq!(r[0]["contactid"], b.to_string());
+    assert!(
+        r[0]["emailaddress1"].is_null(),
+        "OData returns selected nulls as null"
+    );
+    let (_, v) = get_json(
+        &emu,
+        &t,
+        "contacts?$select=firstname&$orderby=firstname desc",
+        None,
+    )
+    .await;
+    assert_eq!(strings(&v, "firstname"), vec!["Cem", "Bob", "Ada"]);
+    let (_, v) = get_json(
+        &emu,
+        &t,
+        &format!("contacts?$select=firstname&$filter=contactid eq {a}"),
+        None,
+    )
+    .await;
+    assert_eq!(strings(&v, "firstname"), vec!["Ada"]);
+    let (st, v) = get_json(&emu, &t, "contacts?$select=nosuch", None).await;
+    assert_eq!(st, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("nosuch"));
+    let (st, _) = get_json(&emu, &t, "nosuchset", None).await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn next_links_page_through_every_row_with_the_same_page_size() {
+    let emu = DataverseEmulator::start(Seed::contacts(2345, 9))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let mut url = format!("{}/contacts?$select=contactid,fullname", emu.web_api_url());
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (s, headers, body) = get(&emu, &t, &url, Some("odata.maxpagesize=1000")).await;
+        assert_eq!(s, 200);
+        assert!(
+            headers["preference-applied"]
+                .to_str()
+                .unwrap()
+                .contains("odata.maxpagesize=1000")
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        pages += 1;
+        let r = rows(&v);
+        assert!(r.len() <= 1000);
+        seen.extend(strings(&v, "contactid"));
+        match v["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(
+                    next.contains("%24skiptoken=") || next.contains("$skiptoken="),
+                    "{next}"
+                );
+                url = next.to_owned();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 2345);
+    let ids: Vec<Uuid> = seen.iter().map(|s| Uuid::parse_str(s).unwrap()).collect();
+    assert!(ids.windows(2).all(|w| sql_guid_cmp(&w[0], &w[1]).is_lt()));
+}
+
+#[tokio::test]
+async fn change_tracking_returns_changes_then_deletions_and_a_new_delta_link() {
+    let emu = DataverseEmulator::start(Seed::contacts(30, 5))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let (s, headers, body) = get(
+        &emu,
+        &t,
+        "contacts?$select=firstname,lastname",
+        Some("odata.track-changes"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        headers["preference-applied"]
+            .to_str()
+            .unwrap()
+            .contains("odata.track-changes")
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(rows(&v).len(), 30);
+    let delta = v["@odata.deltaLink"].as_str().unwrap().to_owned();
+    assert!(delta.contains("deltatoken="), "{delta}");
+    let store = emu.store();
+    let ids = store.ids("contact");
+    store
+        .update(
+            "contact",
+            ids[3],
+            Record::new().with("firstname", "Changed"),
+        )
+        .unwrap();
+    store.delete("contact", ids[7]).unwrap();
+    let added = store
+        .insert("contact", Record::new().with("firstname", "New"))
+        .unwrap();
+    let (s, v) = get_json(&emu, &t, &delta, None).await;
+    assert_eq!(s, 200, "{v}");
+    let r = rows(&v);
+    assert_eq!(r.len(), 3);
+    let changed: BTreeSet<String> = r[..2]
+        .iter()
+        .map(|x| x["contactid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        changed,
+        [ids[3].to_string(), added.to_string()]
+            .into_iter()
+            .collect()
+    );
+    let deleted = &r[2];
+    assert_eq!(deleted["id"], ids[7].to_string());
+    assert_eq!(deleted["reason"], "deleted");
+    assert!(
+        deleted["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#contacts/$deletedEntity")
+    );
+    let next = v["@odata.deltaLink"].as_str().unwrap().to_owned();
+    let (_, v) = get_json(&emu, &t, &next, None).await;
+    assert!(
+        rows(&v).is_empty(),
+        "nothing changed since the last delta link"
+    );
+}
+
+#[tokio::test]
+async fn change_tracking_rejects_filter_orderby_and_top_naming_the_option() {
+    let emu = DataverseEmulator::start(Seed::contacts(3, 5))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    for opt in ["$filter=statecode eq 0", "$orderby=firstname", "$top=2"] {
+        let (s, v) = get_json(
+            &emu,
+            &t,
+            &format!("contacts?$select=firstname&{opt}"),
+            Some("odata.track-changes"),
+        )
+        .await;
+        assert_eq!(s, 400);
+        let name = opt.split('=').next().unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(name),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn entity_definitions_list_tables_with_filters_and_select() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let t = token(&emu).await;
+    let (s, v) = get_json(
+        &emu,
+        &t,
+        "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute,DisplayName,IsCustomEntity,ObjectTypeCode&$filter=IsValidForAdvancedFind eq true",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let names = strings(&v, "LogicalName");
+    assert!(names.contains(&"contact".to_owned()) && names.contains(&"new_purchase".to_owned()));
+    assert!(!names.contains(&"listmember".to_owned()));
+    let contact = rows(&v)
+        .into_iter()
+        .find(|e| e["LogicalName"] == "contact")
+        .unwrap();
+    assert_eq!(contact["EntitySetName"], "contacts");
+    assert_eq!(contact["PrimaryIdAttribute"], "contactid");
+    assert_eq!(
+        contact["DisplayName"]["UserLocalizedLabel"]["Label"],
+        "Contact"
+    );
+    assert!(
+        contact.get("ChangeTrackingEnabled").is_none(),
+        "$select trims properties"
+    );
+    let (_, v) = get_json(
+        &emu,
+        &t,
+        "EntityDefinitions?$select=LogicalName&$filter=ChangeTrackingEnabled eq true",
+        None,
+    )
+    .await;
+    assert!(!strings(&v, "LogicalName").contains(&"listmember".to_owned()));
+}
+
+#[tokio::test]
+async fn attributes_and_option_sets_have_the_documented_shapes() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let t = token(&emu).await;
+    let base = "EntityDefinitions(LogicalName='contact')/Attributes";
+    let (s, v) = get_json(
+        &emu,
+        &t,
+        &format!("{base}?$select=LogicalName,AttributeType,DisplayName,IsCustomAttribute"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let tier = rows(&v)
+        .into_iter()
+        .find(|a| a["LogicalName"] == "new_loyaltytier")
+        .unwrap();
+    assert_eq!(tier["AttributeType"], "Picklist");
+    assert_eq!(tier["IsCustomAttribute"], true);
+    let (_, v) = get_json(&emu, &t, &format!("{base}/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet,GlobalOptionSet"), None).await;
+    let gender = rows(&v)
+        .into_iter()
+        .find(|a| a["LogicalName"] == "gendercode")
+        .unwrap();
+    let options = gender["OptionSet"]["Options"].as_array().unwrap();
+    assert_eq!(options[0]["Value"], 1);
+    assert_eq!(options[0]["Label"]["UserLocalizedLabel"]["Label"], "Male");
+    let (_, v) = get_json(&emu, &t, &format!("{base}/Microsoft.Dynamics.CRM.BooleanAttributeMetadata?$select=LogicalName&$expand=OptionSet"), None).await;
+    let dnb = rows(&v)
+        .into_iter()
+        .find(|a| a["LogicalName"] == "donotbulkemail")
+        .unwrap();
+    assert_eq!(
+        dnb["OptionSet"]["TrueOption"]["Label"]["UserLocalizedLabel"]["Label"],
+        "Do Not Allow"
+    );
+    assert_eq!(dnb["OptionSet"]["FalseOption"]["Value"], 0);
+    for cast in ["State", "Status", "MultiSelectPicklist"] {
+        let (s, v) = get_json(&emu, &t, &format!("{base}/Microsoft.Dynamics.CRM.{cast}AttributeMetadata?$select=LogicalName&$expand=OptionSet"), None).await;
+        assert_eq!(s, 200);
+        assert!(!rows(&v).is_empty(), "{cast}");
+    }
+    let (s, v) = get_json(
+        &emu,
+        &t,
+        "EntityDefinitions(LogicalName='nosuch')/Attributes",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(v["error"]["code"].is_string());
+}
+
+fn batch_body(boundary: &str, urls: &[String]) -> String {
+    let mut body = String::new();
+    for u in urls {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nGET {u} HTTP/1.1\r\nAccept: application/json\r\nPrefer: odata.include-annotations=\"*\"\r\n\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    body
+}
+
+#[tokio::test]
+async fn long_fetchxml_is_refused_on_get_and_served_through_batch() {
+    let emu = DataverseEmulator::start(Seed::contacts(50, 2))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let ids = emu.store().ids("contact");
+    // An `in` list long enough to push the GET URL over 32 KB.
+    let mut values = String::new();
+    for i in 0..900 {
+        values.push_str(&format!("<value>{}</value>", ids.get(i % 3).unwrap()));
+    }
+    let xml = format!(
+        "<fetch><entity name='contact'><attribute name='contactid'/><filter><condition attribute='contactid' operator='in'>{values}</condition></filter></entity></fetch>"
+    );
+    let url = format!(
+        "{}/contacts?fetchXml={}",
+        emu.web_api_url(),
+        urlencode(&xml)
+    );
+    assert!(url.len() > 32_768);
+    let (s, _, body) = get(&emu, &t, &url, None).await;
+    assert!(s == 414 || s == 400, "{s}");
+    assert!(body.contains("\"error\""));
+    let boundary = "batch_5a1e";
+    let r = reqwest::Client::new()
+        .post(format!("{}/$batch", emu.web_api_url()))
+        .bearer_auth(&t)
+        .header(
+            "Content-Type",
+            format!("multipart/mixed; boundary={boundary}"),
+        )
+        .body(batch_body(
+            boundary,
+            &[url.clone(), format!("{}/WhoAmI", emu.web_api_url())],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        ct.starts_with("multipart/mixed; boundary=batchresponse_"),
+        "{ct}"
+    );
+    let text = r.text().await.unwrap();
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    let json_start = text.find("{\"@odata.context\"").unwrap();
+    let json_end = text[json_start..].find("\r\n--").unwrap() + json_start;
+    let v: Value = serde_json::from_str(&text[json_start..json_end]).unwrap();
+    assert_eq!(rows(&v).len(), 3);
+    assert!(text.contains("UserId"));
+}
+
+#[tokio::test]
+async fn batch_parts_carry_inner_errors() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let t = token(&emu).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/$batch", emu.web_api_url()))
+        .bearer_auth(&t)
+        .header("Content-Type", "multipart/mixed; boundary=b1")
+        .body(batch_body(
+            "b1",
+            &["/api/data/v9.2/contacts?fetchXml=%3Cfetch".to_owned()],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("HTTP/1.1 400 Bad Request"), "{text}");
+    assert!(text.contains("0x80040203"));
+}
