@@ -1,0 +1,328 @@
+//! The deployed path end to end, on this machine: the dispatcher and worker handlers over
+//! the real AWS ports built by `dynsync_lambda::AwsPorts` (DynamoDB, SQS and Secrets Manager
+//! on moto) and the live connectors talking to the Dataverse and Insider emulators. SQS
+//! messages are received with the SDK and handed to the worker as Lambda's event source
+//! would (message id, receipt handle, `ApproximateReceiveCount`), and the messages it does
+//! not report as failed are deleted, as the event source does.
+//! Skips without `AWS_ENDPOINT_URL` (fails in CI), like the other moto tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use dynsync_aws::infra;
+use dynsync_dispatcher::Dispatcher;
+use dynsync_domain::Integration;
+use dynsync_domain::execution::ExecutionStatus;
+use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_lambda::{AwsPorts, LambdaConfig};
+use dynsync_telemetry::Metrics;
+use dynsync_worker::Worker;
+use serde_json::json;
+
+async fn aws() -> Option<SdkConfig> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
+        );
+        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
+        return None;
+    }
+    Some(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await,
+    )
+}
+
+fn definition(
+    id: &str,
+    retries: u32,
+    dataverse: &DataverseEmulator,
+    insider: &InsiderEmulator,
+) -> Integration {
+    let yaml = format!(
+        "id: {id}
+method: entity
+dynamics:
+  web_api_url: {web}
+  auth:
+    method: client_credentials
+    token_url: {token}
+    scopes: [\"{scope}\"]
+    client_id: {CLIENT_ID}
+    client_secret: {{ secret: dynsync/{id}/dynamics }}
+  page_size: 10
+  request_timeout_ms: 5000
+  retries: {retries}
+source:
+  entity: contact
+  fields: [contactid, firstname]
+identifiers:
+  - {{ type: uuid, field: contactid }}
+attributes:
+  - {{ key: name, field: firstname }}
+insider:
+  api_url: {upsert}
+  partner: acme
+  token: {{ secret: dynsync/{id}/insider }}
+",
+        web = dataverse.web_api_url(),
+        token = dataverse.token_url(),
+        scope = dataverse.scope(),
+        upsert = insider.upsert_url(),
+    );
+    Integration::from_yaml(&yaml).unwrap_or_else(|p| panic!("{p:?}\n{yaml}"))
+}
+
+/// SQS messages as the Lambda event source hands them over.
+fn lambda_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for m in messages {
+        let mut message = SqsMessage::default();
+        message.message_id = m.message_id.clone();
+        message.receipt_handle = m.receipt_handle.clone();
+        message.body = m.body.clone();
+        for (name, value) in m.attributes.iter().flatten() {
+            message
+                .attributes
+                .insert(name.as_str().to_owned(), value.clone());
+        }
+        event.records.push(message);
+    }
+    event
+}
+
+/// One stack: a fresh table, queue and secrets on moto, both emulators, the AWS ports.
+struct Stack {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    dataverse: DataverseEmulator,
+    insider: InsiderEmulator,
+    ports: AwsPorts,
+    dispatcher: Dispatcher,
+    worker: Worker,
+    metrics: Metrics,
+    id: String,
+}
+
+impl Stack {
+    async fn new(sdk: &SdkConfig, retries: u32) -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("e2e-{}", &suffix[..12]);
+        let table = format!("dynsync-e2e-{suffix}");
+        infra::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
+            .await
+            .unwrap();
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue_url = infra::create_queue(
+            &sqs,
+            &format!("dynsync-e2e-{suffix}"),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        let dataverse = DataverseEmulator::start(Seed::contacts(25, 7))
+            .await
+            .unwrap();
+        let insider = InsiderEmulator::start(InsiderConfig::default())
+            .await
+            .unwrap();
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
+            secrets
+                .create_secret()
+                .name(format!("dynsync/{id}/{name}"))
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap();
+        }
+        let config = LambdaConfig::from_lookup("worker", |name| match name {
+            "DYNSYNC_TABLE" => Some(table.clone()),
+            "DYNSYNC_QUEUE_URL" => Some(queue_url.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let ports = AwsPorts::build(&config).await;
+        let integration = definition(&id, retries, &dataverse, &insider);
+        ports
+            .engine
+            .state()
+            .put_definition(integration.definition())
+            .await
+            .unwrap();
+        let dispatcher = Dispatcher::new(ports.engine.clone());
+        let worker = Worker::new(
+            ports.engine.clone(),
+            ports.queue.clone(),
+            Duration::from_secs(5),
+        );
+        Self {
+            sqs,
+            queue_url,
+            dataverse,
+            insider,
+            ports,
+            dispatcher,
+            worker,
+            metrics: Metrics::new("e2e"),
+            id,
+        }
+    }
+
+    /// A manual run through the dispatcher; its execution id.
+    async fn trigger(&self) -> String {
+        let answer = self
+            .dispatcher
+            .handle(
+                &json!({ "integration_id": self.id }),
+                "lambda:e2e",
+                chrono::Utc::now(),
+                &self.metrics,
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "running", "{answer}");
+        answer["execution_id"].as_str().unwrap().to_owned()
+    }
+
+    /// One worker invocation on what SQS delivers within `wait`, deleting the messages not
+    /// reported as failed; the ids reported as failed (`None` when nothing was delivered).
+    async fn invoke_worker(&self, wait: i32) -> Option<Vec<String>> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return None;
+        }
+        let deadline = SystemTime::now() + Duration::from_secs(300);
+        let response = self
+            .worker
+            .handle(lambda_event(&messages), deadline, &self.metrics)
+            .await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for m in &messages {
+            if failed.iter().any(|id| Some(id) == m.message_id.as_ref()) {
+                continue;
+            }
+            self.sqs
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .set_receipt_handle(m.receipt_handle.clone())
+                .send()
+                .await
+                .unwrap();
+        }
+        Some(failed)
+    }
+
+    /// Worker invocations until the queue stays empty.
+    async fn drain(&self) {
+        for _ in 0..20 {
+            match self.invoke_worker(2).await {
+                None => return,
+                Some(failed) => assert!(failed.is_empty(), "{failed:?}"),
+            }
+        }
+        panic!("the queue never emptied");
+    }
+
+    fn metric(&self, documents: &[serde_json::Value], name: &str) -> f64 {
+        documents
+            .iter()
+            .filter_map(|d| d.get(name))
+            .map(|v| match v {
+                serde_json::Value::Array(a) => a.iter().filter_map(serde_json::Value::as_f64).sum(),
+                v => v.as_f64().unwrap_or(0.0),
+            })
+            .sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_run_flows_through_the_aws_ports_from_dataverse_to_insider() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk, 2).await;
+    let execution_id = stack.trigger().await;
+    stack.drain().await;
+
+    let state = stack.ports.engine.state();
+    let execution = state.get_execution(&execution_id).await.unwrap().unwrap();
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        execution.error
+    );
+    let c = execution.counters;
+    assert_eq!(c.records_read, 25);
+    assert_eq!(c.pages, 3);
+    assert_eq!(c.records_read, c.upserted + c.skipped + c.failed);
+    assert_eq!(c.upserted, 25);
+    assert_eq!(stack.insider.profiles().len(), 25);
+
+    let documents = stack.metrics.take_documents(0);
+    assert_eq!(stack.metric(&documents, "ExecutionsStarted"), 1.0);
+    assert_eq!(stack.metric(&documents, "PagesProcessed"), 3.0);
+    assert_eq!(stack.metric(&documents, "UsersUpserted"), 25.0);
+    assert_eq!(stack.metric(&documents, "ExecutionsSucceeded"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_fails_transiently_comes_back_through_sqs_soon_and_the_run_succeeds() {
+    let Some(sdk) = aws().await else { return };
+    // No client retries: the 503 reaches the worker.
+    let stack = Stack::new(&sdk, 0).await;
+    let execution_id = stack.trigger().await;
+
+    stack.dataverse.faults().fail_every(1, 503);
+    let failed = stack.invoke_worker(2).await.unwrap();
+    assert_eq!(
+        failed.len(),
+        1,
+        "the page is reported as a batch item failure"
+    );
+    stack.dataverse.faults().clear();
+
+    // Released with a backoff under a second, not the queue's 60 s visibility timeout.
+    let retried = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(failed) = stack.invoke_worker(1).await {
+                return failed;
+            }
+        }
+    })
+    .await
+    .expect("the released page came back");
+    assert!(retried.is_empty(), "{retried:?}");
+    stack.drain().await;
+
+    let state = stack.ports.engine.state();
+    let execution = state.get_execution(&execution_id).await.unwrap().unwrap();
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        execution.error
+    );
+    assert_eq!(execution.counters.upserted, 25);
+    let documents = stack.metrics.take_documents(0);
+    assert_eq!(stack.metric(&documents, "PageErrorsTransient"), 1.0);
+}
