@@ -12,9 +12,10 @@
 //! - Several workers of one process and several processes may share a queue: each receive
 //!   is one `BEGIN IMMEDIATE` transaction, so no visible message goes to two receivers.
 //!
-//! There is no dead-letter queue: `receive_count` keeps rising. The local runner does what
-//! the AWS redrive policy (`maxReceiveCount` 5) leads to: it fails the execution of a task
-//! received 5 times and acknowledges the task.
+//! There is no dead-letter queue: `receive_count` keeps rising. The local runner
+//! (`dynsync_engine::runner`, `MAX_RECEIVES` = 5) does what the AWS redrive policy
+//! (`maxReceiveCount` 5) leads to: a task that has not completed by its fifth delivery
+//! fails its execution, and the task is acknowledged.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -71,6 +71,34 @@ impl SqliteStateStore {
             .await
     }
 
+    /// The unfinished execution a new local run of the integration should resume: its
+    /// newest `running` execution, unless a live process still holds that execution's run
+    /// lock. A lock whose owner tag names a process of this host that is gone, or that has
+    /// expired, does not count (ARCHITECTURE.md section 8, "Local resume"). The caller then
+    /// takes the lock for the same execution id, which succeeds.
+    pub async fn resumable_execution(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<Execution>, LocalError> {
+        let integration_id = integration_id.to_owned();
+        let now = self.clock.now();
+        self.db
+            .call(move |conn| {
+                let Some(execution) = executions::running_of(conn, &integration_id)? else {
+                    return Ok(None);
+                };
+                let held_by_a_live_run = match locks::read_lock(conn, &integration_id)? {
+                    None => false,
+                    Some((holder, owner, expires_at)) => {
+                        holder != execution.id
+                            || (expires_at > now && !crate::owner::owner_is_gone(&owner))
+                    }
+                };
+                Ok((!held_by_a_live_run).then_some(execution))
+            })
+            .await
+    }
+
     /// Keys of the registered pages of an execution that are not done yet, in key order:
     /// the work a resumed execution still has.
     pub async fn pending_pages(&self, execution_id: &str) -> Result<Vec<String>, LocalError> {

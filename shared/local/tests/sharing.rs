@@ -322,3 +322,64 @@ async fn two_processes_never_receive_the_same_task() {
     );
     assert_eq!(received.len(), sent.len(), "every task was received");
 }
+
+fn lock_for(
+    execution: &dynsync_domain::execution::Execution,
+    owner: String,
+    minutes: i64,
+) -> LockRequest {
+    LockRequest {
+        integration_id: execution.integration_id.clone(),
+        execution_id: execution.id.clone(),
+        owner,
+        expires_at: Utc::now() + Span::minutes(minutes),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_is_resumable_only_when_no_live_process_holds_its_lock() {
+    let store = SqliteStateStore::open(&state_dir()).unwrap();
+    let integration = unique("int");
+    assert_eq!(store.resumable_execution(&integration).await.unwrap(), None);
+    let execution = running_execution(&integration, at(0));
+    store
+        .create_execution(&execution, Some(&plan(&execution, 1)), &first_pages(1))
+        .await
+        .unwrap();
+
+    let alive = lock_for(&execution, dynsync_local::local_owner_tag(), 10);
+    store.acquire_lock(&alive).await.unwrap();
+    assert_eq!(
+        store.resumable_execution(&integration).await.unwrap(),
+        None,
+        "this process runs it"
+    );
+
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let host = alive.owner.split_once('@').unwrap().1.to_owned();
+    let dead = lock_for(&execution, format!("pid:{dead_pid}@{host}"), 10);
+    store.acquire_lock(&dead).await.unwrap();
+    let resumable = store.resumable_execution(&integration).await.unwrap();
+    assert_eq!(
+        resumable.map(|e| e.id),
+        Some(execution.id.clone()),
+        "its process is gone"
+    );
+
+    let elsewhere = lock_for(&execution, "pid:1@another-host.invalid".to_owned(), -1);
+    store.acquire_lock(&elsewhere).await.unwrap();
+    let resumable = store.resumable_execution(&integration).await.unwrap();
+    assert_eq!(
+        resumable.map(|e| e.id),
+        Some(execution.id.clone()),
+        "its lock expired"
+    );
+
+    let resumed = lock_for(&execution, dynsync_local::local_owner_tag(), 10);
+    assert_eq!(
+        store.acquire_lock(&resumed).await.unwrap(),
+        LockOutcome::Acquired
+    );
+}
