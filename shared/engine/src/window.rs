@@ -2,7 +2,7 @@
 //! at the start, half-open `[from, to)`, so consecutive incremental windows neither overlap
 //! nor leave a gap.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use dynsync_domain::definition::{Definition, FetchMode, Method};
 use dynsync_domain::execution::Window;
 
@@ -17,6 +17,10 @@ pub fn window_for(
     if definition.method == Method::MarketingList {
         return None;
     }
+    // Queries carry whole seconds (`2026-11-27T10:00:00Z`): the stored window must be the
+    // very bounds the query used, or a record stamped within the cut-off fraction of a
+    // second would fall between two windows.
+    let start = start.trunc_subsecs(0);
     match definition.source.fetch_mode() {
         FetchMode::All if definition.source.days_to_get == 0 => None,
         FetchMode::All => Some(Window {
@@ -94,6 +98,19 @@ insider:
         let d = definition("  entity: contact", "entity");
         assert_eq!(window_for(&d, at("2026-11-27T10:00:00Z"), None, LAG), None);
         assert!(!is_incremental(&d));
+    }
+
+    #[test]
+    fn window_bounds_are_whole_seconds_like_the_query_values() {
+        let d = definition("  entity: contact\n  fetch_mode: new_and_updated", "entity");
+        let window = window_for(&d, at("2026-11-27T10:00:07.900Z"), None, Duration::zero());
+        assert_eq!(
+            window,
+            Some(Window {
+                from: None,
+                to: Some(at("2026-11-27T10:00:07Z"))
+            })
+        );
     }
 
     #[test]
