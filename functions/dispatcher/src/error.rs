@@ -64,3 +64,33 @@ impl From<DispatcherError> for lambda_runtime::Diagnostic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_invocation_answers_with_the_variant_and_what_to_fix() {
+        let diagnostic = lambda_runtime::Diagnostic::from(DispatcherError::UnknownIntegration(
+            "active-contacts".into(),
+        ));
+        assert_eq!(diagnostic.error_type, "UnknownIntegration");
+        assert!(
+            diagnostic
+                .error_message
+                .contains("'active-contacts' is not stored")
+        );
+        assert!(diagnostic.error_message.contains("dynsync push"));
+    }
+
+    #[test]
+    fn errors_keep_the_kind_of_their_cause() {
+        let transient = DispatcherError::State(PortError::transient("DynamoDB throttled"));
+        assert!(transient.kind().is_transient());
+        let invalid = DispatcherError::InvalidDefinition {
+            id: "x".into(),
+            problems: "schedule: 6 fields".into(),
+        };
+        assert_eq!(invalid.kind(), ErrorKind::Permanent);
+    }
+}
