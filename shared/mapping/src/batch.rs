@@ -37,28 +37,117 @@ pub fn user_size(user: &InsiderUser) -> usize {
 }
 
 /// Splits `users` into consecutive ranges that each fit one request.
+///
+/// Sizes start as cheap upper bounds ([`size_bound`]); only a batch that might reach the
+/// byte limit is measured exactly, so ordinary batches (1,000 small users) are never
+/// serialised twice.
 pub fn split(users: &[InsiderUser], skip_hook: bool) -> Vec<Range<usize>> {
     let envelope = upsert_body(&[], skip_hook).len();
     let mut ranges = Vec::new();
     let mut start = 0;
+    // The body size so far: exact, or an upper bound while `exact` is false.
     let mut body = envelope;
+    let mut exact = true;
     for (index, user) in users.iter().enumerate() {
-        let size = user_size(user);
         let count = index - start;
-        let added = size.saturating_add(usize::from(count > 0));
-        let fits = count < MAX_USERS_PER_BATCH && body.saturating_add(added) < MAX_BODY_BYTES;
-        if count > 0 && !fits {
+        let comma = usize::from(count > 0);
+        if count < MAX_USERS_PER_BATCH {
+            let bound = size_bound(user);
+            if body.saturating_add(bound).saturating_add(comma) < MAX_BODY_BYTES {
+                body = body.saturating_add(bound).saturating_add(comma);
+                exact = false;
+                continue;
+            }
+            if !exact {
+                body = exact_body(users.get(start..index).unwrap_or_default(), envelope);
+                exact = true;
+            }
+            let size = user_size(user);
+            if count == 0 || body.saturating_add(size).saturating_add(comma) < MAX_BODY_BYTES {
+                body = body.saturating_add(size).saturating_add(comma);
+                continue;
+            }
             ranges.push(start..index);
             start = index;
             body = envelope.saturating_add(size);
+            exact = true;
         } else {
-            body = body.saturating_add(added);
+            ranges.push(start..index);
+            start = index;
+            body = envelope.saturating_add(size_bound(user));
+            exact = false;
         }
     }
     if start < users.len() {
         ranges.push(start..users.len());
     }
     ranges
+}
+
+fn exact_body(users: &[InsiderUser], envelope: usize) -> usize {
+    let commas = users.len().saturating_sub(1);
+    users
+        .iter()
+        .map(user_size)
+        .fold(envelope.saturating_add(commas), usize::saturating_add)
+}
+
+/// An upper bound of [`user_size`] computed without serialising: every string counted as
+/// if each byte needed a six-byte escape (`\u0000`), every number at its longest form.
+pub fn size_bound(user: &InsiderUser) -> usize {
+    // Braces, the fixed keys ("identifiers", "attributes", "events", ...) and separators.
+    const USER_OVERHEAD: usize = 128;
+    const EVENT_OVERHEAD: usize = 96;
+    let ids = &user.identifiers;
+    let mut total = USER_OVERHEAD;
+    for value in [&ids.email, &ids.phone_number, &ids.uuid]
+        .into_iter()
+        .flatten()
+    {
+        total = total.saturating_add(string_bound(value)).saturating_add(24);
+    }
+    for (name, value) in &ids.custom {
+        total = total
+            .saturating_add(string_bound(name))
+            .saturating_add(string_bound(value))
+            .saturating_add(4);
+    }
+    total = total.saturating_add(map_bound(&user.attributes));
+    for event in &user.events {
+        total = total
+            .saturating_add(EVENT_OVERHEAD)
+            .saturating_add(string_bound(&event.event_name))
+            .saturating_add(string_bound(&event.timestamp))
+            .saturating_add(map_bound(&event.event_params));
+    }
+    total
+}
+
+fn string_bound(s: &str) -> usize {
+    s.len().saturating_mul(6).saturating_add(2)
+}
+
+fn map_bound(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    map.iter().fold(2, |total, (key, value)| {
+        total
+            .saturating_add(string_bound(key))
+            .saturating_add(value_bound(value))
+            .saturating_add(2)
+    })
+}
+
+fn value_bound(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        // The longest i64, u64 or f64 (`-1.7976931348623157e308`) is under 25 bytes.
+        Value::Number(_) => 25,
+        Value::String(s) => string_bound(s),
+        Value::Array(items) => items.iter().fold(2, |total, item| {
+            total.saturating_add(value_bound(item)).saturating_add(1)
+        }),
+        Value::Object(map) => map_bound(map),
+    }
 }
 
 /// Counts bytes written, so sizes are known without allocating the body.
@@ -135,6 +224,24 @@ mod tests {
         ];
         assert_eq!(split(&users, false), vec![0..1, 1..2, 2..3]);
         assert!(split(&[], false).is_empty());
+    }
+
+    #[test]
+    fn size_bounds_never_undercut_the_real_size() {
+        let mut odd = user("\u{0}\"\\@x.co", 3);
+        odd.attributes.insert(
+            "n".into(),
+            serde_json::json!([-1.7976931348623157e308, i64::MIN, null, {"k": "\u{1}"}]),
+        );
+        odd.identifiers.custom.insert("c\n".into(), "é".into());
+        odd.events.push(dynsync_domain::InsiderEvent {
+            event_name: "e".into(),
+            timestamp: "t".into(),
+            event_params: serde_json::Map::new(),
+        });
+        for u in [odd, user("a@b.co", 0), InsiderUser::default()] {
+            assert!(size_bound(&u) >= user_size(&u), "{u:?}");
+        }
     }
 
     #[test]

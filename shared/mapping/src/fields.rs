@@ -81,6 +81,9 @@ pub(crate) struct FieldRule {
     /// `code_to_label` only: code (as Dataverse's integer, in decimal) -> label, with the
     /// mapping's own `labels` already laid over Dataverse's.
     labels: Option<HashMap<String, String>>,
+    /// The same labels keyed by integer code: Dataverse sends choices as numbers, and this
+    /// lookup needs no allocation.
+    int_labels: HashMap<i64, String>,
     unknown_code: UnknownCodeBehavior,
     invert_boolean: bool,
 }
@@ -108,7 +111,13 @@ impl FieldRule {
             }
             labels
         });
+        let int_labels = labels
+            .iter()
+            .flatten()
+            .filter_map(|(code, label)| Some((code.parse::<i64>().ok()?, label.clone())))
+            .collect();
         Self {
+            int_labels,
             key: mapping.key.clone(),
             coercion: coercion_for(&slot, target),
             slot,
@@ -164,7 +173,7 @@ impl FieldRule {
                 }
             }
         }
-        match self.coercion.apply(&value) {
+        match self.coercion.apply(value) {
             Some(coerced) => self.slot.put(target, coerced),
             None => notes.push(format!(
                 "{}: '{}' is not {}; omitted",
@@ -184,6 +193,9 @@ impl FieldRule {
         labels: &HashMap<String, String>,
         record: &Record,
     ) -> Option<String> {
+        if let Some(label) = raw.as_i64().and_then(|code| self.int_labels.get(&code)) {
+            return Some(label.clone());
+        }
         let code = match raw {
             Value::Number(n) => match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => i.to_string(),
@@ -224,7 +236,7 @@ pub(crate) struct FixedRule {
 impl FixedRule {
     pub(crate) fn new(fixed: &FixedValue, target: Target) -> Self {
         let slot = Slot::parse(&fixed.key);
-        let value = coercion_for(&slot, target).apply(&fixed.value);
+        let value = coercion_for(&slot, target).apply(fixed.value.clone());
         Self {
             key: fixed.key.clone(),
             slot,

@@ -54,8 +54,9 @@ impl PhoneNormaliser {
         let candidate = if is_e164(trimmed) {
             trimmed.to_owned()
         } else if let Some(region) = self.region {
-            let parsed = phonenumber::parse(Some(region), trimmed)
-                .map_err(|_| "could not be parsed as a phone number")?;
+            let parsed =
+                phonenumber::parse(Some(region), compact(trimmed).as_deref().unwrap_or(trimmed))
+                    .map_err(|_| "could not be parsed as a phone number")?;
             // E.164 is `+<country code><national number>`. Written directly rather than via
             // the crate's formatter, which searches the national formats first (slow) and
             // whose `to_string` panics on a country code without metadata.
@@ -85,6 +86,20 @@ impl PhoneNormaliser {
 /// Whether `s` passes Insider's E.164 rule `^\+[1-9]\d{6,14}$`.
 pub(crate) fn is_e164(s: &str) -> bool {
     E164.as_ref().is_some_and(|re| re.is_match(s))
+}
+
+/// Drops the punctuation people put between digit groups (spaces, `-`, `.`, `/`, brackets)
+/// so the parser sees `05321234567` rather than `0532 123 45 67`: the same number, parsed
+/// faster. Anything else (letters, extensions, `tel:` URIs) is left to the parser as it is.
+fn compact(s: &str) -> Option<String> {
+    let plain = s.char_indices().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '/' | '(' | ')') || (c == '+' && i == 0)
+    });
+    plain.then(|| {
+        s.chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect()
+    })
 }
 
 fn digits_of(s: &str) -> String {

@@ -61,16 +61,16 @@ impl Coercion {
     }
 
     /// Coerces `value`; `None` when it cannot be (the caller notes it and omits the key).
-    pub(crate) fn apply(self, value: &Value) -> Option<Value> {
+    pub(crate) fn apply(self, value: Value) -> Option<Value> {
         match self {
             Coercion::Text => to_text(value).map(Value::String),
-            Coercion::Number => to_number(value).map(Value::Number),
-            Coercion::Boolean => parse_bool(value).map(Value::Bool),
+            Coercion::Number => to_number(&value).map(Value::Number),
+            Coercion::Boolean => parse_bool(&value).map(Value::Bool),
             Coercion::DateTime => match value {
-                Value::String(s) => normalise_datetime(s).map(Value::String),
+                Value::String(s) => normalise_datetime(&s).map(Value::String),
                 _ => None,
             },
-            Coercion::NumberArray => to_number_array(value),
+            Coercion::NumberArray => to_number_array(&value),
             Coercion::TextArray => to_text_array(value),
             Coercion::PassThrough => pass_through(value),
         }
@@ -107,9 +107,9 @@ pub(crate) fn parse_bool(value: &Value) -> Option<bool> {
     }
 }
 
-fn to_text(value: &Value) -> Option<String> {
+fn to_text(value: Value) -> Option<String> {
     match value {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -151,10 +151,10 @@ fn to_number_array(value: &Value) -> Option<Value> {
     numbers.map(Value::Array)
 }
 
-fn to_text_array(value: &Value) -> Option<Value> {
+fn to_text_array(value: Value) -> Option<Value> {
     match value {
         Value::Array(items) => items
-            .iter()
+            .into_iter()
             .map(|item| to_text(item).map(Value::String))
             .collect::<Option<Vec<_>>>()
             .map(Value::Array),
@@ -162,14 +162,12 @@ fn to_text_array(value: &Value) -> Option<Value> {
     }
 }
 
-fn pass_through(value: &Value) -> Option<Value> {
+fn pass_through(value: Value) -> Option<Value> {
     match value {
-        Value::String(s) => Some(Value::String(
-            normalise_datetime_if_date(s).unwrap_or_else(|| s.clone()),
-        )),
-        Value::Number(_) | Value::Bool(_) => Some(value.clone()),
+        Value::String(s) => Some(Value::String(normalise_datetime_if_date(&s).unwrap_or(s))),
+        Value::Number(_) | Value::Bool(_) => Some(value),
         Value::Array(items) => items
-            .iter()
+            .into_iter()
             .map(|item| match item {
                 Value::Array(_) | Value::Object(_) | Value::Null => None,
                 scalar => pass_through(scalar),
@@ -193,17 +191,21 @@ pub(crate) fn normalise_datetime(s: &str) -> Option<String> {
     if s.len() > 64 {
         return None;
     }
+    // Date-only first: Dataverse's DateOnly fields (birthdays) are the common case.
+    if s.len() == 10 {
+        return s
+            .parse::<NaiveDate>()
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+            .map(|naive| format_utc(naive.and_utc()));
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(format_utc(dt.with_timezone(&Utc)));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
-            return Some(format_utc(naive.and_utc()));
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+    // No offset: `2024-01-02T10:00:00` (or with a space) is taken as UTC.
+    s.parse::<NaiveDateTime>()
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
         .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
         .map(|naive| format_utc(naive.and_utc()))
 }
 
@@ -288,7 +290,7 @@ mod tests {
         ];
         for (key, input, expected) in cases {
             let coercion = Coercion::for_attribute(key);
-            assert_eq!(coercion.apply(&input), expected, "{key} <- {input}");
+            assert_eq!(coercion.apply(input.clone()), expected, "{key} <- {input}");
         }
     }
 
