@@ -24,20 +24,14 @@ const BATCH_GET_LIMIT: usize = 100;
 /// How a transaction ended when it did not fail outright.
 pub enum TxOutcome {
     Committed,
-    /// A condition failed: per action, whether its condition failed and the item it saw
-    /// (when DynamoDB returned it).
-    Cancelled(Vec<Cancelled>),
-}
-
-pub struct Cancelled {
-    pub condition_failed: bool,
-    pub item: Option<Item>,
+    /// A condition failed: per action, whether its condition was the one that failed.
+    Cancelled(Vec<bool>),
 }
 
 impl TxOutcome {
     /// Whether action `index`'s condition failed.
-    pub fn failed(reasons: &[Cancelled], index: usize) -> bool {
-        reasons.get(index).is_some_and(|r| r.condition_failed)
+    pub fn failed(reasons: &[bool], index: usize) -> bool {
+        reasons.get(index).copied().unwrap_or(false)
     }
 }
 
@@ -130,40 +124,47 @@ impl DynamoDbStateStore {
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, AwsError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(BATCH_GET_LIMIT) {
-            let mut pending = Some(
-                self.built(
-                    "dynamodb:BatchGetItem",
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(chunk.to_vec()))
-                        .consistent_read(true)
-                        .build(),
-                )?,
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build();
+            found.extend(
+                self.batch_get_request(self.built("dynamodb:BatchGetItem", request)?)
+                    .await?,
             );
-            let mut attempt = 0;
-            while let Some(request) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("dynamodb:BatchGetItem", &self.resource, e))?;
-                if let Some(mut responses) = out.responses {
-                    found.extend(responses.remove(&self.table).unwrap_or_default());
+        }
+        Ok(found)
+    }
+
+    /// One `BatchGetItem` of at most 100 keys of this table, repeated for unprocessed keys.
+    pub(super) async fn batch_get_request(
+        &self,
+        request: KeysAndAttributes,
+    ) -> Result<Vec<Item>, AwsError> {
+        let mut found = Vec::new();
+        let mut pending = Some(request);
+        let mut attempt = 0;
+        while let Some(request) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("dynamodb:BatchGetItem", &self.resource, e))?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+            if pending.is_some() {
+                attempt += 1;
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(self.exhausted("dynamodb:BatchGetItem", "keys stayed unprocessed"));
                 }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if pending.is_some() {
-                    attempt += 1;
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(
-                            self.exhausted("dynamodb:BatchGetItem", "keys stayed unprocessed")
-                        );
-                    }
-                    backoff(attempt).await;
-                }
+                backoff(attempt).await;
             }
         }
         Ok(found)
@@ -198,11 +199,8 @@ impl DynamoDbStateStore {
             if code_is("ConditionalCheckFailed") {
                 return Ok(TxOutcome::Cancelled(
                     reasons
-                        .into_iter()
-                        .map(|r| Cancelled {
-                            condition_failed: r.code() == Some("ConditionalCheckFailed"),
-                            item: r.item,
-                        })
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
                         .collect(),
                 ));
             }

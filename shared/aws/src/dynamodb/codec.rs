@@ -66,6 +66,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string set; absent is empty.
+    pub fn string_set(&self, name: &str) -> Result<&'a [String], AwsError> {
+        match self.item.get(name) {
+            None => Ok(&[]),
+            Some(AttributeValue::Ss(v)) => Ok(v.as_slice()),
+            Some(_) => Err(self.corrupt(format!("'{name}' is not a string set"))),
+        }
+    }
+
     pub fn bool(&self, name: &str) -> Result<bool, AwsError> {
         match self.item.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),
@@ -170,7 +179,10 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 6] {
 }
 
 /// The execution item as first written (GSI keys included; `running_pk` only while running).
-pub fn execution_item(execution: &Execution, outstanding: u64) -> Result<Item, serde_json::Error> {
+pub fn execution_item(
+    execution: &Execution,
+    open_pages: &[&String],
+) -> Result<Item, serde_json::Error> {
     let mut item = key(execution_pk(&execution.id), SK_EXECUTION);
     let mut put = |name: &str, value: AttributeValue| {
         item.insert(name.to_owned(), value);
@@ -193,7 +205,13 @@ pub fn execution_item(execution: &Execution, outstanding: u64) -> Result<Item, s
     if let Some(error) = &execution.error {
         put(ERROR, s(error.clone()));
     }
-    put(OUTSTANDING, n(outstanding));
+    if !open_pages.is_empty() {
+        // A string set cannot be empty: no pages, no attribute.
+        put(
+            OPEN_PAGES,
+            AttributeValue::Ss(open_pages.iter().map(|p| (*p).clone()).collect()),
+        );
+    }
     put(LAST_PROGRESS, s(timestamp(execution.started_at)));
     put(INTEGRATION_PK, s(execution.integration_id.clone()));
     put(ALL_PK, s(ALL_EXECUTIONS));
@@ -309,7 +327,7 @@ mod tests {
     #[test]
     fn an_execution_survives_the_round_trip_through_an_item() {
         let original = execution();
-        let item = execution_item(&original, 0).unwrap_or_default();
+        let item = execution_item(&original, &[]).unwrap_or_default();
         let back = read_execution(&Reader::new(&item, "table 't'"));
         assert_eq!(back.ok(), Some(original));
         assert!(

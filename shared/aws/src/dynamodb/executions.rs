@@ -40,7 +40,6 @@ impl DynamoDbStateStore {
         page_key: &str,
     ) -> Result<TransactWriteItem, AwsError> {
         let mut item = key(execution_pk(execution_id), page_sk(page_key));
-        item.insert(DONE.to_owned(), AttributeValue::Bool(false));
         item.insert(BATCHES.to_owned(), AttributeValue::M(Item::new()));
         item.insert(TTL.to_owned(), ledger_expiry(self.clock.now()));
         let put = Put::builder()
@@ -70,8 +69,7 @@ impl DynamoDbStateStore {
                 }
             }
         }
-        let item = execution_item(execution, keys.len() as u64)
-            .map_err(|e| self.encode_error(action, e))?;
+        let item = execution_item(execution, &keys).map_err(|e| self.encode_error(action, e))?;
         let mut actions = vec![
             TransactWriteItem::builder()
                 .put(

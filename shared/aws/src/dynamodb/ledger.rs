@@ -1,16 +1,26 @@
-//! The page ledger: register a page once (and count it outstanding) in one transaction,
-//! remember answered batches, and complete a page (mark it done, add its counters and
-//! failures, count it off) in one transaction.
+//! The page ledger. A page's ledger item (`PAGE#<key>`) says it was registered and holds
+//! its answered batches; the execution item's `open_pages` string set holds the pages
+//! registered and not yet completed. So:
+//!
+//! - `register_page` is one transaction: put the ledger item if absent, add the key to
+//!   `open_pages`. A page is registered once, ever: a completed page is not reopened.
+//! - `complete_page` is one conditional `UpdateItem` of the execution item: remove the key
+//!   from `open_pages` (on the condition that it is there, i.e. not done yet), add the
+//!   counters and failures, stamp the progress, and return the set left — the outstanding
+//!   count — in the same call. Marking done, counting and counting off are one write.
+//! - `page_ledger` reads both items in one `BatchGetItem`: done = registered and no longer
+//!   open.
 //!
 //! The failure cap holds under races without a lock: a completion appends its failures
 //! only if the list has room for all of them (`size(failures) <= 100 - n`); when that
-//! condition fails it reads the list and appends exactly what fits, on the condition that
-//! the list is still the size it read. The list only grows, so this ends; once it is full
-//! this process remembers so and stops offering failures for that execution.
+//! condition fails it appends exactly what fits, on the condition that the list is still
+//! the size it saw. The list only grows, so this ends; once it is full this process
+//! remembers so and stops offering failures for that execution.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
@@ -55,30 +65,24 @@ impl DynamoDbStateStore {
         ))
     }
 
-    fn count_outstanding(&self, execution_id: &str, delta: i64) -> Result<Update, AwsError> {
-        self.built(
-            "dynamodb:UpdateItem",
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
-                .update_expression("ADD #outstanding :delta")
-                .condition_expression("attribute_exists(#pk)")
-                .expression_attribute_names("#outstanding", OUTSTANDING)
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":delta", n(delta))
-                .build(),
-        )
-    }
-
     pub(super) async fn register_page_item(
         &self,
         execution_id: &str,
         page_key: &str,
     ) -> Result<bool, AwsError> {
+        let open = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
+            .update_expression("ADD #open :page")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#open", OPEN_PAGES)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":page", AttributeValue::Ss(vec![page_key.to_owned()]))
+            .build();
         let actions = vec![
             self.new_page(execution_id, page_key)?,
             TransactWriteItem::builder()
-                .update(self.count_outstanding(execution_id, 1)?)
+                .update(self.built("dynamodb:UpdateItem", open)?)
                 .build(),
         ];
         match self.transact(actions).await? {
@@ -88,27 +92,41 @@ impl DynamoDbStateStore {
         }
     }
 
-    async fn page_item(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-    ) -> Result<Option<Item>, AwsError> {
-        self.get_item(key(execution_pk(execution_id), page_sk(page_key)), &[])
-            .await
-    }
-
     pub(super) async fn page_ledger_item(
         &self,
         execution_id: &str,
         page_key: &str,
     ) -> Result<Option<PageLedger>, AwsError> {
-        let Some(item) = self.page_item(execution_id, page_key).await? else {
+        let page = key(execution_pk(execution_id), page_sk(page_key));
+        let execution = key(execution_pk(execution_id), SK_EXECUTION);
+        let request = KeysAndAttributes::builder()
+            .keys(page)
+            .keys(execution)
+            .projection_expression("#pk, #sk, #batches, #open")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_names("#batches", BATCHES)
+            .expression_attribute_names("#open", OPEN_PAGES)
+            .consistent_read(true)
+            .build();
+        let items = self
+            .batch_get_request(self.built("dynamodb:BatchGetItem", request)?)
+            .await?;
+        let is =
+            |item: &Item, sk: &str| matches!(item.get(SK), Some(AttributeValue::S(s)) if s == sk);
+        let Some(page) = items.iter().find(|i| is(i, &page_sk(page_key))) else {
             return Ok(None);
         };
-        let reader = Reader::new(&item, &self.resource);
+        let open = match items.iter().find(|i| is(i, SK_EXECUTION)) {
+            Some(execution) => Reader::new(execution, &self.resource)
+                .string_set(OPEN_PAGES)?
+                .iter()
+                .any(|p| p == page_key),
+            None => false,
+        };
         Ok(Some(PageLedger {
-            done: reader.bool(DONE)?,
-            batches: read_batches(&reader)?,
+            done: !open,
+            batches: read_batches(&Reader::new(page, &self.resource))?,
         }))
     }
 
@@ -147,47 +165,42 @@ impl DynamoDbStateStore {
         }
     }
 
-    fn completion(
+    /// One completion attempt: `Ok(Ok(open pages left))`, or `Ok(Err(old item))` when a
+    /// condition failed (the old item, if DynamoDB returned it).
+    async fn try_complete(
         &self,
         execution_id: &str,
         page_key: &str,
         counters: &Counters,
         append: &Append,
         now: DateTime<Utc>,
-    ) -> Result<Vec<TransactWriteItem>, AwsError> {
-        let action = "dynamodb:UpdateItem";
-        let page = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
-            .update_expression("SET #done = :true")
-            .condition_expression("#done = :false")
-            .expression_attribute_names("#done", DONE)
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build();
-        let mut adds = vec!["#outstanding :minus_one".to_owned()];
-        let mut update = Update::builder()
+    ) -> Result<Result<u64, Option<Item>>, AwsError> {
+        let mut adds = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
-            .expression_attribute_names("#outstanding", OUTSTANDING)
-            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#open", OPEN_PAGES)
             .expression_attribute_names("#progress", LAST_PROGRESS)
-            .expression_attribute_values(":minus_one", n(-1))
-            .expression_attribute_values(":now", s(timestamp(now)));
+            .expression_attribute_values(":page_set", AttributeValue::Ss(vec![page_key.to_owned()]))
+            .expression_attribute_values(":page", s(page_key))
+            .expression_attribute_values(":now", s(timestamp(now)))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (i, (name, value)) in counter_fields(counters).into_iter().enumerate() {
             adds.push(format!("#c{i} :c{i}"));
-            update = update
+            request = request
                 .expression_attribute_names(format!("#c{i}"), name)
                 .expression_attribute_values(format!(":c{i}"), n(value));
         }
         let mut set = "SET #progress = :now".to_owned();
-        let mut condition = "attribute_exists(#pk)".to_owned();
+        let mut condition = "contains(#open, :page)".to_owned();
         let (entries, size_check) = match append {
             Append::Nothing => (None, None),
             Append::IfRoom(entries) => (
                 Some(entries),
-                Some(("<=", MAX_RECORDED_FAILURES - entries.len())),
+                Some(("<=", MAX_RECORDED_FAILURES.saturating_sub(entries.len()))),
             ),
             Append::Exactly { seen, entries } => (Some(entries), Some(("=", *seen))),
         };
@@ -196,24 +209,33 @@ impl DynamoDbStateStore {
             condition.push_str(&format!(
                 " AND (attribute_not_exists(#failures) OR size(#failures) {op} :size)"
             ));
-            update = update
+            request = request
                 .expression_attribute_names("#failures", FAILURES)
                 .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":new", failure_list(entries))
                 .expression_attribute_values(":size", n(size));
         }
-        let update = update
-            .update_expression(format!("{set} ADD {}", adds.join(", ")))
+        let result = request
+            .update_expression(format!(
+                "{set} ADD {} DELETE #open :page_set",
+                adds.join(", ")
+            ))
             .condition_expression(condition)
-            .build();
-        Ok(vec![
-            TransactWriteItem::builder()
-                .update(self.built(action, page)?)
-                .build(),
-            TransactWriteItem::builder()
-                .update(self.built(action, update)?)
-                .build(),
-        ])
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let left = out.attributes.unwrap_or_default();
+                let reader = Reader::new(&left, &self.resource);
+                Ok(Ok(reader.string_set(OPEN_PAGES)?.len() as u64))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Err(failed.item.clone()))
+                }
+                _ => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
+            },
+        }
     }
 
     pub(super) async fn complete_page_items(
@@ -229,39 +251,38 @@ impl DynamoDbStateStore {
             .take(MAX_RECORDED_FAILURES)
             .map(clipped)
             .collect();
-        let mut append =
-            if failures.is_empty() || locked(&self.failures_full).contains(execution_id) {
-                Append::Nothing
-            } else {
-                Append::IfRoom(failures.clone())
-            };
-        let mut committed = false;
+        let full = locked(&self.failures_full).contains(execution_id);
+        let mut append = if failures.is_empty() || full {
+            Append::Nothing
+        } else {
+            Append::IfRoom(failures.clone())
+        };
         for _ in 0..MAX_COMPLETION_ATTEMPTS {
-            let actions = self.completion(execution_id, page_key, counters, &append, now)?;
-            let TxOutcome::Cancelled(reasons) = self.transact(actions).await? else {
-                committed = true;
-                break;
-            };
-            if TxOutcome::failed(&reasons, 0) {
-                let seen = match reasons.into_iter().next().and_then(|r| r.item) {
-                    Some(item) => Some(item),
-                    None => self.page_item(execution_id, page_key).await?,
-                };
-                match seen {
-                    None => return Err(self.not_registered(execution_id, page_key)),
-                    Some(item) if Reader::new(&item, &self.resource).bool(DONE)? => {
-                        return Ok(None);
-                    }
-                    Some(_) => continue,
-                }
-            }
-            let Some(item) = self
-                .get_item(key(execution_pk(execution_id), SK_EXECUTION), &[FAILURES])
+            let old = match self
+                .try_complete(execution_id, page_key, counters, &append, now)
                 .await?
-            else {
-                return Err(self.no_execution(execution_id));
+            {
+                Ok(open) => return Ok(Some(open)),
+                Err(Some(old)) => old,
+                // Not returned by this endpoint: read it.
+                Err(None) => self
+                    .execution_item(execution_id)
+                    .await?
+                    .ok_or_else(|| self.no_execution(execution_id))?,
             };
-            let seen = Reader::new(&item, &self.resource).list(FAILURES)?.len();
+            let reader = Reader::new(&old, &self.resource);
+            if !reader.string_set(OPEN_PAGES)?.iter().any(|p| p == page_key) {
+                // Completed already (a redelivery or a concurrent completer), or never
+                // registered: the ledger item tells which.
+                let page = self
+                    .get_item(key(execution_pk(execution_id), page_sk(page_key)), &[PK])
+                    .await?;
+                return match page {
+                    Some(_) => Ok(None),
+                    None => Err(self.not_registered(execution_id, page_key)),
+                };
+            }
+            let seen = reader.list(FAILURES)?.len();
             let room = MAX_RECORDED_FAILURES.saturating_sub(seen);
             append = if room == 0 {
                 locked(&self.failures_full).insert(execution_id.to_owned());
@@ -273,19 +294,9 @@ impl DynamoDbStateStore {
                 }
             };
         }
-        if !committed {
-            return Err(self.exhausted(
-                "dynamodb:TransactWriteItems",
-                "completing the page kept conflicting",
-            ));
-        }
-        let item = self
-            .get_item(
-                key(execution_pk(execution_id), SK_EXECUTION),
-                &[OUTSTANDING],
-            )
-            .await?
-            .ok_or_else(|| self.no_execution(execution_id))?;
-        Ok(Some(Reader::new(&item, &self.resource).u64(OUTSTANDING)?))
+        Err(self.exhausted(
+            "dynamodb:UpdateItem",
+            "completing the page kept racing other completions",
+        ))
     }
 }

@@ -27,9 +27,9 @@
 //! | `INTEGRATION#<id>` | `SLOT` | `slot` (S, time): compare-and-set on the previous slot |
 //! | `INTEGRATION#<id>` | `LOCK` | `execution_id`, `owner`, `expires_at` (S, time): put if absent, expired or same execution; deleted only by its holder |
 //! | `INTEGRATION#<id>` | `WATERMARK` | `watermark` (S, time): only moves forward |
-//! | `EXECUTION#<id>` | `EXECUTION` | the execution's fields, counters as N (`ADD`), `failures` (L of M, at most 100), `outstanding` (N), `last_progress`, index keys |
+//! | `EXECUTION#<id>` | `EXECUTION` | the execution's fields, counters as N (`ADD`), `failures` (L of M, at most 100), `open_pages` (SS: registered, not yet completed pages; its size is the outstanding count), `last_progress`, index keys |
 //! | `EXECUTION#<id>` | `PLAN` | `plan` (S, JSON), TTL |
-//! | `EXECUTION#<id>` | `PAGE#<page key>` | `done` (BOOL), `batches` (M: `b<index>` → batch), TTL |
+//! | `EXECUTION#<id>` | `PAGE#<page key>` | `batches` (M: `b<index>` → batch), TTL; the page is done when it is no longer in `open_pages` |
 //!
 //! Times are RFC 3339 UTC strings with nanoseconds (fixed width, so conditions compare them
 //! as strings). Index reads are eventually consistent on AWS: an execution created a moment
@@ -39,14 +39,15 @@
 //! # IAM (resource: the table and `table/<name>/index/*`)
 //!
 //! `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query`, `BatchGetItem`,
-//! `BatchWriteItem` (`TransactWriteItems` is authorised by the per-item actions);
+//! (`TransactWriteItems` is authorised by the per-item actions);
 //! `infra::create_table` also needs `CreateTable` and `UpdateTimeToLive`.
 //!
 //! # Requests per page (the benchmark's AWS-requests-per-1,000-records budget)
 //!
 //! `register_page`: one `TransactWriteItems`. `record_batch`: one `UpdateItem`.
-//! `complete_page`: one `TransactWriteItems` plus one `GetItem` for the outstanding count
-//! (retries only when the failure list nears its cap under a race). `get_plan`: one
+//! `page_ledger`: one `BatchGetItem`. `complete_page`: one `UpdateItem` that marks the page
+//! done, adds its counters and returns the outstanding count (a retry only when the failure
+//! list nears its cap under a race). `get_plan`: one
 //! `GetItem` per execution per process (plans never change, so they are cached).
 
 mod calls;

@@ -49,7 +49,6 @@ pub const OWNER: &str = "owner";
 pub const EXPIRES_AT: &str = "expires_at";
 pub const WATERMARK: &str = "watermark";
 pub const PLAN: &str = "plan";
-pub const DONE: &str = "done";
 pub const BATCHES: &str = "batches";
 pub const ID: &str = "id";
 pub const INTEGRATION_ID: &str = "integration_id";
@@ -60,7 +59,9 @@ pub const FINISHED_AT: &str = "finished_at";
 pub const WINDOW: &str = "window";
 pub const FAILURES: &str = "failures";
 pub const ERROR: &str = "error";
-pub const OUTSTANDING: &str = "outstanding";
+/// String set on the execution item: the pages registered and not yet completed. Its size
+/// is the number of outstanding pages; it stays small (pages in flight, not pages done).
+pub const OPEN_PAGES: &str = "open_pages";
 pub const LAST_PROGRESS: &str = "last_progress";
 pub const RECORDS_READ: &str = "records_read";
 pub const UPSERTED: &str = "upserted";
