@@ -205,3 +205,37 @@ async fn a_permanent_dataverse_error_fails_the_execution_at_once() {
     assert!(execution.error.unwrap().contains("check source.fields"));
     assert_eq!(harness.source.fetches(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn fast_fail_counts_the_users_it_did_not_send_as_failed_so_the_counters_add_up() {
+    // One page of 2,500 users: batches of 1,000, 1,000 and 500; the first one fails.
+    let harness = Harness::new(ScriptedSource::new(contacts(0, 2500, old())));
+    harness.sink.reject_index(0);
+    let integration = Spec {
+        page_size: 5000,
+        fast_fail: true,
+        ..Spec::default()
+    }
+    .integration();
+
+    let execution = harness.run(&integration).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert!(
+        execution
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("fast fail: batch 1 of page 0:start had 1 rejected users")
+    );
+    let c = execution.counters;
+    assert_eq!((c.records_read, c.upserted, c.failed), (2500, 999, 1501));
+    assert_counters_add_up(&execution);
+    assert_eq!(harness.sink.batch_sizes(), vec![1000]);
+    assert_eq!(execution.failures.len(), MAX_RECORDED_FAILURES);
+    assert!(
+        execution.failures[1]
+            .reason
+            .starts_with("not sent: fast fail")
+    );
+}
