@@ -3,6 +3,11 @@
 //! being sent again, so a redelivered page never sends a batch of events twice.
 //! Per-user rejections are attributed to records; a batch that fails permanently counts all
 //! of its users failed with the error as reason.
+//!
+//! The ports have no per-batch claim, so two deliveries of one page running at the same
+//! moment (only possible when processing outlasts the queue's visibility timeout) can still
+//! both send a batch; the ledger is read again right before each send to keep that window
+//! to the length of one upsert call, and the page is counted once either way.
 
 use std::collections::BTreeMap;
 
@@ -57,8 +62,18 @@ pub(crate) async fn send_batches(
         let index = u32::try_from(index).unwrap_or(u32::MAX);
         let batch = users.get(range.clone()).unwrap_or_default();
         let ids = record_ids.get(range.clone()).unwrap_or_default();
-        let record = match ledger.batches.iter().find(|b| b.index == index) {
-            Some(answered) => answered.clone(),
+        let answered = match ledger.batches.iter().find(|b| b.index == index) {
+            Some(answered) => Some(answered.clone()),
+            // A concurrent delivery of the same page may have sent it since the ledger was
+            // read before the fetch: look again just before sending.
+            None => state
+                .page_ledger(&task.execution_id, &key)
+                .await
+                .map_err(EngineError::State)?
+                .and_then(|fresh| fresh.batches.into_iter().find(|b| b.index == index)),
+        };
+        let record = match answered {
+            Some(answered) => answered,
             None => {
                 let record = match sink.upsert(batch, skip_hook).await {
                     Ok(outcome) => attribute(index, batch, ids, &outcome),

@@ -199,6 +199,9 @@ async fn two_concurrent_deliveries_of_the_last_page_finish_the_execution_once() 
     assert_eq!(execution.counters.records_read, 4);
     assert_eq!(execution.counters.pages, 1);
     assert_counters_add_up(&execution);
+    // The second delivery found the batch in the ledger after its fetch: sent once.
+    assert_eq!(harness.sink.calls(), 1);
+    assert_eq!(harness.sink.max_events_per_user(), 1);
 }
 
 #[tokio::test(start_paused = true)]
