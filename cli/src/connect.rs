@@ -7,8 +7,10 @@
 use std::process::ExitCode;
 
 use dynsync_domain::execution::SourcePlan;
+use dynsync_domain::ports::SecretStore;
 use dynsync_dynamics::{DataverseSource, DynamicsError};
 use dynsync_fetchxml::PageQuery;
+use dynsync_insider::InsiderClient;
 use serde::Serialize;
 
 use crate::context::{CommonArgs, Context, Failure, block_on, finish, print_json, print_table};
@@ -44,6 +46,10 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
             checks.extend(check_insider(&ctx).await);
         }
         let ok = failure.is_none() && checks.iter().all(|c| c.ok);
+        let failed_check = checks
+            .iter()
+            .find(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail));
         if args.common.json {
             print_json(&Report { ok, checks })?;
         } else {
@@ -61,7 +67,10 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         }
         match failure {
             Some(failure) => Err(failure),
-            None => Ok(()),
+            None => match failed_check {
+                Some(message) => Err(Failure::Remote(message)),
+                None => Ok(()),
+            },
         }
     }))
 }
@@ -178,8 +187,33 @@ async fn read_one(ctx: &Context, plan: &SourcePlan) -> Result<usize, DynamicsErr
     Ok(page.records.len())
 }
 
-/// Insider's half of `connect` (partner name and token): added with the Insider client.
-/// Until then `connect` checks Dataverse only and reports no Insider rows.
-async fn check_insider(_ctx: &Context) -> Vec<Check> {
-    Vec::new()
+/// Insider's half of `connect`: reads the token secret and proves the partner/token pair
+/// with [`InsiderClient::check_credentials`], a request that cannot write data.
+async fn check_insider(ctx: &Context) -> Vec<Check> {
+    let insider = &ctx.integration.definition().insider;
+    let check = |ok: bool, detail: String| {
+        vec![Check {
+            name: "Insider credentials".to_owned(),
+            ok,
+            detail,
+        }]
+    };
+    let token = match ctx.secrets.get(&insider.token.secret).await {
+        Ok(token) => token,
+        Err(error) => return check(false, format!("cannot read insider.token: {error}")),
+    };
+    let client = match InsiderClient::for_integration(&ctx.integration, &token) {
+        Ok(client) => client,
+        Err(error) => return check(false, error.to_string()),
+    };
+    match client.check_credentials().await {
+        Ok(()) => check(
+            true,
+            format!(
+                "partner '{}' and token accepted by {}",
+                insider.partner, insider.api_url
+            ),
+        ),
+        Err(error) => check(false, error.to_string()),
+    }
 }

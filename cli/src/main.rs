@@ -13,6 +13,7 @@ mod discover;
 mod dry_run;
 mod executions;
 mod local;
+mod preview;
 mod report;
 mod run;
 mod schema;
@@ -35,6 +36,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Check a definition's Dataverse credentials and access, saying what is wrong.
     Connect(connect::ConnectArgs),
+    /// Show the Insider users the first records would become (sends nothing).
+    Preview(preview::PreviewArgs),
     /// List the organization's entities.
     Entities(discover::EntitiesArgs),
     /// List an entity's fields with types and option-set labels.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Connect(args) => connect::run(&args),
+        Command::Preview(args) => preview::run(&args),
         Command::Entities(args) => discover::entities(&args),
         Command::Fields(args) => discover::fields(&args),
         Command::Lists(args) => discover::lists(&args),
