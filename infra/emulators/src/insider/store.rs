@@ -4,6 +4,8 @@
 //! only added, never changed (as with Insider), and events are appended (so duplicates are
 //! visible).
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -41,6 +43,9 @@ pub(crate) struct Store {
     pub(crate) profiles: Vec<Profile>,
     pub(crate) events: Vec<StoredEvent>,
     next_id: u64,
+    /// `(kind, value)` -> index in `profiles`, so that matching a user stays O(1) with
+    /// 100k profiles (identifiers are only ever added, so entries never go stale).
+    by_key: HashMap<(String, String), usize>,
 }
 
 /// `(kind, value)` pairs a user can be matched by.
@@ -72,10 +77,15 @@ impl Store {
             .unwrap_or_default();
         let wanted = keys(&identifiers);
         let insider_id = user.get("insider_id").and_then(Value::as_str);
-        let position = self.profiles.iter().position(|p| {
-            insider_id == Some(p.id.as_str())
-                || keys(&p.identifiers).iter().any(|k| wanted.contains(k))
-        });
+        let by_id = insider_id.and_then(|id| self.profiles.iter().position(|p| p.id == id));
+        let by_key = wanted
+            .iter()
+            .filter_map(|k| self.by_key.get(k).copied())
+            .min();
+        let position = match (by_id, by_key) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let index = match position {
             Some(index) => index,
             None => {
@@ -99,6 +109,9 @@ impl Store {
         };
         profile.upserts += 1;
         add_identifiers(&mut profile.identifiers, &identifiers);
+        for key in keys(&profile.identifiers) {
+            self.by_key.entry(key).or_insert(index);
+        }
         if let Some(Value::Object(attributes)) = user.get("attributes") {
             merge(&mut profile.attributes, attributes, append);
         }
