@@ -1,1 +1,16 @@
-//! Support for the end-to-end tests in `tests/tests/` (spawning emulators, temp state).
+//! Support for dynsync's end-to-end tests and the full-sync benchmark: a [`Stack`] of the
+//! Dataverse + Entra and Insider emulators on loopback with a temp state folder and a
+//! definition written against them (`stack`), contacts seeded with chosen timestamps and
+//! what Insider received per user (`data`), the `dynsync` binary run as a user would
+//! (`cli`), and the engine run directly over the SQLite adapters and live connectors
+//! (`local`). It depends on the emulators, the engine and the adapters, never on the CLI.
+
+pub mod cli;
+pub mod data;
+pub mod local;
+pub mod stack;
+
+pub use cli::{EXECUTION_KEYS, RunOutput, counter, counters_add_up};
+pub use data::{add_contacts, email, events_by_email, upserted_between, upserts_by_email};
+pub use local::{LocalRun, no_progress, run_local};
+pub use stack::{DYNAMICS_SECRET, DYNAMICS_SECRET_VAR, INSIDER_SECRET, INSIDER_SECRET_VAR, Stack};

@@ -1,0 +1,172 @@
+//! The full-sync benchmark: 100,000 contacts from the Dataverse emulator to the Insider
+//! emulator over loopback, through the real engine, the SQLite state store and queue, and
+//! the live connectors (`dynsync_tests::run_local`, what `dynsync run` does minus the CLI).
+//! Prints records/s, pages/s and the peak memory (VmHWM of this process, which also holds
+//! both emulators and their 100k rows/profiles), for page size 500 and 5,000, concurrency
+//! 1 and 4, and with 100 ms added to every Dataverse request (what pipelining buys).
+//!
+//! Run: `cargo bench -p dynsync-tests --bench full_sync` (add a scenario name, e.g.
+//! `-- latency`, to run only the scenarios whose name contains it).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use dynsync_emulators::dataverse::Seed;
+use dynsync_tests::{LocalRun, Stack, no_progress, run_local};
+
+const CONTACTS: usize = 100_000;
+
+struct Scenario {
+    name: &'static str,
+    page_size: u32,
+    concurrency: usize,
+    latency: Duration,
+}
+
+const SCENARIOS: [Scenario; 5] = [
+    Scenario {
+        name: "page500-c4",
+        page_size: 500,
+        concurrency: 4,
+        latency: Duration::ZERO,
+    },
+    Scenario {
+        name: "page500-c1",
+        page_size: 500,
+        concurrency: 1,
+        latency: Duration::ZERO,
+    },
+    Scenario {
+        name: "page5000-c4",
+        page_size: 5000,
+        concurrency: 4,
+        latency: Duration::ZERO,
+    },
+    Scenario {
+        name: "latency100ms-page500-c1",
+        page_size: 500,
+        concurrency: 1,
+        latency: Duration::from_millis(100),
+    },
+    Scenario {
+        name: "latency100ms-page500-c4",
+        page_size: 500,
+        concurrency: 4,
+        latency: Duration::from_millis(100),
+    },
+];
+
+const BODY: &str = "method: entity
+source:
+  entity: contact
+  fetch_mode: all
+  fields: [contactid, emailaddress1, mobilephone, firstname, lastname, gendercode]
+identifiers:
+  - { type: email, field: emailaddress1 }
+  - { type: phone_number, field: mobilephone }
+attributes:
+  - { key: name, field: firstname }
+  - { key: surname, field: lastname }
+  - { key: gender, field: gendercode, code_to_label: true }
+fixed_attributes:
+  - { key: custom.data_source, value: dynamics }";
+
+fn main() -> ExitCode {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "full sync of {CONTACTS} contacts, Dataverse emulator -> engine (SQLite state + queue, live connectors) -> Insider emulator, in one process on {} CPUs",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<26} {:>6} {:>5} {:>9} {:>10} {:>8} {:>9} {:>9}",
+        "scenario", "page", "conc", "seconds", "records/s", "pages/s", "VmHWM MB", "VmRSS MB"
+    );
+    for scenario in SCENARIOS
+        .iter()
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+    {
+        if let Err(error) = runtime.block_on(run(scenario)) {
+            eprintln!("{}: {error:#}", scenario.name);
+            return ExitCode::FAILURE;
+        }
+    }
+    println!(
+        "VmHWM is the whole process's high-water mark so far (emulators with their 100k rows and profiles included)."
+    );
+    ExitCode::SUCCESS
+}
+
+async fn run(scenario: &Scenario) -> anyhow::Result<()> {
+    let stack = Stack::start(Seed::contacts(CONTACTS, 7)).await?;
+    stack.dataverse.faults().set_latency(scenario.latency);
+    let definition = stack.definition(scenario.page_size, BODY, "");
+    let started = Instant::now();
+    let execution = run_local(
+        LocalRun {
+            state_dir: &stack.state_dir(),
+            definition: &definition,
+            concurrency: scenario.concurrency,
+            safety_lag: Duration::ZERO,
+            on_progress: no_progress(),
+        },
+        |queue| queue,
+    )
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let c = &execution.counters;
+    anyhow::ensure!(
+        c.records_read == CONTACTS as u64 && c.upserted == CONTACTS as u64,
+        "the sync did not move every contact: {:?} (status {:?}, error {:?})",
+        c,
+        execution.status,
+        execution.error
+    );
+    let profiles = stack.insider.profiles().len();
+    anyhow::ensure!(
+        profiles == CONTACTS,
+        "Insider holds {profiles} profiles, not {CONTACTS}"
+    );
+    println!(
+        "{:<26} {:>6} {:>5} {:>9.2} {:>10.0} {:>8.1} {:>9.1} {:>9.1}",
+        scenario.name,
+        scenario.page_size,
+        scenario.concurrency,
+        seconds,
+        c.records_read as f64 / seconds,
+        c.pages as f64 / seconds,
+        status_kb("VmHWM") as f64 / 1024.0,
+        status_kb("VmRSS") as f64 / 1024.0,
+    );
+    Ok(())
+}
+
+/// A `kB` line of `/proc/self/status` (0 where there is none).
+fn status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix(key)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}
