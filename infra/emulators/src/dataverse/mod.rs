@@ -3,11 +3,16 @@
 //! FetchXML evaluated for real (with paging cookies), OData paging and change tracking,
 //! `$batch`, marketing lists, and fault knobs for throttling, failures and expiry.
 //!
-//! Files: `server` (routes, fault gate, accept loop), `token` (Entra), `web_api` (dispatch),
-//! `metadata`, `fetchxml/` (parse + evaluate), `odata`, `batch`, `render` (JSON shapes),
-//! `schema`, `values`, `store`, `seed`, `faults`, `guid_order`, `errors`.
+//! Files: `server` (routes, fault gate, accept loop), `entra` + `token` + `authorize`
+//! (Entra ID), `web_api` (dispatch), `metadata`, `fetchxml/` (parse, plan, evaluate, page),
+//! `odata` + `changes` (OData queries, change tracking), `batch`, `render` (JSON shapes),
+//! `schema` + `entities` (tables), `values`, `store`, `seed`, `faults`, `guid_order`, `errors`.
 
+mod authorize;
 mod batch;
+mod changes;
+mod entities;
+mod entra;
 pub mod errors;
 pub mod faults;
 pub mod fetchxml;
@@ -64,7 +69,7 @@ impl DataverseEmulator {
             Arc::new(server::Shared {
                 store,
                 faults: Faults::default(),
-                auth: std::sync::Mutex::new(token::AuthState::default()),
+                auth: std::sync::Mutex::new(entra::AuthState::default()),
                 base_url,
                 requests: Default::default(),
                 pages: Default::default(),

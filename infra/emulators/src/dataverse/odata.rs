@@ -115,7 +115,7 @@ fn max_page_size(pref: &str) -> Result<usize, ApiError> {
     }
 }
 
-fn link(web: &str, set: &str, q: &[(String, String)], extra: (&str, &str)) -> String {
+pub(super) fn link(web: &str, set: &str, q: &[(String, String)], extra: (&str, &str)) -> String {
     let mut ser = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in q
         .iter()
@@ -182,33 +182,7 @@ pub fn query(
     let ctx = format!("{web}/$metadata#{set}");
 
     if let Some(token) = delta {
-        let since = token
-            .split('!')
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| {
-                ApiError::bad_query(format!(
-                    "The $deltatoken '{token}' is not valid; start a new change-tracking sync."
-                ))
-            })?;
-        let mut value: Vec<Value> = st
-            .rows(def.logical_name)
-            .filter(|r| r.version > since)
-            .map(render_row)
-            .collect();
-        for d in st
-            .deletions
-            .iter()
-            .filter(|d| d.entity == def.logical_name && d.version > since)
-        {
-            value.push(json!({ "@odata.context": format!("{ctx}/$deletedEntity"), "id": d.id.to_string(), "reason": "deleted" }));
-        }
-        let next = link(web, set, q, ("$deltatoken", &delta_token(st)));
-        let body = json!({ "@odata.context": format!("{ctx}/$delta"), "value": value, "@odata.deltaLink": next });
-        let mut r = Reply::json(StatusCode::OK, &body);
-        r.headers
-            .push(("Preference-Applied".into(), "odata.track-changes".into()));
-        return Ok(r);
+        return super::changes::delta(st, web, set, def, token, q, &render_row);
     }
 
     let now = st.clock();
@@ -345,7 +319,12 @@ pub fn query(
     } else if tracking {
         body.insert(
             "@odata.deltaLink".into(),
-            json!(link(web, set, q, ("$deltatoken", &delta_token(st)))),
+            json!(link(
+                web,
+                set,
+                q,
+                ("$deltatoken", &super::changes::delta_token(st))
+            )),
         );
     }
     let mut r = Reply::json(StatusCode::OK, &Value::Object(body));
@@ -374,11 +353,6 @@ fn plain(a: &AttrDef, row: &Row) -> String {
             other => render::to_plain(a.kind, other).unwrap_or_default(),
         },
     }
-}
-
-/// A delta token: the change-log version, then the time, as Dataverse shapes it.
-fn delta_token(st: &State) -> String {
-    format!("{}!{}", st.version, st.clock().format("%m/%d/%Y %H:%M:%S"))
 }
 
 fn read_skiptoken(

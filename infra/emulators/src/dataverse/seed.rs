@@ -394,12 +394,12 @@ fn demo(st: &mut State) -> Result<(), StoreError> {
         st.add_dynamic_list(
                         "Gold Members",
             "contact",
-            "<fetch><entity name='contact'><attribute name='contactid'/><filter><condition attribute='new_loyaltytier' operator='eq' value='100000002'/><condition attribute='statecode' operator='eq' value='0'/></filter></entity></fetch>",
+            "<fetch version=\"1.0\" output-format=\"xml-platform\" mapping=\"logical\" distinct=\"false\"><entity name=\"contact\"><attribute name=\"fullname\" /><attribute name=\"telephone1\" /><attribute name=\"contactid\" /><order attribute=\"fullname\" descending=\"false\" /><filter type=\"and\"><condition attribute=\"new_loyaltytier\" operator=\"eq\" value=\"100000002\" /><condition attribute=\"statecode\" operator=\"eq\" value=\"0\" /></filter></entity></fetch>",
         )?;
         st.add_dynamic_list(
                         "Istanbul Contacts",
             "contact",
-            "<fetch><entity name='contact'><attribute name='fullname'/><attribute name='emailaddress1'/><filter type='and'><condition attribute='address1_city' operator='eq' value='Istanbul'/></filter></entity></fetch>",
+            "<fetch version=\"1.0\" output-format=\"xml-platform\" mapping=\"logical\" distinct=\"false\"><entity name=\"contact\"><attribute name=\"fullname\" /><attribute name=\"emailaddress1\" /><attribute name=\"contactid\" /><order attribute=\"fullname\" descending=\"false\" /><filter type=\"and\"><condition attribute=\"address1_city\" operator=\"eq\" value=\"Istanbul\" /><condition attribute=\"emailaddress1\" operator=\"not-null\" /></filter></entity></fetch>",
         )?;
         Ok(())
     };

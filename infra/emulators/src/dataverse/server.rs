@@ -2,11 +2,12 @@
 //! URL length limit, bearer check) and an accept loop that can drop a connection without
 //! replying (the `drop_every` fault), which `axum::serve` cannot.
 
+use super::entra::AuthState;
 use super::errors::ApiError;
 use super::faults::{Action, Faults};
 use super::store::DataStore;
-use super::token::{self, AuthState};
 use super::web_api::{self, Reply};
+use super::{authorize, token};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
@@ -48,7 +49,7 @@ struct ConnKill(Arc<Notify>);
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))
-        .route("/{tenant}/oauth2/v2.0/authorize", get(token::authorize))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
         .route("/api/data/v9.2/{*rest}", any(web_api_gate))
         .with_state(shared)
 }

@@ -27,6 +27,13 @@ pub enum StoreError {
     NotFound { entity: String, id: Uuid },
 }
 
+impl StoreError {
+    /// Every store error is a caller mistake: retrying the same change cannot help.
+    pub fn kind(&self) -> dynsync_domain::ErrorKind {
+        dynsync_domain::ErrorKind::Permanent
+    }
+}
+
 /// A stored row and the change-log version of its last write.
 #[derive(Clone, Debug)]
 pub struct Row {

@@ -1,154 +1,23 @@
-//! Entra ID v2.0 endpoints: `/{tenant}/oauth2/v2.0/token` (client credentials,
-//! authorization code with PKCE S256, refresh token with rotation) and `/authorize`
-//! (consents without a browser and redirects with a code). Errors use Entra's JSON shape.
+//! Entra ID v2.0 token endpoint `/{tenant}/oauth2/v2.0/token`: client credentials (one
+//! `.../.default` scope of this org), authorization code with PKCE S256 (single use, same
+//! redirect URI), and refresh tokens with rotation (old ones stay valid until revoked).
 
+use super::entra::{
+    AuthState, CODE_LIFETIME, RefreshGrant, bad_request, client_from, entra_error, opaque,
+    tenant_known,
+};
 use super::server::Shared;
 use super::{CLIENT_ID, CLIENT_SECRET, TENANT};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use uuid::Uuid;
-
-/// Default access-token lifetime in seconds.
-pub const DEFAULT_LIFETIME: u64 = 3599;
-const CODE_LIFETIME: Duration = Duration::from_secs(600);
-
-#[derive(Debug)]
-struct CodeGrant {
-    redirect_uri: String,
-    challenge: String,
-    scope: String,
-    issued: Instant,
-    redeemed: bool,
-}
-
-#[derive(Debug)]
-struct RefreshGrant {
-    scope: String,
-    generation: u64,
-}
-
-/// Issued tokens and codes.
-#[derive(Debug, Default)]
-pub struct AuthState {
-    access: HashMap<String, Instant>,
-    codes: HashMap<String, CodeGrant>,
-    refresh: HashMap<String, RefreshGrant>,
-}
-
-fn opaque() -> String {
-    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
-}
-
-/// An Entra error reply.
-fn entra_error(status: StatusCode, error: &str, code: u32, text: &str) -> Response {
-    let trace = Uuid::new_v4();
-    let correlation = Uuid::new_v4();
-    let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let body = json!({
-        "error": error,
-        "error_description": format!("AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {timestamp}"),
-        "error_codes": [code],
-        "timestamp": timestamp,
-        "trace_id": trace.to_string(),
-        "correlation_id": correlation.to_string(),
-        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
-    });
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(body),
-    )
-        .into_response()
-}
-
-fn bad_request(error: &str, code: u32, text: &str) -> Response {
-    entra_error(StatusCode::BAD_REQUEST, error, code, text)
-}
-
-fn tenant_known(tenant: &str) -> bool {
-    tenant == TENANT || tenant == "organizations"
-}
-
-impl Shared {
-    fn resource_ok(&self, resource: &str) -> bool {
-        let r = resource.trim_end_matches('/');
-        r == self.base_url || r == self.base_url.replace("127.0.0.1", "localhost")
-    }
-
-    fn issue_access(&self, auth: &mut AuthState) -> (String, u64) {
-        let lifetime = self.faults.lifetime().unwrap_or(DEFAULT_LIFETIME);
-        let token = opaque();
-        auth.access.insert(
-            token.clone(),
-            Instant::now() + Duration::from_secs(lifetime),
-        );
-        (token, lifetime)
-    }
-
-    /// Checks `Authorization: Bearer <token>` on a Web API request.
-    pub(crate) fn check_bearer(&self, headers: &HeaderMap) -> Result<(), super::errors::ApiError> {
-        let raw = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let Some(token) = raw
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
-            return Err(super::errors::ApiError::unauthorized(
-                "The request requires a bearer token (Authorization: Bearer <access token>).",
-            ));
-        };
-        let auth = self.auth.lock().unwrap_or_else(|e| e.into_inner());
-        match auth.access.get(token) {
-            None => Err(super::errors::ApiError::unauthorized(
-                "The access token is not valid for this organization.",
-            )),
-            Some(exp) if Instant::now() >= *exp => Err(super::errors::ApiError::unauthorized(
-                "The access token has expired. Request a new token.",
-            )),
-            Some(_) => Ok(()),
-        }
-    }
-}
-
-fn client_from(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> (Option<String>, Option<String>) {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            let (id, secret) = s.split_once(':')?;
-            let dec = |x: &str| {
-                percent_encoding::percent_decode_str(x)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            Some((dec(id), dec(secret)))
-        });
-    match basic {
-        Some((id, secret)) => (Some(id), Some(secret)),
-        None => (
-            form.get("client_id").cloned(),
-            form.get("client_secret").cloned(),
-        ),
-    }
-}
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub async fn token(
@@ -399,106 +268,4 @@ fn refresh(shared: &Shared, form: &HashMap<String, String>) -> Response {
         _ => grant.scope.clone(),
     };
     delegated_reply(shared, &mut auth, &scope)
-}
-
-/// `GET /{tenant}/oauth2/v2.0/authorize`: consents at once and redirects with a code.
-pub async fn authorize(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let q: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let Some(redirect) = q.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
-        return bad_request(
-            "invalid_request",
-            50011,
-            "The redirect URI is missing or is not a valid absolute URL.",
-        );
-    };
-    let state = q.get("state").cloned();
-    let fail = |error: &str, description: &str| {
-        let mut to = redirect.clone();
-        {
-            let mut pairs = to.query_pairs_mut();
-            pairs
-                .append_pair("error", error)
-                .append_pair("error_description", description);
-            if let Some(s) = &state {
-                pairs.append_pair("state", s);
-            }
-        }
-        (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
-    };
-    if !tenant_known(&tenant) {
-        return fail(
-            "invalid_request",
-            &format!("AADSTS90002: Tenant '{tenant}' not found."),
-        );
-    }
-    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
-        return fail(
-            "unauthorized_client",
-            "AADSTS700016: Application was not found in the directory.",
-        );
-    }
-    if q.get("response_type").map(String::as_str) != Some("code") {
-        return fail(
-            "unsupported_response_type",
-            "AADSTS700054: response_type must be 'code'.",
-        );
-    }
-    let scope = q.get("scope").cloned().unwrap_or_default();
-    let resource_scope = scope.split_whitespace().find_map(|s| {
-        s.strip_suffix("/user_impersonation")
-            .or_else(|| s.strip_suffix("/.default"))
-    });
-    if !resource_scope.is_some_and(|r| shared.resource_ok(r)) {
-        return fail(
-            "invalid_scope",
-            &format!(
-                "AADSTS70011: The provided value for the input parameter 'scope' is not valid: '{scope}'. Ask for {}/user_impersonation.",
-                shared.base_url
-            ),
-        );
-    }
-    let (Some(challenge), Some("S256")) = (
-        q.get("code_challenge"),
-        q.get("code_challenge_method").map(String::as_str),
-    ) else {
-        return fail(
-            "invalid_request",
-            "AADSTS50148: code_challenge with code_challenge_method=S256 is required (PKCE).",
-        );
-    };
-    let code = opaque();
-    let grant = CodeGrant {
-        redirect_uri: redirect.to_string(),
-        challenge: challenge.clone(),
-        scope: scope.clone(),
-        issued: Instant::now(),
-        redeemed: false,
-    };
-    // Redeeming must present the redirect URI exactly as sent, so keep the raw value.
-    let grant = CodeGrant {
-        redirect_uri: q.get("redirect_uri").cloned().unwrap_or(grant.redirect_uri),
-        ..grant
-    };
-    shared
-        .auth
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .codes
-        .insert(code.clone(), grant);
-    let mut to = redirect;
-    {
-        let mut pairs = to.query_pairs_mut();
-        pairs.append_pair("code", &code);
-        if let Some(s) = &state {
-            pairs.append_pair("state", s);
-        }
-    }
-    (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
 }

@@ -1,10 +1,13 @@
 //! FetchXML: reading (`ast`, over a small `xml` tree), condition operators (`ops`),
-//! evaluation with joins and paging (`eval`) and the paging cookie (`cookie`).
+//! compilation against the schema (`plan`), ordering and key ranges (`keyset`), evaluation
+//! with paging (`eval`) and the paging cookie (`cookie`).
 
 pub mod ast;
 pub mod cookie;
 pub mod eval;
+mod keyset;
 pub mod ops;
+mod plan;
 pub mod xml;
 
 pub use eval::{MAX_PAGE, Page, count_matches, execute};
