@@ -127,7 +127,7 @@ impl Engine {
             watermark,
             duration(self.config.safety_lag),
         );
-        let mut execution = Execution {
+        let execution = Execution {
             id: execution_id.to_owned(),
             integration_id: definition.id.clone(),
             trigger,
@@ -178,7 +178,6 @@ impl Engine {
             window_to = ?window.and_then(|w: Window| w.to),
             "execution started"
         );
-        execution.status = ExecutionStatus::Running;
         Ok(StartOutcome::Started(execution))
     }
 
