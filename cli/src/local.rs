@@ -2,7 +2,7 @@
 //! page queue in the state folder, the env/file secret store, and the engine over them, so
 //! a local run executes the very code the Lambdas do with embedded adapters.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +18,10 @@ use crate::context::Failure;
 /// once on resume.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The state folder's store and queue.
+/// The state folder's store.
 pub struct LocalState {
+    dir: PathBuf,
     pub state: Arc<SqliteStateStore>,
-    pub queue: Arc<SqliteQueue>,
 }
 
 impl LocalState {
@@ -39,24 +39,36 @@ impl LocalState {
                 dir.display()
             ))
         })?;
-        let queue = SqliteQueue::open(dir)
-            .map_err(|e| {
-                Failure::Remote(format!(
-                    "cannot open the local queue in {}: {e}",
-                    dir.display()
-                ))
-            })?
-            .with_visibility_timeout(VISIBILITY_TIMEOUT);
         Ok(Self {
+            dir: dir.to_owned(),
             state: Arc::new(state),
-            queue: Arc::new(queue),
         })
     }
 
-    /// The engine over this state, with `connectors` to Dataverse and Insider.
-    pub fn engine(&self, connectors: Arc<dyn Connectors>, config: EngineConfig) -> Arc<Engine> {
+    /// The page queue of one integration: each has its own, so two integrations can run at
+    /// once in one folder and a resume requeues only its own pages.
+    pub fn queue(&self, integration_id: &str) -> Result<Arc<SqliteQueue>, Failure> {
+        let queue = SqliteQueue::open(&self.dir).map_err(|e| {
+            Failure::Remote(format!(
+                "cannot open the local queue in {}: {e}",
+                self.dir.display()
+            ))
+        })?;
+        Ok(Arc::new(
+            queue
+                .named(integration_id)
+                .with_visibility_timeout(VISIBILITY_TIMEOUT),
+        ))
+    }
+
+    /// The engine over this state and `queue`, with `connectors` to Dataverse and Insider.
+    pub fn engine(
+        &self,
+        queue: Arc<dyn PageQueue>,
+        connectors: Arc<dyn Connectors>,
+        config: EngineConfig,
+    ) -> Arc<Engine> {
         let state: Arc<dyn StateStore> = self.state.clone();
-        let queue: Arc<dyn PageQueue> = self.queue.clone();
         Arc::new(Engine::new(
             state,
             queue,

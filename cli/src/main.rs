@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod auth;
 mod connect;
 mod context;
+mod demo;
 mod discover;
 mod dry_run;
 mod executions;
@@ -28,6 +29,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start both emulators, run a sample integration twice (full, then incremental) and
+    /// show what happened: the quickest way to see dynsync work.
+    Demo(demo::DemoArgs),
     /// Run one execution of an integration to the end on this machine (embedded state).
     Run(run::RunArgs),
     /// List executions (newest first), or show one with its failed records.
@@ -52,6 +56,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Executions(args) => executions::run(&args),
         Command::Validate(args) => validate::run(&args),

@@ -61,7 +61,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
+/// Runs (or resumes) one execution to its end; `dynsync demo` calls this too.
+pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
     let ctx = Context::load(&args.common)?;
     let config = EngineConfig {
         safety_lag: Duration::from_secs(args.safety_lag),
@@ -79,14 +80,19 @@ async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
         return Ok(execution);
     }
 
-    let local = LocalState::open(&args.common.state)?;
     let definition = ctx.integration.definition();
+    let local = LocalState::open(&args.common.state)?;
+    let queue = local.queue(&definition.id)?;
     local
         .state
         .put_definition(definition)
         .await
         .map_err(|e| Failure::Remote(format!("cannot store the definition: {e}")))?;
-    let engine = local.engine(Arc::new(LiveConnectors::new(secrets)), config);
+    let engine = local.engine(
+        queue.clone(),
+        Arc::new(LiveConnectors::new(secrets)),
+        config,
+    );
 
     let execution = match unfinished_execution(&local, &definition.id).await? {
         Some(execution_id) => {
@@ -94,8 +100,7 @@ async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
                 .resume_execution(&execution_id, &owner)
                 .await
                 .map_err(|e| Failure::Remote(format!("cannot resume {execution_id}: {e}")))?;
-            local
-                .queue
+            queue
                 .make_all_visible()
                 .await
                 .map_err(|e| Failure::Remote(format!("cannot requeue pages: {e}")))?;
@@ -115,7 +120,6 @@ async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
     if execution.status.is_final() {
         return Ok(execution);
     }
-    let queue: Arc<dyn dynsync_domain::ports::PageQueue> = local.queue.clone();
     drive(engine, queue, &execution, args.concurrency).await
 }
 
