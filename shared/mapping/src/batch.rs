@@ -216,6 +216,17 @@ mod tests {
     }
 
     #[test]
+    fn loose_bounds_fall_back_to_exact_sizes_before_cutting_a_batch() {
+        // Each user's bound is ~6x its size: bounds alone would cut after ~200 users.
+        let users: Vec<_> = (0..1_500)
+            .map(|i| user(&format!("u{i}@x.co"), 4_000))
+            .collect();
+        assert_eq!(split(&users, false), vec![0..1000, 1000..1500]);
+        let body = upsert_body(&users[..1000], false);
+        assert!(body.len() < MAX_BODY_BYTES);
+    }
+
+    #[test]
     fn an_oversized_user_gets_a_range_of_its_own() {
         let users = vec![
             user("a@x.co", 10),

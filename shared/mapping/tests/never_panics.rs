@@ -110,6 +110,7 @@ proptest! {
             match mapped.outcome {
                 Outcome::User(user) => {
                     prop_assert!(!user.identifiers.is_empty());
+                    prop_assert!(batch::size_bound(&user) >= batch::user_size(&user));
                     prop_assert!(!user.attributes.is_empty() || !user.events.is_empty());
                     users.push(user);
                 }
@@ -122,8 +123,10 @@ proptest! {
         let covered: usize = ranges.iter().map(|r| r.len()).sum();
         prop_assert_eq!(covered, users.len());
         for range in ranges {
+            let single = range.len() == 1;
             let body = upsert_body(users.get(range).unwrap_or(&[]), false);
             prop_assert!(serde_json::from_slice::<Value>(&body).is_ok());
+            prop_assert!(single || body.len() < batch::MAX_BODY_BYTES);
         }
     }
 }
