@@ -8,12 +8,15 @@ use std::path::Path;
 use std::process::Stdio;
 
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const SECRET_VAR: &str = "DYNSYNC_SECRET_DYNSYNC_TEST_DYNAMICS";
 const REFRESH_NAME: &str = "dynsync/test/refresh";
+/// For tests that never reach Insider.
+const UNUSED_INSIDER: &str = "http://127.0.0.1:9/api/user/v1/upsert";
 
-fn definition(emu: &DataverseEmulator, method: &str) -> String {
+fn definition(emu: &DataverseEmulator, insider_url: &str, method: &str) -> String {
     let (scopes, refresh) = if method == "authorization_code" {
         (
             format!(
@@ -42,6 +45,7 @@ source:
 identifiers:
   - {{ type: uuid, field: contactid }}
 insider:
+  api_url: {insider_url}
   partner: acme
   token: {{ secret: dynsync/insider }}
 ",
@@ -60,7 +64,8 @@ fn command(dir: &Path, yaml: &str, args: &[&str]) -> tokio::process::Command {
         .args(args.get(2..).unwrap_or_default())
         .arg("--state")
         .arg(dir.join("state"))
-        .env(SECRET_VAR, CLIENT_SECRET);
+        .env(SECRET_VAR, CLIENT_SECRET)
+        .env("DYNSYNC_SECRET_DYNSYNC_INSIDER", TOKEN);
     command
 }
 
@@ -98,7 +103,10 @@ fn no_redirects() -> reqwest::Client {
 async fn login_without_a_browser_stores_a_refresh_token_that_connect_then_uses() {
     let emu = DataverseEmulator::start(Seed::demo()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let yaml = definition(&emu, "authorization_code");
+    let insider = InsiderEmulator::start(InsiderConfig::default())
+        .await
+        .unwrap();
+    let yaml = definition(&emu, &insider.upsert_url(), "authorization_code");
     let (mut child, url) = start_login(dir.path(), &yaml).await;
     assert!(url.contains("code_challenge_method=S256") && url.contains("state="));
 
@@ -145,7 +153,11 @@ async fn login_without_a_browser_stores_a_refresh_token_that_connect_then_uses()
 async fn a_redirect_with_the_wrong_state_is_refused() {
     let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = start_login(dir.path(), &definition(&emu, "authorization_code")).await;
+    let (mut child, url) = start_login(
+        dir.path(),
+        &definition(&emu, UNUSED_INSIDER, "authorization_code"),
+    )
+    .await;
     let redirect = url::Url::parse(&url).unwrap();
     let callback = redirect
         .query_pairs()
@@ -168,7 +180,7 @@ async fn login_for_a_client_credentials_definition_is_invalid_input() {
     let dir = tempfile::tempdir().unwrap();
     let output = command(
         dir.path(),
-        &definition(&emu, "client_credentials"),
+        &definition(&emu, UNUSED_INSIDER, "client_credentials"),
         &["auth", "login", "--no-browser"],
     )
     .output()

@@ -7,11 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use serde_json::Value;
 
 const SECRET_VAR: &str = "DYNSYNC_SECRET_DYNSYNC_TEST_DYNAMICS";
 
-fn definition(emu: &DataverseEmulator, source: &str) -> String {
+fn definition(emu: &DataverseEmulator, insider: &InsiderEmulator, source: &str) -> String {
     format!(
         "id: cli-test
 method: {method}
@@ -30,6 +31,7 @@ source:
 identifiers:
   - {{ type: uuid, field: contactid }}
 insider:
+  api_url: {insider}
   partner: acme
   token: {{ secret: dynsync/insider }}
 ",
@@ -41,6 +43,7 @@ insider:
         web = emu.web_api_url(),
         token = emu.token_url(),
         scope = emu.scope(),
+        insider = insider.upsert_url(),
     )
 }
 
@@ -64,6 +67,7 @@ async fn dynsync(dir: &Path, yaml: &str, args: &[&str], secret: &str) -> Run {
         .arg("--state")
         .arg(&state)
         .env(SECRET_VAR, secret)
+        .env("DYNSYNC_SECRET_DYNSYNC_INSIDER", TOKEN)
         .env_remove("RUST_LOG");
     let output = command.output().await.unwrap();
     Run {
@@ -73,9 +77,12 @@ async fn dynsync(dir: &Path, yaml: &str, args: &[&str], secret: &str) -> Run {
     }
 }
 
-async fn demo() -> (DataverseEmulator, tempfile::TempDir) {
+async fn demo() -> (DataverseEmulator, InsiderEmulator, tempfile::TempDir) {
     (
         DataverseEmulator::start(Seed::demo()).await.unwrap(),
+        InsiderEmulator::start(InsiderConfig::default())
+            .await
+            .unwrap(),
         tempfile::tempdir().unwrap(),
     )
 }
@@ -87,10 +94,10 @@ fn json(run: &Run) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_passes_every_dataverse_check() {
-    let (emu, dir) = demo().await;
+    let (emu, ins, dir) = demo().await;
     let run = dynsync(
         dir.path(),
-        &definition(&emu, CONTACTS),
+        &definition(&emu, &ins, CONTACTS),
         &["connect"],
         CLIENT_SECRET,
     )
@@ -112,11 +119,11 @@ async fn connect_passes_every_dataverse_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_json_is_one_document_with_each_check() {
-    let (emu, dir) = demo().await;
+    let (emu, ins, dir) = demo().await;
     let source = "  list: VIP Segment\n  fields: [contactid, emailaddress1]";
     let run = dynsync(
         dir.path(),
-        &definition(&emu, source),
+        &definition(&emu, &ins, source),
         &["connect", "--json"],
         CLIENT_SECRET,
     )
@@ -124,7 +131,7 @@ async fn connect_json_is_one_document_with_each_check() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = json(&run);
     assert_eq!(report["ok"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 4);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 5);
     assert!(
         report["checks"][2]["detail"]
             .as_str()
@@ -135,10 +142,10 @@ async fn connect_json_is_one_document_with_each_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_with_the_secret_id_instead_of_its_value_says_so_and_exits_1() {
-    let (emu, dir) = demo().await;
+    let (emu, ins, dir) = demo().await;
     let run = dynsync(
         dir.path(),
-        &definition(&emu, CONTACTS),
+        &definition(&emu, &ins, CONTACTS),
         &["connect"],
         "3f2b1c0d-aaaa-bbbb-cccc-000000000000",
     )
@@ -151,11 +158,11 @@ async fn connect_with_the_secret_id_instead_of_its_value_says_so_and_exits_1() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_names_a_misspelt_field() {
-    let (emu, dir) = demo().await;
+    let (emu, ins, dir) = demo().await;
     let source = "  entity: contact\n  fields: [contactid, emailadress1]";
     let run = dynsync(
         dir.path(),
-        &definition(&emu, source),
+        &definition(&emu, &ins, source),
         &["connect", "--json"],
         CLIENT_SECRET,
     )
@@ -173,9 +180,9 @@ async fn connect_names_a_misspelt_field() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_to_an_unreachable_organization_exits_1_and_says_to_check_the_url() {
-    let (emu, dir) = demo().await;
-    let yaml =
-        definition(&emu, CONTACTS).replace(&emu.web_api_url(), "http://127.0.0.1:9/api/data/v9.2");
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, CONTACTS)
+        .replace(&emu.web_api_url(), "http://127.0.0.1:9/api/data/v9.2");
     let run = dynsync(dir.path(), &yaml, &["connect"], CLIENT_SECRET).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -187,8 +194,8 @@ async fn connect_to_an_unreachable_organization_exits_1_and_says_to_check_the_ur
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_definition_exits_2_with_nothing_on_stdout() {
-    let (emu, dir) = demo().await;
-    let yaml = definition(&emu, CONTACTS)
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, CONTACTS)
         .replace("page_size", "x")
         .replace("method: client_credentials", "method: password");
     for command in ["connect", "entities", "fields", "lists"] {
@@ -205,8 +212,8 @@ async fn an_invalid_definition_exits_2_with_nothing_on_stdout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn entities_lists_tables_for_people_and_json_for_scripts() {
-    let (emu, dir) = demo().await;
-    let yaml = definition(&emu, CONTACTS);
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, CONTACTS);
     let table = dynsync(dir.path(), &yaml, &["entities"], CLIENT_SECRET).await;
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(table.stdout.contains("Entity set") && table.stdout.contains("contacts"));
@@ -224,8 +231,8 @@ async fn entities_lists_tables_for_people_and_json_for_scripts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fields_show_types_and_option_labels_of_the_definitions_entity_or_the_one_given() {
-    let (emu, dir) = demo().await;
-    let yaml = definition(&emu, CONTACTS);
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, CONTACTS);
     let run = dynsync(dir.path(), &yaml, &["fields", "--json"], CLIENT_SECRET).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let fields = json(&run);
@@ -262,8 +269,8 @@ async fn fields_show_types_and_option_labels_of_the_definitions_entity_or_the_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lists_show_static_and_dynamic_lists_with_their_members() {
-    let (emu, dir) = demo().await;
-    let yaml = definition(&emu, CONTACTS);
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, CONTACTS);
     let table = dynsync(dir.path(), &yaml, &["lists"], CLIENT_SECRET).await;
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(table.stdout.contains("VIP Segment") && table.stdout.contains("dynamic"));

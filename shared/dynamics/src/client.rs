@@ -26,7 +26,6 @@ struct Inner {
     base: url::Url,
     transport: Transport,
     tokens: TokenProvider,
-    page_size: u32,
 }
 
 /// One request to the Web API, relative to its base URL.
@@ -58,17 +57,12 @@ impl DataverseClient {
                 base,
                 transport,
                 tokens,
-                page_size: settings.page_size,
             }),
         })
     }
 
     pub fn tokens(&self) -> &TokenProvider {
         &self.inner.tokens
-    }
-
-    pub fn page_size(&self) -> u32 {
-        self.inner.page_size
     }
 
     /// The absolute URL of a path relative to the Web API base.

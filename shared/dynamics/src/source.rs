@@ -102,7 +102,8 @@ impl DataverseSource {
             .client
             .fetch(&request.plan.entity_set, &fetchxml, false)
             .await?;
-        let full = u32::try_from(page.records.len()).is_ok_and(|n| n >= self.client.page_size());
+        let page_size = request.integration.definition().dynamics.page_size;
+        let full = u32::try_from(page.records.len()).is_ok_and(|n| n >= page_size);
         let next_cursor = if full || page.more {
             page.records
                 .last()

@@ -113,7 +113,7 @@ impl Transport {
             .map_err(|e| self.send_error(service, &e, attempt))?
             .to_vec();
         let retry_after = retry_after(&headers);
-        if status == 429 {
+        if status == 429 || (status >= 400 && is_service_protection(&body)) {
             let (code, _) = dataverse_error(&body);
             return Err(Failure {
                 error: DynamicsError::Throttled {
@@ -175,6 +175,15 @@ fn without_url(e: &reqwest::Error) -> String {
     text
 }
 
+/// Dataverse's service protection limits (API-FACTS.md 2.7): requests, execution time and
+/// concurrent requests. They are throttling whatever status carries them.
+const SERVICE_PROTECTION: [&str; 3] = ["0x80072322", "0x80072321", "0x80072326"];
+
+fn is_service_protection(body: &[u8]) -> bool {
+    let (code, _) = dataverse_error(body);
+    SERVICE_PROTECTION.contains(&code.to_ascii_lowercase().as_str())
+}
+
 /// `Retry-After` in seconds (the form Dataverse and Entra use).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -212,6 +221,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn service_protection_codes_are_recognised_in_any_case() {
+        assert!(is_service_protection(br#"{"error":{"code":"0x80072326","message":"Number of concurrent requests exceeded the limit of 52."}}"#));
+        assert!(is_service_protection(
+            br#"{"error":{"code":"0X80072321","message":""}}"#
+        ));
+        assert!(!is_service_protection(
+            br#"{"error":{"code":"0x80041103","message":""}}"#
+        ));
+    }
 
     #[test]
     fn retry_after_is_read_in_seconds() {

@@ -14,7 +14,7 @@ use dynsync_domain::Integration;
 use dynsync_domain::execution::{Partition, SourcePlan, Window};
 use dynsync_domain::ports::{DataSource, PageRequest};
 use dynsync_dynamics::DataverseSource;
-use dynsync_emulators::dataverse::{DataverseEmulator, Seed};
+use dynsync_emulators::dataverse::{DataverseEmulator, Record, Seed};
 use dynsync_fetchxml::partitions;
 
 /// Reads a partition to its end; returns the ids and the number of pages.
@@ -189,23 +189,39 @@ async fn the_record_filter_combines_with_each_fetch_mode_window() {
         5000,
     );
     let plan = source.plan(&everything).await.unwrap();
-    let all = source
-        .fetch_page(PageRequest {
-            integration: &everything,
-            plan: &plan,
-            window: None,
-            partition: &whole(),
-            cursor: None,
-        })
-        .await
-        .unwrap()
-        .records;
-    assert_eq!(all.len(), 600);
+    let read_everything = || async {
+        source
+            .fetch_page(PageRequest {
+                integration: &everything,
+                plan: &plan,
+                window: None,
+                partition: &whole(),
+                cursor: None,
+            })
+            .await
+            .unwrap()
+            .records
+    };
+    let seeded = read_everything().await;
+    assert_eq!(seeded.len(), 600);
 
-    // A window in the middle of the seeded modification times.
-    let mut modified: Vec<DateTime<Utc>> = all.iter().map(|r| stamp(r, "modifiedon")).collect();
+    // A window in the middle of the seeded modification times; a quarter of the records
+    // created before it are then modified inside it (what only_updated is about).
+    let mut modified: Vec<DateTime<Utc>> = seeded.iter().map(|r| stamp(r, "modifiedon")).collect();
     modified.sort();
     let (from, to) = (modified[150] + Duration::seconds(1), modified[450]);
+    let inside = from + (to - from) / 2;
+    for record in seeded
+        .iter()
+        .step_by(4)
+        .filter(|r| stamp(r, "createdon") < from)
+    {
+        let id = record["contactid"].as_str().unwrap().parse().unwrap();
+        emu.store()
+            .update("contact", id, Record::new().with("modifiedon", inside))
+            .unwrap();
+    }
+    let all = read_everything().await;
     let window = Window {
         from: Some(from),
         to: Some(to),
