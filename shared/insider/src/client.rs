@@ -8,6 +8,10 @@
 //! one "Request Retries" setting) and a fixed [`DEFAULT_TIMEOUT`] of 30 s: an upsert of at
 //! most 5 MB is answered well within it, and the Dynamics timeout (up to 300 s) is sized for
 //! large Dataverse pages, not for Insider.
+//!
+//! Retrying is safe for profiles (upserts are idempotent by identifier) but a request that
+//! timed out after Insider applied it will, when retried, append its events a second time:
+//! the at-least-once trade-off the architecture accepts (ARCHITECTURE.md section 7).
 
 use std::time::Duration;
 

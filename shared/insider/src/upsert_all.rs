@@ -21,7 +21,8 @@ pub struct UpsertReport {
     pub accepted: u64,
     /// Users rejected, by index in the slice given, with reasons.
     pub failures: Vec<UserFailure>,
-    /// Upsert requests made (batches sent, each retried as needed).
+    /// Batches processed, each one request (retried as needed); a lone user too large for
+    /// any request is a batch failed without a request.
     pub batches: usize,
     /// Users never sent because sending stopped early (empty when all were sent).
     pub not_sent: Range<usize>,
