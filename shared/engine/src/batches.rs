@@ -147,7 +147,8 @@ fn attribute(
         .take(MAX_RECORDED_FAILURES)
         .map(|(i, reason)| RecordFailure {
             record_id: ids.get(*i).cloned().unwrap_or_default(),
-            reason: format!("Insider rejected the user: {reason}"),
+            // The sink's reason already says who rejected the user and why.
+            reason: (*reason).to_owned(),
         })
         .collect();
     BatchRecord {
