@@ -322,6 +322,16 @@ async fn formatted_values_and_null_omission_follow_dataverse() {
     assert_eq!(ada["createdon"], "2026-01-05T10:00:00Z");
     assert_eq!(ada["birthdate"], "1990-03-12");
     assert_eq!(ada["_parentcustomerid_value"], account.to_string());
+    let (_, star) = fetch(&emu, &t, "contacts", xml, Some(ALL_ANNOTATIONS)).await;
+    let ada_star = &rows(&star)[0];
+    assert_eq!(
+        ada_star["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"],
+        "account"
+    );
+    assert_eq!(
+        ada_star["_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"],
+        "parentcustomerid_account"
+    );
     assert_eq!(ada["gendercode"], 2);
     assert!(ada.get("emailaddress1").is_none(), "FetchXML omits nulls");
     let unknown = &rows(&v)[1];

@@ -178,6 +178,33 @@ async fn change_tracking_returns_changes_then_deletions_and_a_new_delta_link() {
 }
 
 #[tokio::test]
+async fn a_paged_initial_sync_reports_changes_made_while_it_was_paging() {
+    let emu = DataverseEmulator::start(Seed::contacts(10, 5))
+        .await
+        .unwrap();
+    let t = token(&emu).await;
+    let prefer = "odata.track-changes,odata.maxpagesize=4";
+    let (_, first) = get_json(&emu, &t, "contacts?$select=firstname", Some(prefer)).await;
+    assert!(first.get("@odata.deltaLink").is_none());
+    let ids = emu.store().ids("contact");
+    // Changed after page 1 was read, on a row page 1 already returned.
+    emu.store()
+        .update("contact", ids[0], Record::new().with("firstname", "Late"))
+        .unwrap();
+    let mut next = first["@odata.nextLink"].as_str().unwrap().to_owned();
+    let delta = loop {
+        let (s, page) = get_json(&emu, &t, &next, Some(prefer)).await;
+        assert_eq!(s, 200, "{page}");
+        if let Some(d) = page["@odata.deltaLink"].as_str() {
+            break d.to_owned();
+        }
+        next = page["@odata.nextLink"].as_str().unwrap().to_owned();
+    };
+    let (_, v) = get_json(&emu, &t, &delta, None).await;
+    assert_eq!(strings(&v, "contactid"), vec![ids[0].to_string()]);
+}
+
+#[tokio::test]
 async fn change_tracking_rejects_filter_orderby_and_top_naming_the_option() {
     let emu = DataverseEmulator::start(Seed::contacts(3, 5))
         .await

@@ -12,7 +12,12 @@ use serde_json::{Value, json};
 /// A delta token: the change-log version, then the time, as Dataverse shapes it
 /// (`919042!08/22/2017 08:10:44`).
 pub fn delta_token(st: &State) -> String {
-    format!("{}!{}", st.version, st.clock().format("%m/%d/%Y %H:%M:%S"))
+    delta_token_at(st, st.version)
+}
+
+/// A delta token for changes after `version`.
+pub fn delta_token_at(st: &State, version: u64) -> String {
+    format!("{version}!{}", st.clock().format("%m/%d/%Y %H:%M:%S"))
 }
 
 /// Serves a delta request.

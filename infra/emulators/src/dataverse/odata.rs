@@ -243,10 +243,15 @@ pub fn query(
         }
         Ordering::Equal
     };
-    let after: Option<(usize, Vec<Option<Key>>)> = match opt(q, "$skiptoken") {
-        None => None,
-        Some(tok) => Some(read_skiptoken(tok, &orders)?),
+    let (after, tracked_since) = match opt(q, "$skiptoken") {
+        None => (None, None),
+        Some(tok) => {
+            let (page, key, since) = read_skiptoken(tok, &orders)?;
+            (Some((page, key)), since)
+        }
     };
+    // A tracked sync's delta link covers changes since its first page, not its last.
+    let tracking_version = tracked_since.unwrap_or(st.version);
     let page_no = after.as_ref().map_or(1, |(p, _)| *p);
     // Rows in order after the skip token; a primary-id order is a range scan.
     let limit =
@@ -309,8 +314,14 @@ pub fn query(
                     first: plain(a, first),
                 })
                 .collect();
-            let tok =
+            let mut tok =
                 cookie::annotation(page_no + 1, &cookie::build(page_no, &cols)).replace("%25", "%");
+            if tracking {
+                tok = tok.replace(
+                    "istracking=\"False\" />",
+                    &format!("istracking=\"True\" trackingversion=\"{tracking_version}\" />"),
+                );
+            }
             body.insert(
                 "@odata.nextLink".into(),
                 json!(link(web, set, q, ("$skiptoken", &tok))),
@@ -323,7 +334,10 @@ pub fn query(
                 web,
                 set,
                 q,
-                ("$deltatoken", &super::changes::delta_token(st))
+                (
+                    "$deltatoken",
+                    &super::changes::delta_token_at(st, tracking_version)
+                )
             )),
         );
     }
@@ -355,10 +369,11 @@ fn plain(a: &AttrDef, row: &Row) -> String {
     }
 }
 
-fn read_skiptoken(
-    tok: &str,
-    orders: &[(&AttrDef, bool)],
-) -> Result<(usize, Vec<Option<Key>>), ApiError> {
+/// A `$skiptoken`: next page number, last sort key, and the change-log version a tracked
+/// sync started at.
+type SkipToken = (usize, Vec<Option<Key>>, Option<u64>);
+
+fn read_skiptoken(tok: &str, orders: &[(&AttrDef, bool)]) -> Result<SkipToken, ApiError> {
     let bad = || {
         ApiError::bad_query(format!(
             "The $skiptoken '{tok}' is not valid; follow @odata.nextLink verbatim."
@@ -369,6 +384,9 @@ fn read_skiptoken(
         .attr("pagenumber")
         .and_then(|p| p.parse::<usize>().ok())
         .ok_or_else(bad)?;
+    let since = el
+        .attr("trackingversion")
+        .and_then(|v| v.parse::<u64>().ok());
     let inner = el.attr("pagingcookie").ok_or_else(bad)?;
     let decoded = percent_encoding::percent_decode_str(inner)
         .decode_utf8_lossy()
@@ -391,7 +409,7 @@ fn read_skiptoken(
                 .ok_or_else(bad)
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok((page, key))
+    Ok((page, key, since))
 }
 
 /// Serves `GET {set}({id})?$select=...`: one row, or 404 when it does not exist.

@@ -95,6 +95,17 @@ pub fn put(
             format!("{name}@{LOOKUP_LOGICAL}"),
             Value::String(entity.clone()),
         );
+        if ann.lookup {
+            let nav = if attr.kind == super::schema::AttrKind::Customer {
+                format!("{}_{entity}", attr.name)
+            } else {
+                attr.name.to_owned()
+            };
+            out.insert(
+                format!("{name}@Microsoft.Dynamics.CRM.associatednavigationproperty"),
+                Value::String(nav),
+            );
+        }
     }
     out.insert(name, to_json(attr.kind, v));
 }
