@@ -286,3 +286,35 @@ async fn lists_show_static_and_dynamic_lists_with_their_members() {
         (Some(true), Some("contact"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fields_of_a_marketing_list_definition_are_those_of_its_member_type() {
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, "  list: Trade Show Leads\n  fields: [contactid]");
+    let run = dynsync(dir.path(), &yaml, &["fields", "--json"], CLIENT_SECRET).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run)["entity"], "lead");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_without_a_stored_refresh_token_says_to_run_auth_login_on_this_file() {
+    let (emu, ins, dir) = demo().await;
+    let yaml = definition(&emu, &ins, CONTACTS)
+        .replace("method: client_credentials", "method: authorization_code")
+        .replace(
+            &format!("[\"{}\"]", emu.scope()),
+            &format!(
+                "[\"{}/user_impersonation\", offline_access]\n    refresh_token: {{ secret: dynsync/test/refresh }}",
+                emu.base_url()
+            ),
+        );
+    let run = dynsync(dir.path(), &yaml, &["connect"], CLIENT_SECRET).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let file = dir.path().join("integration.yaml");
+    assert!(
+        run.stderr
+            .contains(&format!("run `dynsync auth login {}`", file.display())),
+        "{}",
+        run.stderr
+    );
+}
