@@ -12,17 +12,17 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Data to load: `demo`, `empty` or `contacts:N`.
-    #[arg(long, default_value = "demo")]
-    seed: String,
+    #[arg(long, default_value = "demo", value_parser = seed)]
+    seed: Seed,
 }
 
-fn seed(spec: &str) -> anyhow::Result<Seed> {
+fn seed(spec: &str) -> Result<Seed, String> {
     match spec {
         "demo" => Ok(Seed::demo()),
         "empty" => Ok(Seed::empty()),
         other => match other.strip_prefix("contacts:").map(str::parse::<usize>) {
             Some(Ok(n)) => Ok(Seed::contacts(n, 42)),
-            _ => anyhow::bail!("--seed must be demo, empty or contacts:N (got '{other}')"),
+            _ => Err(format!("expected demo, empty or contacts:N, got '{other}'")),
         },
     }
 }
@@ -30,11 +30,8 @@ fn seed(spec: &str) -> anyhow::Result<Seed> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let emu = DataverseEmulator::start_on(
-        SocketAddr::from(([127, 0, 0, 1], args.port)),
-        seed(&args.seed)?,
-    )
-    .await?;
+    let emu = DataverseEmulator::start_on(SocketAddr::from(([127, 0, 0, 1], args.port)), args.seed)
+        .await?;
     println!("Dataverse emulator");
     println!("  web api:       {}", emu.web_api_url());
     println!("  token url:     {}", emu.token_url());

@@ -100,9 +100,9 @@ fn opt<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn max_page_size(pref: &str) -> Result<usize, ApiError> {
-    match pref
-        .split(',')
-        .map(str::trim)
+    let prefs = render::preferences(pref);
+    match prefs
+        .iter()
         .find_map(|p| p.strip_prefix("odata.maxpagesize="))
     {
         None => Ok(super::fetchxml::MAX_PAGE),
@@ -140,7 +140,8 @@ pub fn query(
         .schema
         .by_set(set)
         .ok_or_else(|| ApiError::not_found_segment(set))?;
-    let tracking = pref.split(',').any(|p| p.trim() == "odata.track-changes");
+    let prefs = render::preferences(pref);
+    let tracking = prefs.iter().any(|p| p == "odata.track-changes");
     let delta = opt(q, "$deltatoken");
     if tracking || delta.is_some() {
         for banned in ["$filter", "$orderby", "$expand", "$top"] {
@@ -214,7 +215,7 @@ pub fn query(
         ),
         None => None,
     };
-    let explicit_size = pref.contains("odata.maxpagesize=");
+    let explicit_size = prefs.iter().any(|p| p.starts_with("odata.maxpagesize="));
     let size = max_page_size(pref)?;
     let pk = def
         .attr(def.primary_id)

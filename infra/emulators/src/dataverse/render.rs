@@ -12,6 +12,29 @@ pub const LOOKUP_LOGICAL: &str = "Microsoft.Dynamics.CRM.lookuplogicalname";
 pub const MORE_RECORDS: &str = "Microsoft.Dynamics.CRM.morerecords";
 pub const PAGING_COOKIE: &str = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie";
 
+/// The preferences of a `Prefer` header (or several joined by commas), split on commas
+/// outside double quotes: `odata.include-annotations="a,b",odata.maxpagesize=10`.
+pub fn preferences(prefer: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in prefer.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                cur.push(ch);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(ch),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// Which annotations the client asked for with `Prefer: odata.include-annotations="..."`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Annotations {
@@ -24,7 +47,7 @@ impl Annotations {
     /// Reads every `odata.include-annotations` preference of a `Prefer` header.
     pub fn from_prefer(prefer: &str) -> Self {
         let mut out = Annotations::default();
-        for pref in prefer.split(',').map(str::trim) {
+        for pref in preferences(prefer) {
             let Some(list) = pref.strip_prefix("odata.include-annotations=") else {
                 continue;
             };
@@ -177,5 +200,22 @@ pub fn to_plain(kind: super::schema::AttrKind, v: &FieldValue) -> Option<String>
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(if b { "1" } else { "0" }.to_owned()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_annotation_lists_keep_all_their_names() {
+        let prefer = "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.fetchxmlpagingcookie\", odata.maxpagesize=10";
+        assert_eq!(preferences(prefer).len(), 2);
+        let ann = Annotations::from_prefer(prefer);
+        assert!(ann.formatted && ann.paging && !ann.lookup);
+        assert_eq!(
+            Annotations::from_prefer("odata.maxpagesize=10"),
+            Annotations::default()
+        );
     }
 }

@@ -193,12 +193,7 @@ fn fetch_reply(
 
 /// The `odata.include-annotations` preference echoed in `Preference-Applied`.
 pub fn applied_annotations(pref: &str) -> Option<String> {
-    let start = pref.find("odata.include-annotations=")?;
-    let rest = pref.get(start..)?;
-    let end = rest
-        .get(27..)
-        .and_then(|r| r.find('"'))
-        .map(|i| i + 28)
-        .unwrap_or(rest.len());
-    rest.get(..end).map(str::to_owned)
+    render::preferences(pref)
+        .into_iter()
+        .find(|p| p.starts_with("odata.include-annotations="))
 }
