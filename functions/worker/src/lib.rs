@@ -239,6 +239,18 @@ impl Worker {
     }
 }
 
+/// The invocation's deadline from the runtime's `Lambda-Runtime-Deadline-Ms` (epoch
+/// milliseconds). A value that cannot be a wall-clock time (before 2001; cargo-lambda's
+/// local runtime sends a relative 600000) means the deadline is unknown: Lambda's longest
+/// timeout, 15 minutes from now, is assumed instead of deferring every message.
+pub fn lambda_deadline(deadline_ms: u64) -> SystemTime {
+    const PLAUSIBLE_AFTER_MS: u64 = 1_000_000_000_000;
+    if deadline_ms < PLAUSIBLE_AFTER_MS {
+        return SystemTime::now() + Duration::from_secs(15 * 60);
+    }
+    SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms)
+}
+
 /// The page task in a message body.
 fn parse_task(message: &SqsMessage) -> Result<PageTask, String> {
     let body = message
@@ -275,6 +287,19 @@ mod tests {
                 .insert("ApproximateReceiveCount".into(), count.into());
         }
         message
+    }
+
+    #[test]
+    fn a_real_deadline_is_kept_and_an_implausible_one_means_lambda_s_longest_timeout() {
+        let real = 1_795_744_416_727;
+        assert_eq!(
+            lambda_deadline(real),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(real)
+        );
+        let assumed = lambda_deadline(600_000)
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        assert!(assumed > Duration::from_secs(14 * 60) && assumed <= Duration::from_secs(15 * 60));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics};
 use dynsync_telemetry::Metrics;
-use dynsync_worker::Worker;
+use dynsync_worker::{Worker, lambda_deadline};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
         let worker = &worker;
         async move {
             let metrics = Metrics::new(function);
-            let deadline = event.context.deadline();
+            let deadline = lambda_deadline(event.context.deadline);
             let response: SqsBatchResponse = worker.handle(event.payload, deadline, &metrics).await;
             flush_metrics(&metrics);
             Ok::<_, Error>(response)

@@ -214,3 +214,18 @@ async fn a_redelivered_page_that_is_already_done_sends_nothing_again() {
         ExecutionStatus::Running
     );
 }
+
+#[tokio::test]
+async fn the_response_serialises_as_lambda_s_partial_batch_response() {
+    let h = Harness::new(PagedSource::contacts(1, 2));
+    let mut event = SqsEvent::default();
+    event.records.push(message("r1", "not json", 1));
+    let response = h
+        .worker
+        .handle(event, far_deadline(), &Metrics::new("worker"))
+        .await;
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "msg-r1"}]})
+    );
+}
