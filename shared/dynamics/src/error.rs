@@ -71,8 +71,12 @@ pub enum DynamicsError {
         code: String,
         message: String,
     },
-    #[error("Dataverse is throttling requests (429{}) and still was after {attempts} attempts: lower partitions or retry later", code_suffix(.code))]
-    Throttled { code: String, attempts: u32 },
+    #[error("{service} is throttling requests (429{}) and still was after {attempts} attempts: lower dynamics.partitions or run later", code_suffix(.code))]
+    Throttled {
+        service: &'static str,
+        code: String,
+        attempts: u32,
+    },
     #[error("{service} answered {status} after {attempts} attempts: {message}")]
     Server {
         service: &'static str,
@@ -184,9 +188,7 @@ impl DynamicsError {
             },
             (401, _) => Self::Unauthorized { detail: message },
             (403, _) => Self::Forbidden { detail: message },
-            (_, "0x80040203" | "0x8004111c" | "0x80041129" | "0x80040216") => {
-                Self::InvalidFetchXml { code, message }
-            }
+            (_, "0x80040203") => Self::InvalidFetchXml { code, message },
             (404, _) | (_, "0x80041102") => Self::NotFound {
                 what: "the requested resource".to_owned(),
                 code,

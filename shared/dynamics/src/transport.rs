@@ -117,6 +117,7 @@ impl Transport {
             let (code, _) = dataverse_error(&body);
             return Err(Failure {
                 error: DynamicsError::Throttled {
+                    service,
                     code,
                     attempts: attempt,
                 },

@@ -149,3 +149,18 @@ async fn a_malformed_page_is_retried_and_one_that_stays_malformed_is_a_clear_err
     );
     assert!(error.to_string().contains("malformed"));
 }
+
+#[tokio::test]
+async fn throttling_that_persists_is_a_transient_error_after_the_retries() {
+    let emu = DataverseEmulator::start(Seed::empty()).await.unwrap();
+    let mut settings = client_credentials(&emu);
+    settings.retries = 1;
+    emu.faults().throttle_every(1, 0);
+    let error = client(&settings, secrets()).who_am_i().await.unwrap_err();
+    assert!(
+        matches!(error, DynamicsError::Throttled { attempts: 2, ref code, .. } if code == "0x80072322"),
+        "{error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Transient);
+    assert!(error.to_string().contains("dynamics.partitions"));
+}
