@@ -114,6 +114,14 @@ impl Dispatcher {
             }
             summary.stalled.push(execution_id);
         }
+        tracing::info!(
+            started = summary.started.len(),
+            already_running = summary.already_running.len(),
+            initialised = summary.initialised.len(),
+            errors = summary.errors.len(),
+            stalled = summary.stalled.len(),
+            "tick done"
+        );
         Ok(summary)
     }
 
