@@ -225,6 +225,52 @@ async fn static_list_members_come_through_the_listmember_link() {
 }
 
 #[tokio::test]
+async fn static_list_membership_changes_show_in_queries_and_member_count() {
+    let (emu, t, ids) = people().await;
+    let store = emu.store();
+    let list = store
+        .add_static_list("Changing", "contact", &ids[..2])
+        .unwrap();
+    store
+        .add_list_members(list, &[ids[1], ids[2], ids[3]])
+        .unwrap();
+    store.remove_list_members(list, &[ids[0]]).unwrap();
+    let mut members = store.list_members(list);
+    members.sort();
+    let mut expected = ids[1..4].to_vec();
+    expected.sort();
+    assert_eq!(members, expected);
+    let (_, v) = get_json(
+        &emu,
+        &t,
+        &format!("lists({list})?$select=membercount"),
+        None,
+    )
+    .await;
+    assert_eq!(v["membercount"], 3);
+    // Deleting a contact removes its membership, as Dataverse cascades.
+    store.delete("contact", ids[2]).unwrap();
+    assert_eq!(store.list_members(list).len(), 2);
+    let dynamic = store.add_dynamic_list("Dyn", "contact", &q("")).unwrap();
+    assert!(store.add_list_members(dynamic, &[ids[0]]).is_err());
+}
+
+#[tokio::test]
+async fn unset_columns_disappear_from_fetchxml_results() {
+    let (emu, t, ids) = people().await;
+    emu.store()
+        .unset("contact", ids[0], &["emailaddress1"])
+        .unwrap();
+    let xml = format!(
+        "<fetch><entity name='contact'><attribute name='emailaddress1'/><filter><condition attribute='contactid' operator='eq' value='{}'/></filter></entity></fetch>",
+        ids[0]
+    );
+    let (_, v) = fetch(&emu, &t, "contacts", &xml, None).await;
+    assert!(rows(&v)[0].get("emailaddress1").is_none());
+    assert!(emu.store().unset("contact", ids[0], &["nosuch"]).is_err());
+}
+
+#[tokio::test]
 async fn dynamic_list_stores_its_query_and_member_count() {
     let (emu, t, _) = people().await;
     let query = q(&cond("gendercode", "eq", "1"));

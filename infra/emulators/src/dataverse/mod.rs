@@ -17,6 +17,7 @@ pub mod errors;
 pub mod faults;
 pub mod fetchxml;
 pub mod guid_order;
+mod lists;
 mod metadata;
 mod odata;
 mod render;

@@ -174,6 +174,31 @@ impl State {
         Ok(())
     }
 
+    /// Sets columns of a row to null and stamps `modifiedon`.
+    pub fn unset(&mut self, entity: &str, id: Uuid, columns: &[&str]) -> Result<(), StoreError> {
+        let def = Self::def(&self.schema, entity)?;
+        if let Some(bad) = columns
+            .iter()
+            .find(|c| def.attr(c).is_none() || **c == def.primary_id)
+        {
+            return Err(StoreError::UnknownColumn {
+                entity: entity.to_owned(),
+                column: (*bad).to_owned(),
+            });
+        }
+        self.update(entity, id, Record::new())?;
+        if let Some(row) = self
+            .tables
+            .get_mut(entity)
+            .and_then(|t| t.get_mut(&SqlGuid::new(id)))
+        {
+            for c in columns {
+                row.fields.0.remove(*c);
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes a row (and, as Dataverse cascades, its list memberships).
     pub fn delete(&mut self, entity: &str, id: Uuid) -> Result<(), StoreError> {
         let logical = Self::def(&self.schema, entity)?.logical_name;
@@ -220,62 +245,6 @@ impl State {
     }
 }
 
-impl State {
-    /// See [`DataStore::add_static_list`].
-    pub fn add_static_list(
-        &mut self,
-        name: &str,
-        member_type: &str,
-        ids: &[Uuid],
-    ) -> Result<Uuid, StoreError> {
-        let code = member_type_code(member_type)?;
-        let list = Record::new()
-            .with("listname", name)
-            .with("type", false)
-            .with("createdfromcode", code)
-            .with("membercount", ids.len() as i64)
-            .with("statecode", 0)
-            .with("statuscode", 0)
-            .with("lockstatus", false);
-        let list_id = self.insert("list", list)?;
-        for id in ids {
-            let member = Record::new()
-                .with_lookup("listid", "list", list_id)
-                .with_lookup("entityid", member_type, *id)
-                .with("entitytype", code);
-            self.insert("listmember", member)?;
-        }
-        Ok(list_id)
-    }
-
-    /// See [`DataStore::add_dynamic_list`]. The query must be valid FetchXML over
-    /// `member_type`; `membercount` is what it matches now.
-    pub fn add_dynamic_list(
-        &mut self,
-        name: &str,
-        member_type: &str,
-        fetchxml: &str,
-    ) -> Result<Uuid, StoreError> {
-        let code = member_type_code(member_type)?;
-        let count = super::fetchxml::count_matches(self, fetchxml).map_err(|e| {
-            StoreError::BadValue(format!(
-                "the dynamic list query is not valid FetchXML: {}",
-                e.message
-            ))
-        })?;
-        let list = Record::new()
-            .with("listname", name)
-            .with("type", true)
-            .with("createdfromcode", code)
-            .with("query", fetchxml)
-            .with("membercount", count as i64)
-            .with("statecode", 0)
-            .with("statuscode", 0)
-            .with("lockstatus", false);
-        self.insert("list", list)
-    }
-}
-
 fn fill_fullname(def: &EntityDef, fields: &mut Record) {
     if def.primary_name != "fullname" {
         return;
@@ -293,18 +262,6 @@ fn fill_fullname(def: &EntityDef, fields: &mut Record) {
     fields
         .0
         .insert("fullname".to_owned(), FieldValue::Text(full));
-}
-
-/// Member type of a marketing list, as `createdfromcode`.
-fn member_type_code(entity: &str) -> Result<i64, StoreError> {
-    match entity {
-        "account" => Ok(1),
-        "contact" => Ok(2),
-        "lead" => Ok(4),
-        other => Err(StoreError::BadValue(format!(
-            "marketing lists hold account, contact or lead rows, not '{other}'"
-        ))),
-    }
 }
 
 /// Cheap clone handle on the emulator's rows; changes are visible to the next request.
@@ -338,6 +295,11 @@ impl DataStore {
         self.write().update(entity, id, fields)
     }
 
+    /// Sets columns of a row to null (FetchXML then omits them) and bumps `modifiedon`.
+    pub fn unset(&self, entity: &str, id: Uuid, columns: &[&str]) -> Result<(), StoreError> {
+        self.write().unset(entity, id, columns)
+    }
+
     /// Deletes a row; change tracking reports it as deleted.
     pub fn delete(&self, entity: &str, id: Uuid) -> Result<(), StoreError> {
         self.write().delete(entity, id)
@@ -365,26 +327,5 @@ impl DataStore {
     /// Ids of all rows of `entity`, in SQL Server GUID order.
     pub fn ids(&self, entity: &str) -> Vec<Uuid> {
         self.read().rows(entity).map(|r| r.id).collect()
-    }
-
-    /// Creates an active static marketing list of `member_type` (`contact`, `lead`,
-    /// `account`) holding `ids`.
-    pub fn add_static_list(
-        &self,
-        name: &str,
-        member_type: &str,
-        ids: &[Uuid],
-    ) -> Result<Uuid, StoreError> {
-        self.write().add_static_list(name, member_type, ids)
-    }
-
-    /// Creates an active dynamic marketing list whose members are what `fetchxml` returns.
-    pub fn add_dynamic_list(
-        &self,
-        name: &str,
-        member_type: &str,
-        fetchxml: &str,
-    ) -> Result<Uuid, StoreError> {
-        self.write().add_dynamic_list(name, member_type, fetchxml)
     }
 }
