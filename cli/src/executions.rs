@@ -1,11 +1,14 @@
 //! `dynsync executions [--integration ID]` and `dynsync executions show ID`: the guide's
 //! Executions tab — start time, status, records read, users upserted, failures with details.
+//! They come from the local state folder, or with `--aws` from a deployed stack's table.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use dynsync_domain::ports::StateStore;
 
+use crate::aws::{AwsArgs, AwsStack};
 use crate::context::{self, Failure};
 use crate::local::LocalState;
 use crate::report;
@@ -44,6 +47,8 @@ pub struct OutputArgs {
     /// Print JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 pub fn run(args: &ExecutionsArgs) -> ExitCode {
@@ -56,9 +61,8 @@ pub fn run(args: &ExecutionsArgs) -> ExitCode {
 }
 
 async fn list(args: &ExecutionsArgs) -> Result<(), Failure> {
-    let local = open(&args.output)?;
-    let executions = local
-        .state
+    let (state, place) = open(&args.output).await?;
+    let executions = state
         .list_executions(args.integration.as_deref(), args.limit)
         .await
         .map_err(|e| Failure::Remote(format!("cannot read executions: {e}")))?;
@@ -66,10 +70,12 @@ async fn list(args: &ExecutionsArgs) -> Result<(), Failure> {
         return context::print_json(&executions);
     }
     if executions.is_empty() {
-        println!(
-            "no executions in {} yet (`dynsync run FILE` starts one)",
-            args.output.state.display()
-        );
+        let starts = if args.output.aws.aws {
+            "`dynsync trigger ID --aws` starts one"
+        } else {
+            "`dynsync run FILE` starts one"
+        };
+        println!("no executions in {place} yet ({starts})");
         return Ok(());
     }
     report::print_executions(&executions);
@@ -77,16 +83,14 @@ async fn list(args: &ExecutionsArgs) -> Result<(), Failure> {
 }
 
 async fn show(id: &str, output: &OutputArgs) -> Result<(), Failure> {
-    let local = open(output)?;
-    let execution = local
-        .state
+    let (state, place) = open(output).await?;
+    let execution = state
         .get_execution(id)
         .await
         .map_err(|e| Failure::Remote(format!("cannot read execution {id}: {e}")))?
         .ok_or_else(|| {
             Failure::Input(format!(
-                "no execution {id} in {} (`dynsync executions` lists them)",
-                output.state.display()
+                "no execution {id} in {place} (`dynsync executions` lists them)"
             ))
         })?;
     if output.json {
@@ -96,12 +100,19 @@ async fn show(id: &str, output: &OutputArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn open(output: &OutputArgs) -> Result<LocalState, Failure> {
+/// The store to read (the local folder, or the stack's table with `--aws`) and its name.
+async fn open(output: &OutputArgs) -> Result<(Arc<dyn StateStore>, String), Failure> {
+    if output.aws.aws {
+        let stack = AwsStack::connect("executions", &output.aws, None).await?;
+        let place = format!("the state table {}", stack.table());
+        return Ok((stack.state(), place));
+    }
     if !output.state.join(dynsync_local::STATE_FILE).exists() {
         return Err(Failure::Input(format!(
             "{} holds no dynsync state (pass --state DIR, or run `dynsync run FILE` first)",
             output.state.display()
         )));
     }
-    LocalState::open(&output.state)
+    let local = LocalState::open(&output.state)?;
+    Ok((local.state, output.state.display().to_string()))
 }

@@ -1,12 +1,15 @@
 //! `dynsync`: the one tool a person uses. Local mode runs the same engine as the Lambdas
-//! with embedded state; each command lives in its own module and returns an exit code
-//! (0 succeeded, 3 completed with record failures, 1 failed, 2 invalid input or usage).
+//! with embedded state; `--aws` commands (`push`, `trigger`, `pause`, `resume`,
+//! `executions --aws`) act on a deployed stack. Each command lives in its own module and
+//! returns an exit code (0 succeeded, 3 completed with record failures, 1 failed, 2 invalid
+//! input or usage).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod auth;
+mod aws;
 mod connect;
 mod context;
 mod demo;
@@ -14,10 +17,13 @@ mod discover;
 mod dry_run;
 mod executions;
 mod local;
+mod pause;
 mod preview;
+mod push;
 mod report;
 mod run;
 mod schema;
+mod trigger;
 mod validate;
 
 #[derive(Debug, Parser)]
@@ -51,6 +57,16 @@ enum Command {
     /// Sign in for authorization-code definitions.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// On a deployed stack (--aws): validate a definition and store it in the state table.
+    Push(push::PushArgs),
+    /// On a deployed stack (--aws): start an execution of a stored integration now; the
+    /// deployed workers process its pages.
+    Trigger(trigger::TriggerArgs),
+    /// On a deployed stack (--aws): stop scheduled runs of an integration (manual runs
+    /// still start).
+    Pause(pause::PauseArgs),
+    /// On a deployed stack (--aws): run an integration on its schedule again.
+    Resume(pause::PauseArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,5 +83,9 @@ fn main() -> ExitCode {
         Command::Fields(args) => discover::fields(&args),
         Command::Lists(args) => discover::lists(&args),
         Command::Auth(command) => auth::run(&command),
+        Command::Push(args) => push::run(&args),
+        Command::Trigger(args) => trigger::run(&args),
+        Command::Pause(args) => pause::run(&args, false),
+        Command::Resume(args) => pause::run(&args, true),
     }
 }
