@@ -186,3 +186,21 @@ async fn a_query_longer_than_a_get_url_goes_through_batch() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_invalid_fetchxml_query_is_a_permanent_error_quoting_dataverse() {
+    let (_emu, client) = demo().await;
+    let xml = "<fetch><entity name='contact'><filter><condition attribute='statecode' operator='sounds-like' value='0'/></filter></entity></fetch>";
+    let error = client.fetch("contacts", xml, false).await.unwrap_err();
+    assert!(
+        matches!(error, DynamicsError::InvalidFetchXml { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), dynsync_domain::ErrorKind::Permanent);
+    assert!(
+        error
+            .to_string()
+            .starts_with("Dataverse rejected the FetchXML query (0x80040203)"),
+        "{error}"
+    );
+}
