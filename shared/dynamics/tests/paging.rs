@@ -256,3 +256,29 @@ async fn the_record_filter_combines_with_each_fetch_mode_window() {
         assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected, "{mode}");
     }
 }
+
+#[tokio::test]
+async fn the_paging_cookie_helpers_page_through_every_record_exactly_once() {
+    let emu = DataverseEmulator::start(Seed::contacts(1_000, 5))
+        .await
+        .unwrap();
+    let client = client(&client_credentials(&emu), secrets());
+    let query = "<fetch count='150'><entity name='contact'><attribute name='contactid'/><order attribute='contactid'/></entity></fetch>";
+    let (mut ids, mut xml) = (Vec::new(), query.to_owned());
+    loop {
+        let page = client.fetch("contacts", &xml, false).await.unwrap();
+        ids.extend(
+            page.records
+                .iter()
+                .map(|r| r["contactid"].as_str().unwrap().to_owned()),
+        );
+        if !page.more {
+            break;
+        }
+        let cookie =
+            dynsync_fetchxml::decode_paging_cookie(page.paging_cookie.as_deref().unwrap()).unwrap();
+        xml = dynsync_fetchxml::with_paging_cookie(query, &cookie).unwrap();
+    }
+    assert_eq!(ids.len(), 1_000);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 1_000);
+}
