@@ -5,8 +5,9 @@
 //!
 //! Files: `server` (routes, fault gate, accept loop), `entra` + `token` + `authorize`
 //! (Entra ID), `web_api` (dispatch), `metadata`, `fetchxml/` (parse, plan, evaluate, page),
-//! `odata` + `changes` (OData queries, change tracking), `batch`, `render` (JSON shapes),
-//! `schema` + `entities` (tables), `values`, `store`, `seed`, `faults`, `guid_order`, `errors`.
+//! `odata` + `skiptoken` + `changes` (OData queries, paging, change tracking), `batch`,
+//! `render` (JSON shapes), `schema` + `entities` (tables), `values`, `store` + `lists`
+//! (rows, marketing lists), `seed`, `faults`, `guid_order`, `errors`.
 
 mod authorize;
 mod batch;
@@ -24,6 +25,7 @@ mod render;
 pub mod schema;
 pub mod seed;
 mod server;
+mod skiptoken;
 pub mod store;
 mod token;
 pub mod values;

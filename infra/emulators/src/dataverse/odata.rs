@@ -247,7 +247,7 @@ pub fn query(
     let (after, tracked_since) = match opt(q, "$skiptoken") {
         None => (None, None),
         Some(tok) => {
-            let (page, key, since) = read_skiptoken(tok, &orders)?;
+            let (page, key, since) = super::skiptoken::read(tok, &orders)?;
             (Some((page, key)), since)
         }
     };
@@ -311,8 +311,8 @@ pub fn query(
                 .iter()
                 .map(|(a, _)| CookieColumn {
                     name: a.name.to_owned(),
-                    last: plain(a, last),
-                    first: plain(a, first),
+                    last: super::skiptoken::plain(a, last),
+                    first: super::skiptoken::plain(a, first),
                 })
                 .collect();
             let mut tok =
@@ -358,59 +358,6 @@ pub fn query(
             .push(("Preference-Applied".into(), applied.join(",")));
     }
     Ok(r)
-}
-
-fn plain(a: &AttrDef, row: &Row) -> String {
-    match row.fields.get(a.name) {
-        None => String::new(),
-        Some(v) => match v {
-            super::values::FieldValue::Guid(id) => format!("{{{}}}", id.to_string().to_uppercase()),
-            other => render::to_plain(a.kind, other).unwrap_or_default(),
-        },
-    }
-}
-
-/// A `$skiptoken`: next page number, last sort key, and the change-log version a tracked
-/// sync started at.
-type SkipToken = (usize, Vec<Option<Key>>, Option<u64>);
-
-fn read_skiptoken(tok: &str, orders: &[(&AttrDef, bool)]) -> Result<SkipToken, ApiError> {
-    let bad = || {
-        ApiError::bad_query(format!(
-            "The $skiptoken '{tok}' is not valid; follow @odata.nextLink verbatim."
-        ))
-    };
-    let el = super::fetchxml::xml::parse(tok).map_err(|_| bad())?;
-    let page = el
-        .attr("pagenumber")
-        .and_then(|p| p.parse::<usize>().ok())
-        .ok_or_else(bad)?;
-    let since = el
-        .attr("trackingversion")
-        .and_then(|v| v.parse::<u64>().ok());
-    let inner = el.attr("pagingcookie").ok_or_else(bad)?;
-    let decoded = percent_encoding::percent_decode_str(inner)
-        .decode_utf8_lossy()
-        .into_owned();
-    let cols = cookie::read(&decoded)?;
-    let key = orders
-        .iter()
-        .map(|(a, _)| {
-            let c = cols.iter().find(|c| c.name == a.name).ok_or_else(bad)?;
-            if c.last.is_empty() {
-                return Ok(None);
-            }
-            if a.kind == super::schema::AttrKind::Uniqueidentifier {
-                return parse_guid(&c.last)
-                    .map(|g| Some(Key::Guid(g.into())))
-                    .ok_or_else(bad);
-            }
-            super::values::parse_literal(a.kind, &c.last)
-                .map(|v| Some(Key::of(&v)))
-                .ok_or_else(bad)
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok((page, key, since))
 }
 
 /// Serves `GET {set}({id})?$select=...`: one row, or 404 when it does not exist.
