@@ -15,6 +15,10 @@ const TARGET_PER_THOUSAND: f64 = 20.0;
 const TARGET_COLD_MS: f64 = 50.0;
 /// Memory per 5,000-record page target, MB.
 const TARGET_PAGE_MB: f64 = 64.0;
+/// The partition key of stored definitions (shared/aws's schema).
+const DEFINITION_PK: &str = "DEFINITION";
+/// Item kinds written once per execution or push, not per page.
+const ONCE_PER_EXECUTION: [&str; 3] = [DEFINITION_PK, "PLAN", "LOCK"];
 /// template.yaml's worker MemorySize, GB.
 const WORKER_MEMORY_GB: f64 = 0.5;
 
@@ -30,11 +34,17 @@ pub async fn item_sizes(res: &Resources) -> anyhow::Result<BTreeMap<String, (usi
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     while let Some(item) = pages.next().await {
         let item = item?;
-        let kind = item
-            .get("sk")
-            .and_then(|v| v.as_s().ok())
-            .map_or("?", |sk| sk.split('#').next().unwrap_or(sk))
-            .to_owned();
+        let text = |key: &str| {
+            item.get(key)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        };
+        let kind = match (text("pk"), text("sk")) {
+            (Some(DEFINITION_PK), _) => DEFINITION_PK,
+            (_, Some(sk)) => sk.split('#').next().unwrap_or(sk),
+            _ => "?",
+        }
+        .to_owned();
         let entry = kinds.entry(kind).or_default();
         entry.0 = entry.0.max(cost::item_size(&item));
         entry.1 += 1;
@@ -120,11 +130,20 @@ pub fn print(
         per_thousand(r.total() + source, n)
     );
 
-    println!("\nstate table items (largest size per kind, DynamoDB's size rules):");
+    println!(
+        "\nstate table items (largest size per kind, DynamoDB's size rules; request units use the largest per-page kind):"
+    );
     for (kind, (size, count)) in items {
         println!("  {kind:<12} {count:>6} items, largest {size:>6} bytes");
     }
-    let largest = items.values().map(|(size, _)| *size).max().unwrap_or(0);
+    // Pages write the execution and ledger items; the plan and the definition are written
+    // once per execution (or push), so their size does not scale with records.
+    let largest = items
+        .iter()
+        .filter(|(kind, _)| !ONCE_PER_EXECUTION.contains(&kind.as_str()))
+        .map(|(_, (size, _))| *size)
+        .max()
+        .unwrap_or(0);
     let units = ItemUnits {
         write_kb: u64::try_from(largest.div_ceil(1024)).unwrap_or(1).max(1),
         read_4kb: u64::try_from(largest.div_ceil(4096)).unwrap_or(1).max(1),
