@@ -84,6 +84,9 @@ async fn web_api_gate(
     body: Bytes,
 ) -> Response {
     let k = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    // The path names the entity set (and at most a row id); query strings may hold record
+    // values, so they are never logged.
+    tracing::debug!(request = k, method = %method, path = uri.path(), "web api request");
     let latency = shared.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
