@@ -176,7 +176,8 @@ impl DynamoDbStateStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<TxOutcome, AwsError> {
-        let action = "dynamodb:TransactWriteItems";
+        // IAM authorises a transaction by its per-item actions, so that is what to grant.
+        let action = "dynamodb:PutItem/UpdateItem/DeleteItem (in TransactWriteItems)";
         let mut attempt = 0;
         loop {
             let result = self
