@@ -1,7 +1,9 @@
 //! `--aws`: the commands that act on a deployed stack (`push`, `trigger`, `pause`, `resume`,
 //! `executions --aws`) find its resources here. The state table and the page queue come
 //! from flags or the environment (`DYNSYNC_TABLE`, `DYNSYNC_QUEUE_URL`, the names the
-//! functions themselves read); region, credentials and endpoint come from the standard AWS
+//! functions themselves read), or from the CloudFormation stack's outputs (`--stack NAME`:
+//! `StateTableName`, `PageQueueUrl`; a flag wins over an output); region, credentials and
+//! endpoint come from the standard AWS
 //! environment through `aws_config::defaults` (so `AWS_PROFILE`, `AWS_REGION` and
 //! `AWS_ENDPOINT_URL` work as for the AWS CLI). Every missing setting is reported at once
 //! with what to pass. The ports are built once per command: the DynamoDB state store, and
@@ -32,6 +34,10 @@ pub struct AwsArgs {
     /// The stack's state table: its `StateTableName` output.
     #[arg(long, value_name = "NAME", env = "DYNSYNC_TABLE")]
     pub table: Option<String>,
+    /// The deployed CloudFormation stack (e.g. `dynsync`): the table and the queue are read
+    /// from its outputs when not given.
+    #[arg(long, value_name = "NAME", env = "DYNSYNC_STACK")]
+    pub stack: Option<String>,
 }
 
 /// The queue flag, for the one command that sends page tasks.
@@ -63,13 +69,29 @@ impl AwsStack {
             .load()
             .await;
         let mut missing = Vec::new();
-        let table = present(args.table.as_deref());
-        if table.is_none() {
-            missing.push("--table NAME (or DYNSYNC_TABLE): the stack's StateTableName output");
+        let mut table = present(args.table.as_deref());
+        let mut queue_url = queue.and_then(|q| present(q.queue_url.as_deref()));
+        let wanted = table.is_none() || (queue.is_some() && queue_url.is_none());
+        if let Some(stack) = present(args.stack.as_deref())
+            && wanted
+            && sdk.region().is_some()
+        {
+            let outputs = stack_outputs(&sdk, &stack).await?;
+            table = table.or_else(|| outputs.table.clone());
+            if queue.is_some() {
+                queue_url = queue_url.or(outputs.queue_url);
+            }
+            if table.is_none() {
+                missing.push("the stack has no StateTableName output: pass --table NAME");
+            }
         }
-        let queue_url = queue.and_then(|q| present(q.queue_url.as_deref()));
+        if table.is_none() && missing.is_empty() {
+            missing.push(
+                "--table NAME (or DYNSYNC_TABLE, or --stack NAME): the stack's StateTableName output",
+            );
+        }
         if queue.is_some() && queue_url.is_none() {
-            missing.push("--queue-url URL (or DYNSYNC_QUEUE_URL): the stack's PageQueueUrl output");
+            missing.push("--queue-url URL (or DYNSYNC_QUEUE_URL, or --stack NAME): the stack's PageQueueUrl output");
         }
         if sdk.region().is_none() {
             missing.push(
@@ -132,13 +154,56 @@ impl AwsStack {
     }
 }
 
+/// What a stack's outputs say.
+struct StackOutputs {
+    table: Option<String>,
+    queue_url: Option<String>,
+}
+
+/// Reads `StateTableName` and `PageQueueUrl` from the stack's outputs. An unknown stack is
+/// input (exit 2); an unreachable CloudFormation is exit 1.
+async fn stack_outputs(sdk: &SdkConfig, stack: &str) -> Result<StackOutputs, Failure> {
+    let client = aws_sdk_cloudformation::Client::new(sdk);
+    let answer = client
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = e.into_service_error();
+            let text = e.meta().message().unwrap_or("no message").to_owned();
+            if e.meta().code() == Some("ValidationError") {
+                Failure::Input(format!(
+                    "stack '{stack}': {text} (is the region right? `aws cloudformation list-stacks` lists them)"
+                ))
+            } else {
+                Failure::Remote(format!(
+                    "cannot read the outputs of stack '{stack}': {}: {text}",
+                    e.meta().code().unwrap_or("error")
+                ))
+            }
+        })?;
+    let output = |key: &str| {
+        answer
+            .stacks()
+            .iter()
+            .flat_map(|s| s.outputs())
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| present(o.output_value()))
+    };
+    Ok(StackOutputs {
+        table: output("StateTableName"),
+        queue_url: output("PageQueueUrl"),
+    })
+}
+
 /// The commands that only act on a deployed stack refuse to run without `--aws`.
 pub fn require(command: &str, args: &AwsArgs) -> Result<(), Failure> {
     if args.aws {
         return Ok(());
     }
     Err(Failure::Input(format!(
-        "`dynsync {command}` acts on a deployed stack: pass --aws with --table NAME (or set DYNSYNC_TABLE); the names are {OUTPUTS_HINT}"
+        "`dynsync {command}` acts on a deployed stack: pass --aws with --stack NAME, or --table NAME (or set DYNSYNC_TABLE); the names are {OUTPUTS_HINT}"
     )))
 }
 

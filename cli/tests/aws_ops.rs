@@ -148,6 +148,7 @@ fn dynsync_command(args: &[&str]) -> tokio::process::Command {
         .args(args)
         .env_remove("DYNSYNC_TABLE")
         .env_remove("DYNSYNC_QUEUE_URL")
+        .env_remove("DYNSYNC_STACK")
         .env("NO_COLOR", "1")
         .kill_on_drop(true);
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
@@ -393,6 +394,65 @@ async fn trigger_starts_an_execution_whose_first_page_task_is_in_the_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_s_outputs_name_the_table_and_the_queue() {
+    let stack = Deployed::create(aws_or_skip!()).await;
+    let name = format!("dynsync-{}", stack.id);
+    let template = serde_json::json!({
+        "Resources": { "Placeholder": { "Type": "AWS::SQS::Queue" } },
+        "Outputs": {
+            "StateTableName": { "Value": stack.table },
+            "PageQueueUrl": { "Value": stack.queue_url },
+        },
+    });
+    aws_sdk_cloudformation::Client::new(&stack.sdk)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let file = stack.write("integration.yaml", &Endpoints::placeholder(), "");
+
+    let pushed: RunOutput = dynsync_command(&["push", path(&file), "--aws", "--stack", &name])
+        .output()
+        .await
+        .unwrap()
+        .into();
+    let listed: RunOutput = dynsync_command(&["executions", "--aws"])
+        .env("DYNSYNC_STACK", &name)
+        .output()
+        .await
+        .unwrap()
+        .into();
+    let unknown: RunOutput =
+        dynsync_command(&["pause", &stack.id, "--aws", "--stack", "no-such-stack"])
+            .output()
+            .await
+            .unwrap()
+            .into();
+
+    assert_eq!(pushed.code, Some(0), "{pushed:?}");
+    assert!(pushed.stdout.contains(&stack.table), "{pushed:?}");
+    assert!(
+        stack
+            .store()
+            .get_definition(&stack.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("no executions in the state table {}", stack.table)),
+        "{listed:?}"
+    );
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("no-such-stack"), "{unknown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_stack_settings_are_reported_together_with_what_to_pass() {
     let out: RunOutput = dynsync_command(&["trigger", "x", "--aws"])
         .output()
@@ -402,12 +462,12 @@ async fn missing_stack_settings_are_reported_together_with_what_to_pass() {
 
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stderr.contains("--table NAME (or DYNSYNC_TABLE)"),
+        out.stderr.contains("--table NAME (or DYNSYNC_TABLE, or --stack NAME)"),
         "{out:?}"
     );
     assert!(
         out.stderr
-            .contains("--queue-url URL (or DYNSYNC_QUEUE_URL)"),
+            .contains("--queue-url URL (or DYNSYNC_QUEUE_URL, or --stack NAME)"),
         "{out:?}"
     );
     assert!(
