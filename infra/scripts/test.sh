@@ -35,7 +35,10 @@ fi
 # --- moto server on a free loopback port ---------------------------------------------------
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 MOTO_LOG="$(mktemp -t dynsync-moto.XXXXXX)"
-"$TOOLS/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
+# Stock moto is not thread-safe where our tests race (a failed DynamoDB transaction can undo
+# a concurrent commit; two SQS receivers can get one message): this wrapper runs the same
+# moto server with its request handling serialised.
+"$TOOLS/bin/python" shared/aws/tests/moto/serialised_moto_server.py -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 cleanup() {
   kill "$MOTO_PID" 2>/dev/null || true
