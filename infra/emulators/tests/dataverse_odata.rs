@@ -404,3 +404,51 @@ async fn batch_parts_carry_inner_errors() {
     assert!(text.contains("HTTP/1.1 400 Bad Request"), "{text}");
     assert!(text.contains("0x80040203"));
 }
+
+#[tokio::test]
+async fn marketing_lists_and_members_are_queryable_with_odata() {
+    let emu = DataverseEmulator::start(Seed::demo()).await.unwrap();
+    let t = token(&emu).await;
+    let (s, v) = get_json(
+        &emu,
+        &t,
+        "lists?$select=listname,type,createdfromcode,membercount&$filter=statecode eq 0",
+        Some("odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\""),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let lists = rows(&v);
+    assert_eq!(lists.len(), emu.store().count("list"));
+    let vip = lists
+        .iter()
+        .find(|l| l["listname"] == "VIP Segment")
+        .unwrap();
+    assert_eq!(vip["type"], false);
+    assert_eq!(
+        vip["type@OData.Community.Display.V1.FormattedValue"],
+        "Static"
+    );
+    assert_eq!(
+        vip["createdfromcode@OData.Community.Display.V1.FormattedValue"],
+        "Contact"
+    );
+    let dynamic = lists.iter().find(|l| l["type"] == true).unwrap();
+    assert!(dynamic["membercount"].as_i64().unwrap() > 0);
+    assert_eq!(
+        lists
+            .iter()
+            .filter(|l| l["listname"] == "Spring Campaign")
+            .count(),
+        2
+    );
+    let vip_id = vip["listid"].as_str().unwrap();
+    let (s, v) = get_json(
+        &emu,
+        &t,
+        &format!("listmembers?$select=_entityid_value&$filter=_listid_value eq {vip_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(rows(&v).len() as i64, vip["membercount"].as_i64().unwrap());
+}
