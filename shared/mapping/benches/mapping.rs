@@ -122,14 +122,12 @@ fn map_page(bytes: &[u8], mapper: &Mapper) -> (usize, usize) {
     let Ok(page) = serde_json::from_slice::<Page>(bytes) else {
         return (0, 0);
     };
-    let users: Vec<_> = page
-        .value
-        .iter()
-        .filter_map(|record| match mapper.map(record, processing_time).outcome {
-            Outcome::User(user) => Some(user),
-            _ => None,
-        })
-        .collect();
+    let mut users = Vec::with_capacity(page.value.len());
+    for record in &page.value {
+        if let Outcome::User(user) = mapper.map(record, processing_time).outcome {
+            users.push(user);
+        }
+    }
     let bytes: usize = batch::split(&users, false)
         .into_iter()
         .map(|range| upsert_body(users.get(range).unwrap_or_default(), false).len())

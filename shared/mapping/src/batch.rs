@@ -22,9 +22,20 @@ struct UpsertBody<'a> {
 
 /// The exact request body of one upsert call: `{"skip_hook":..,"users":[..]}`.
 pub fn upsert_body(users: &[InsiderUser], skip_hook: bool) -> Vec<u8> {
+    // One allocation up front instead of a dozen doublings of a multi-megabyte buffer; the
+    // bound over-estimates, so it is capped at what a sendable body can need.
+    let capacity = users
+        .iter()
+        .map(size_bound)
+        .fold(64, usize::saturating_add)
+        .min(MAX_BODY_BYTES);
+    let mut body = Vec::with_capacity(capacity);
     // Serialising plain data into a Vec cannot fail; an empty body would be refused by
     // Insider with a clear 400 rather than panic here.
-    serde_json::to_vec(&UpsertBody { skip_hook, users }).unwrap_or_default()
+    match serde_json::to_writer(&mut body, &UpsertBody { skip_hook, users }) {
+        Ok(()) => body,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The serialised size of one user inside the `users` array.
