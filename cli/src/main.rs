@@ -57,10 +57,7 @@ enum Command {
     /// Sign in for authorization-code definitions.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
-    /// On a deployed stack (--aws): validate a definition and store it in the state table.
     Push(push::PushArgs),
-    /// On a deployed stack (--aws): start an execution of a stored integration now; the
-    /// deployed workers process its pages.
     Trigger(trigger::TriggerArgs),
     /// On a deployed stack (--aws): stop scheduled runs of an integration (manual runs
     /// still start).

@@ -16,6 +16,7 @@ use dynsync_domain::{Definition, Integration};
 use crate::aws::{AwsArgs, AwsStack};
 use crate::context::{self, Failure};
 
+/// On a deployed stack (--aws): validate a definition and store it in the state table.
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Validate an integration definition and store it in a deployed stack's state table (replacing the stored one with the same id).\n\nThe dispatcher reads stored definitions on every tick and runs each enabled one on its cron (UTC); the file's `enabled: false` stores it paused. An invalid file stores nothing: its problems are printed as `dynsync validate` prints them and the exit status is 2.\nSecrets are not pushed: create them in Secrets Manager under the names the definition gives (README, \"Deploying to AWS\")."

@@ -18,9 +18,11 @@ use dynsync_engine::StartOutcome;
 use crate::aws::{AwsArgs, AwsStack, QueueArgs};
 use crate::context::{self, Failure};
 
+/// On a deployed stack (--aws): start an execution of a stored integration now; the
+/// deployed workers process its pages.
 #[derive(Debug, clap::Args)]
 #[command(
-    long_about = "Start an execution of a stored integration now (a manual run), on a deployed stack.\n\nThis runs the same start the dispatcher runs for the test event {\"integration_id\": \"ID\"}, from this machine with your AWS credentials: it takes the run lock, plans (reading the integration's secrets from Secrets Manager and querying Dataverse), records the execution and queues its first page tasks. The deployed workers process the pages; follow them with `dynsync executions show EXECUTION_ID --aws`. Your credentials need the state table, the page queue (sqs:SendMessage) and the secrets (GetSecretValue, and PutSecretValue for authorization-code refresh tokens), and this machine must reach Dataverse.\n\nPrints the execution id (with --json, the execution record). Exit status: 0 running, 1 failed to start (or another execution is running; it is named), 2 unknown integration or missing settings."
+    long_about = "Start an execution of a stored integration now (a manual run), on a deployed stack.\n\nThis runs the same start the dispatcher runs for the test event {\"integration_id\": \"ID\"}, from this machine with your AWS credentials: it takes the run lock, plans (reading the integration's secrets from Secrets Manager and querying Dataverse), records the execution and queues its first page tasks. The deployed workers process the pages; follow them with `dynsync executions show EXECUTION_ID --aws`. Your credentials need the state table, the page queue (sqs:SendMessage), the secrets (GetSecretValue, and PutSecretValue for authorization-code refresh tokens) and, with --stack, cloudformation:DescribeStacks; this machine must reach Dataverse.\n\nPrints the execution id (with --json, the execution record). Exit status: 0 running, 1 failed to start (or another execution is running; it is named), 2 unknown integration or missing settings."
 )]
 pub struct TriggerArgs {
     /// The integration's id (the definition's `id`).

@@ -462,7 +462,8 @@ async fn missing_stack_settings_are_reported_together_with_what_to_pass() {
 
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stderr.contains("--table NAME (or DYNSYNC_TABLE, or --stack NAME)"),
+        out.stderr
+            .contains("--table NAME (or DYNSYNC_TABLE, or --stack NAME)"),
         "{out:?}"
     );
     assert!(
