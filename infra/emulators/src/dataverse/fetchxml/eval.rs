@@ -20,6 +20,9 @@ use std::collections::HashMap;
 /// Largest page Dataverse serves.
 pub const MAX_PAGE: usize = 5000;
 
+/// Most rows simple paging (page numbers, no paging cookie) can reach.
+pub const SIMPLE_PAGING_LIMIT: usize = 50_000;
+
 /// One page of results.
 #[derive(Debug)]
 pub struct Page {
@@ -188,9 +191,14 @@ fn run(
         }
         more = rest.next().is_some();
     }
-    let page_rows: Vec<(&Row, HashMap<&str, Option<&Row>>)> =
+    let mut page_rows: Vec<(&Row, HashMap<&str, Option<&Row>>)> =
         picked.into_iter().skip(offset).collect();
     if fetch.top.is_some() {
+        more = false;
+    }
+    // Simple paging (page numbers without a cookie) cannot go past 50,000 rows.
+    if after.is_none() && !all && offset.saturating_add(page_rows.len()) >= SIMPLE_PAGING_LIMIT {
+        page_rows.truncate(SIMPLE_PAGING_LIMIT.saturating_sub(offset));
         more = false;
     }
 
@@ -334,6 +342,29 @@ mod tests {
                    <filter><condition entityname='acc' attribute='accountid' operator='null'/></filter></entity></fetch>";
         assert_eq!(execute(&st, None, by_alias, PAGING).unwrap().rows.len(), 2);
         assert!(account != Uuid::nil());
+    }
+
+    #[test]
+    fn simple_paging_stops_at_50000_rows_while_cookies_go_on() {
+        let mut st = State::new(Schema::standard());
+        crate::dataverse::seed::Seed::contacts(SIMPLE_PAGING_LIMIT + 5, 1)
+            .load(&mut st)
+            .unwrap();
+        let page = |n: usize, cookie: &str| {
+            let xml = format!(
+                "<fetch count='5000' page='{n}'{cookie}><entity name='contact'><attribute name='contactid'/></entity></fetch>"
+            );
+            execute(&st, None, &xml, PAGING).unwrap()
+        };
+        let tenth = page(10, "");
+        assert_eq!(tenth.rows.len(), 5000);
+        assert!(!tenth.more, "simple paging reports no more rows at 50,000");
+        assert!(page(11, "").rows.is_empty());
+        let last = ids(&tenth).pop().unwrap();
+        let cookie = format!(
+            " paging-cookie='&lt;cookie page=\"10\"&gt;&lt;contactid last=\"{{{last}}}\" first=\"{{{last}}}\" /&gt;&lt;/cookie&gt;'"
+        );
+        assert_eq!(page(11, &cookie).rows.len(), 5);
     }
 
     #[test]
