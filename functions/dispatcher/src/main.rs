@@ -3,7 +3,7 @@
 //! metrics flushed at the end. Errors reach the caller as `errorType`/`errorMessage`.
 
 use dynsync_dispatcher::{Dispatcher, DispatcherError};
-use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics};
+use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics, flush_secrets};
 use dynsync_telemetry::Metrics;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -13,10 +13,12 @@ async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
     let config =
         LambdaConfig::from_env("dispatcher").inspect_err(|e| tracing::error!(error = %e))?;
-    let dispatcher = Dispatcher::new(AwsPorts::build(&config).await.engine);
+    let ports = AwsPorts::build(&config).await;
+    let secrets = ports.secrets;
+    let dispatcher = Dispatcher::new(ports.engine);
     let function = config.function_name.as_str();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let dispatcher = &dispatcher;
+        let (dispatcher, secrets) = (&dispatcher, &secrets);
         async move {
             let metrics = Metrics::new(function);
             let owner = format!("lambda:{}", event.context.request_id);
@@ -24,6 +26,7 @@ async fn main() -> Result<(), Error> {
                 .handle(&event.payload, &owner, chrono::Utc::now(), &metrics)
                 .await;
             flush_metrics(&metrics);
+            flush_secrets(secrets).await;
             answer
                 .inspect_err(|e: &DispatcherError| tracing::error!(error = %e, "invocation failed"))
         }

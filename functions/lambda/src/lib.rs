@@ -19,3 +19,13 @@ pub fn flush_metrics(metrics: &dynsync_telemetry::Metrics) {
         tracing::warn!(error = %error, "metrics were not written");
     }
 }
+
+/// Writes the secret values whose write the store deferred (a refresh token rotated less
+/// than 10 minutes after the last write) once their interval has passed, so a rotated
+/// token outlives the container. Never fails the invocation: Entra keeps the previous
+/// refresh token valid, so a missed write costs nothing but a later retry.
+pub async fn flush_secrets(secrets: &dynsync_aws::SecretsManagerSecretStore) {
+    if let Err(error) = secrets.flush_due().await {
+        tracing::warn!(error = %error, "a rotated secret was not written yet");
+    }
+}

@@ -13,10 +13,12 @@ use dynsync_engine::Engine;
 
 use crate::LambdaConfig;
 
-/// The engine and the queue it sends to (the worker releases deliveries through it).
+/// The engine, the queue it sends to (the worker releases deliveries through it), and the
+/// secret store (rotated refresh tokens it deferred are written after each invocation).
 pub struct AwsPorts {
     pub engine: Arc<Engine>,
     pub queue: Arc<dyn PageQueue>,
+    pub secrets: Arc<SecretsManagerSecretStore>,
 }
 
 impl AwsPorts {
@@ -27,7 +29,7 @@ impl AwsPorts {
         let state = Arc::new(DynamoDbStateStore::new(&sdk, config.table.clone()));
         let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(&sdk, config.queue_url.clone()));
         let secrets = Arc::new(SecretsManagerSecretStore::new(&sdk, None));
-        let connectors = Arc::new(LiveConnectors::new(secrets));
+        let connectors = Arc::new(LiveConnectors::new(secrets.clone()));
         let engine = Arc::new(Engine::new(
             state,
             queue.clone(),
@@ -35,6 +37,10 @@ impl AwsPorts {
             Arc::new(SystemClock),
             config.engine,
         ));
-        Self { engine, queue }
+        Self {
+            engine,
+            queue,
+            secrets,
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! start, then one [`Worker::handle`] per SQS batch with its metrics flushed at the end.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics};
+use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics, flush_secrets};
 use dynsync_telemetry::Metrics;
 use dynsync_worker::{Worker, lambda_deadline};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -12,15 +12,17 @@ async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
     let config = LambdaConfig::from_env("worker").inspect_err(|e| tracing::error!(error = %e))?;
     let ports = AwsPorts::build(&config).await;
+    let secrets = ports.secrets;
     let worker = Worker::new(ports.engine, ports.queue, config.time_reserve);
     let function = config.function_name.as_str();
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let worker = &worker;
+        let (worker, secrets) = (&worker, &secrets);
         async move {
             let metrics = Metrics::new(function);
             let deadline = lambda_deadline(event.context.deadline);
             let response: SqsBatchResponse = worker.handle(event.payload, deadline, &metrics).await;
             flush_metrics(&metrics);
+            flush_secrets(secrets).await;
             Ok::<_, Error>(response)
         }
     }))
