@@ -1,8 +1,10 @@
 //! The upsert of one page's users in batches (≤ 1,000 users, < 5,000,000 bytes), with the
 //! page ledger: a batch Insider already answered is read back from the ledger instead of
 //! being sent again, so a redelivered page never sends a batch of events twice.
-//! Per-user rejections are attributed to records; a batch that fails permanently counts all
-//! of its users failed with the error as reason.
+//! Per-user rejections are attributed to records. A batch Insider refuses as a whole with a
+//! permanent error (a wrong token or partner, an account that may not send) counts all of
+//! its users failed and stops the execution: every later batch would be refused the same
+//! way, and the error says what to fix.
 //!
 //! The ports have no per-batch claim, so two deliveries of one page running at the same
 //! moment (only possible when processing outlasts the queue's visibility timeout) can still
@@ -24,8 +26,9 @@ pub(crate) struct BatchTally {
     pub failed: u64,
     pub events_sent: u64,
     pub failures: Vec<RecordFailure>,
-    /// Set when fast fail stopped at a failed batch: the execution's error.
-    pub fast_fail: Option<String>,
+    /// Set when the page stops its execution (fast fail at a failed batch, or a batch
+    /// refused as a whole): the execution's error.
+    pub stop: Option<String>,
 }
 
 impl BatchTally {
@@ -62,6 +65,7 @@ pub(crate) async fn send_batches(
         let index = u32::try_from(index).unwrap_or(u32::MAX);
         let batch = users.get(range.clone()).unwrap_or_default();
         let ids = record_ids.get(range.clone()).unwrap_or_default();
+        let mut refused = None;
         let answered = match ledger.batches.iter().find(|b| b.index == index) {
             Some(answered) => Some(answered.clone()),
             // A concurrent delivery of the same page may have sent it since the ledger was
@@ -80,7 +84,10 @@ pub(crate) async fn send_batches(
                     Err(error) if error.kind().is_transient() => {
                         return Err(EngineError::Sink(error));
                     }
-                    Err(error) => whole_batch_failed(index, ids, &error.to_string()),
+                    Err(error) => {
+                        refused = Some(error.to_string());
+                        whole_batch_failed(index, ids, &error.to_string())
+                    }
                 };
                 state
                     .record_batch(&task.execution_id, &key, &record)
@@ -90,16 +97,26 @@ pub(crate) async fn send_batches(
             }
         };
         tally.add(&record);
-        if fast_fail && record.failed > 0 {
-            let reason = record
-                .failures
-                .first()
-                .map_or("no reason given", |f| f.reason.as_str());
-            tally.fast_fail = Some(format!(
-                "fast fail: batch {} of page {key} had {} rejected users: {reason}",
-                u64::from(index) + 1,
-                record.failed
-            ));
+        let stop = match refused {
+            Some(error) => Some(format!(
+                "Insider refused batch {} of page {key}: {error}",
+                u64::from(index) + 1
+            )),
+            None if fast_fail && record.failed > 0 => {
+                let reason = record
+                    .failures
+                    .first()
+                    .map_or("no reason given", |f| f.reason.as_str());
+                Some(format!(
+                    "fast fail: batch {} of page {key} had {} rejected users: {reason}",
+                    u64::from(index) + 1,
+                    record.failed
+                ))
+            }
+            None => None,
+        };
+        if let Some(message) = stop {
+            tally.stop = Some(message);
             let unsent = record_ids.get(range.end..).unwrap_or_default();
             tally.failed += unsent.len() as u64;
             let room = MAX_RECORDED_FAILURES.saturating_sub(tally.failures.len());
@@ -107,8 +124,7 @@ pub(crate) async fn send_batches(
                 .failures
                 .extend(unsent.iter().take(room).map(|id| RecordFailure {
                     record_id: id.clone(),
-                    reason:
-                        "not sent: fast fail stopped the execution at an earlier batch".to_owned(),
+                    reason: "not sent: the execution stopped at an earlier batch".to_owned(),
                 }));
             break;
         }

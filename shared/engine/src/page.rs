@@ -273,7 +273,7 @@ impl Engine {
             outcome.counters = Counters::default();
             return Ok(outcome);
         };
-        if let Some(message) = tally.fast_fail {
+        if let Some(message) = tally.stop {
             outcome.finished = self.fail_and_read(&task.execution_id, &message).await?;
             return Ok(outcome);
         }

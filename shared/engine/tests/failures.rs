@@ -56,8 +56,7 @@ async fn rejected_users_and_records_without_identifiers_are_counted_and_listed()
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_batch_failing_permanently_counts_all_its_users_failed_and_keeps_only_the_first_hundred_reasons()
- {
+async fn a_batch_refused_as_a_whole_fails_the_execution_with_the_fix_and_counts_its_users_failed() {
     let harness = Harness::new(ScriptedSource::new(contacts(0, 150, old())));
     harness
         .sink
@@ -70,16 +69,21 @@ async fn a_batch_failing_permanently_counts_all_its_users_failed_and_keeps_only_
 
     let execution = harness.run(&integration).await;
 
-    assert_eq!(execution.status, ExecutionStatus::CompletedWithFailures);
-    assert_eq!(execution.counters.failed, 150);
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    let error = execution.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("Insider refused batch 1 of page"),
+        "{error}"
+    );
+    assert!(error.contains("check insider.partner"), "{error}");
+    assert!(execution.counters.failed >= 50, "{:?}", execution.counters);
     assert_eq!(execution.counters.upserted, 0);
     assert_eq!(execution.counters.events_sent, 0);
-    assert_eq!(execution.failures.len(), MAX_RECORDED_FAILURES);
     assert!(
         execution
             .failures
             .iter()
-            .all(|f| f.reason.contains("check insider.partner"))
+            .all(|f| f.reason.contains("check insider.partner") || f.reason.starts_with("not sent"))
     );
     assert_counters_add_up(&execution);
 }
@@ -236,6 +240,6 @@ async fn fast_fail_counts_the_users_it_did_not_send_as_failed_so_the_counters_ad
     assert!(
         execution.failures[1]
             .reason
-            .starts_with("not sent: fast fail")
+            .starts_with("not sent: the execution stopped at an earlier batch")
     );
 }
