@@ -44,7 +44,7 @@ enum Command {
     Executions(executions::ExecutionsArgs),
     Validate(validate::ValidateArgs),
     Schema(schema::SchemaArgs),
-    /// Check a definition's Dataverse credentials and access, saying what is wrong.
+    /// Check a definition's Dataverse and Insider credentials and access, saying what is wrong.
     Connect(connect::ConnectArgs),
     /// Show the Insider users the first records would become (sends nothing).
     Preview(preview::PreviewArgs),
