@@ -165,6 +165,26 @@ async fn dry_run_sends_nothing_writes_valid_upsert_bodies_and_records_nothing() 
     expected.sort();
     assert_eq!(emails, expected);
 
+    // Valid bodies: Insider (the emulator) accepts each one as it is, every user.
+    let client = reqwest::Client::new();
+    for line in text.lines() {
+        let reply = client
+            .post(stack.insider.upsert_url())
+            .header("X-PARTNER-NAME", dynsync_emulators::insider::PARTNER)
+            .header("X-REQUEST-TOKEN", dynsync_emulators::insider::TOKEN)
+            .header("Content-Type", "application/json")
+            .body(line.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status().as_u16();
+        let reply: Value = reply.json().await.unwrap();
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["data"]["fail"], serde_json::json!({}), "{reply}");
+        assert!(reply["data"]["successful"]["count"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(stack.insider.profiles().len(), 7);
+
     let state = stack.state_dir();
     let recorded = std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0);
     assert_eq!(recorded, 0, "the dry run left files in {}", state.display());
@@ -216,4 +236,27 @@ async fn a_wrong_client_secret_fails_with_a_fix_and_its_value_appears_nowhere() 
             "the state folder holds the secret"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_insider_token_fails_the_run_and_its_value_appears_nowhere() {
+    let (stack, file) = seeded(3).await;
+    let wrong = "wrong-insider-token-9f8e";
+    let output: RunOutput = stack
+        .run_command(Path::new(BIN), &file, &[])
+        .env(dynsync_tests::INSIDER_SECRET_VAR, wrong)
+        .output()
+        .await
+        .unwrap()
+        .into();
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    assert!(!output.stdout.contains(wrong) && !output.stderr.contains(wrong));
+    let execution = output.execution().unwrap();
+    assert_eq!(execution["status"], "failed");
+    let error = execution["error"].as_str().unwrap();
+    assert!(
+        error.contains("Insider") && error.contains("token"),
+        "{error}"
+    );
+    assert!(stack.insider.profiles().is_empty());
 }
