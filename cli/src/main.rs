@@ -68,6 +68,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Warnings and errors (retries, throttling) on stderr; RUST_LOG=info or debug for more.
+    // Logs never carry record contents or secrets, so any level is safe to share.
+    if let Err(error) = dynsync_telemetry::init_cli("warn") {
+        eprintln!("warning: logging is off: {error}");
+    }
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run::run(&args),

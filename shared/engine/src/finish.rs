@@ -127,7 +127,9 @@ impl Engine {
             .await
             .map_err(EngineError::State)?;
         if let Some(e) = &finished {
-            tracing::info!(
+            // Debug: the Lambdas' telemetry events log this at info with its metrics, and the
+            // CLI shows it in its progress line and summary.
+            tracing::debug!(
                 integration_id = %e.integration_id,
                 execution_id = %e.id,
                 status = ?e.status,

@@ -113,7 +113,9 @@ impl Engine {
         let outcome = self
             .process_fetched(task, receive_count, &prepared, &ledger)
             .await?;
-        tracing::info!(
+        // Debug: the Lambdas' telemetry events log this at info with its metrics, and the
+        // CLI shows it in its progress line and summary.
+        tracing::debug!(
             integration_id = %task.integration_id,
             execution_id = %task.execution_id,
             page = %key,

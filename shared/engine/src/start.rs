@@ -170,7 +170,9 @@ impl Engine {
             self.fail_execution(execution_id, &message).await?;
             return Err(EngineError::Queue(error));
         }
-        tracing::info!(
+        // Debug: the Lambdas' telemetry events log this at info with its metrics, and the
+        // CLI shows it in its progress line and summary.
+        tracing::debug!(
             integration_id = %definition.id,
             execution_id = %execution_id,
             partitions = tasks.len(),
