@@ -290,7 +290,11 @@ async fn lists_show_static_and_dynamic_lists_with_their_members() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fields_of_a_marketing_list_definition_are_those_of_its_member_type() {
     let (emu, ins, dir) = demo().await;
-    let yaml = definition(&emu, &ins, "  list: Trade Show Leads\n  fields: [contactid]");
+    let yaml = definition(
+        &emu,
+        &ins,
+        "  list: Trade Show Leads\n  fields: [contactid]",
+    );
     let run = dynsync(dir.path(), &yaml, &["fields", "--json"], CLIENT_SECRET).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(json(&run)["entity"], "lead");
