@@ -116,7 +116,7 @@ impl EventRule {
                 }
             },
         };
-        let mut event_params = Map::new();
+        let mut event_params = Map::with_capacity(self.params.len() + self.fixed_params.len());
         for param in &self.params {
             param.apply(record, &mut event_params, notes);
         }

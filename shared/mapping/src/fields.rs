@@ -41,6 +41,11 @@ impl Slot {
                 target.insert(name.clone(), value);
             }
             Slot::Custom(name) => {
+                // Looked up before `entry`, which would allocate the key on every call.
+                if let Some(Value::Object(custom)) = target.get_mut("custom") {
+                    custom.insert(name.clone(), value);
+                    return;
+                }
                 let custom = target
                     .entry("custom")
                     .or_insert_with(|| Value::Object(Map::new()));
@@ -140,16 +145,18 @@ impl FieldRule {
         let Some(raw) = record.get(&self.field).filter(|v| !v.is_null()) else {
             return;
         };
-        let mut value = match &self.labels {
+        // The value to coerce: a label (owned), or the record's own value (borrowed, so it
+        // is copied at most once, by the coercion).
+        let label = match &self.labels {
             Some(labels) => match self.label_of(raw, labels, record) {
-                Some(label) => Value::String(label),
+                Some(label) => Some(Value::String(label)),
                 None => match self.unknown_code {
                     // The number exactly as Dataverse returned it, not coerced to the key's type.
                     UnknownCodeBehavior::Raw if !self.invert_boolean => {
                         self.slot.put(target, raw.clone());
                         return;
                     }
-                    UnknownCodeBehavior::Raw => raw.clone(),
+                    UnknownCodeBehavior::Raw => None,
                     UnknownCodeBehavior::SkipAttribute => {
                         notes.push(format!(
                             "{}: code in '{}' has no label; omitted (unknown_code: skip_attribute)",
@@ -159,11 +166,11 @@ impl FieldRule {
                     }
                 },
             },
-            None => raw.clone(),
+            None => None,
         };
-        if self.invert_boolean {
-            match parse_bool(&value) {
-                Some(b) => value = Value::Bool(!b),
+        let coerced = if self.invert_boolean {
+            match parse_bool(label.as_ref().unwrap_or(raw)) {
+                Some(b) => self.coercion.apply(Value::Bool(!b)),
                 None => {
                     notes.push(format!(
                         "{}: '{}' is not a boolean, cannot invert; omitted",
@@ -172,8 +179,13 @@ impl FieldRule {
                     return;
                 }
             }
-        }
-        match self.coercion.apply(value) {
+        } else {
+            match label {
+                Some(label) => self.coercion.apply(label),
+                None => self.coercion.apply_ref(raw),
+            }
+        };
+        match coerced {
             Some(coerced) => self.slot.put(target, coerced),
             None => notes.push(format!(
                 "{}: '{}' is not {}; omitted",

@@ -2,17 +2,13 @@
 //! reads each identifier field, checks it the way Insider does, and reports invalid ones by
 //! type and field name only, never by value (identifiers are PII).
 
-use std::sync::LazyLock;
+use std::borrow::Cow;
 
 use dynsync_domain::Identifiers;
 use dynsync_domain::definition::{IdentifierMapping, IdentifierType};
-use regex::Regex;
 use serde_json::Value;
 
 use crate::phone::PhoneNormaliser;
-
-/// Insider's email rule (API-FACTS.md 1.5), plus no whitespace inside.
-static EMAIL: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^.+@.+\..+$").ok());
 
 /// Identifier values longer than this are refused rather than sent (Insider keys are short).
 const MAX_IDENTIFIER_LEN: usize = 1024;
@@ -70,10 +66,11 @@ impl IdentifierRule {
             label: self.label(),
             why,
         };
-        let raw = match record.get(&self.field) {
+        // Borrowed from the record: only the value that is kept gets copied.
+        let raw: Cow<'_, str> = match record.get(&self.field) {
             None | Some(Value::Null) => return Err(invalid("missing")),
-            Some(Value::String(s)) => s.trim().to_owned(),
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => Cow::Borrowed(s.trim()),
+            Some(Value::Number(n)) => Cow::Owned(n.to_string()),
             Some(_) => return Err(invalid("not a string or number")),
         };
         if raw.is_empty() {
@@ -87,20 +84,28 @@ impl IdentifierRule {
                 if !is_valid_email(&raw) {
                     return Err(invalid("not a valid email address"));
                 }
-                out.email.get_or_insert(raw);
+                if out.email.is_none() {
+                    out.email = Some(raw.into_owned());
+                }
             }
             IdentifierType::PhoneNumber => {
                 let e164 = phone.normalise(&raw).map_err(invalid)?;
-                out.phone_number.get_or_insert(e164);
+                if out.phone_number.is_none() {
+                    out.phone_number = Some(e164);
+                }
             }
             IdentifierType::Uuid => {
-                out.uuid.get_or_insert(raw);
+                if out.uuid.is_none() {
+                    out.uuid = Some(raw.into_owned());
+                }
             }
             IdentifierType::Custom => {
                 if self.name.is_empty() {
                     return Err(invalid("custom identifier has no name"));
                 }
-                out.custom.entry(self.name.clone()).or_insert(raw);
+                if !out.custom.contains_key(&self.name) {
+                    out.custom.insert(self.name.clone(), raw.into_owned());
+                }
             }
         }
         Ok(())
@@ -108,13 +113,58 @@ impl IdentifierRule {
 }
 
 /// Insider's email check: `^.+@.+\..+$` and no whitespace anywhere.
+///
+/// Without whitespace (so without line breaks, which `.` does not match) the pattern holds
+/// exactly when some `@` has a character before it and a `.` after it with at least one
+/// character on each side. The earliest such `@` leaves the most room, so one pass finds
+/// it; `@` and `.` are single bytes, so byte positions count characters' presence.
 pub(crate) fn is_valid_email(s: &str) -> bool {
-    !s.chars().any(char::is_whitespace) && EMAIL.as_ref().is_some_and(|re| re.is_match(s))
+    if s.chars().any(char::is_whitespace) {
+        return false;
+    }
+    let bytes = s.as_bytes();
+    let Some(at) = bytes.iter().skip(1).position(|&b| b == b'@') else {
+        return false;
+    };
+    // `at` counts from the second byte: the `@` sits at `at + 1`, so a dot needs an index
+    // of at least `at + 3` and a character after it.
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'.' && i >= at + 3 && i + 1 < bytes.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+
+    use regex::Regex;
+
+    /// Insider's email rule (API-FACTS.md 1.5), which `is_valid_email` implements by hand.
+    static EMAIL: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^.+@.+\..+$").ok());
+
+    #[test]
+    fn the_email_check_agrees_with_insiders_pattern() {
+        let pattern = EMAIL.as_ref().map(|re| re.is_match("a@b.c"));
+        assert_eq!(pattern, Some(true));
+        let alphabet = ['a', '@', '.', 'é', '\n', ' '];
+        // Every string of up to six characters over the characters that matter.
+        let mut strings = Vec::new();
+        let mut frontier = vec![String::new()];
+        for _ in 0..6 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(frontier.iter().cloned());
+        }
+        for s in &strings {
+            let by_pattern = !s.chars().any(char::is_whitespace)
+                && EMAIL.as_ref().is_some_and(|re| re.is_match(s));
+            assert_eq!(is_valid_email(s), by_pattern, "{s:?}");
+        }
+    }
 
     #[test]
     fn emails_are_checked_like_insider_does() {

@@ -131,7 +131,8 @@ impl Mapper {
                 .map(|problem| format!("identifier dropped: {problem}")),
         );
 
-        let mut attributes = Map::new();
+        let mut attributes =
+            Map::with_capacity(self.attributes.len() + self.fixed_attributes.len());
         for rule in &self.attributes {
             rule.apply(record, &mut attributes, &mut mapped.notes);
         }

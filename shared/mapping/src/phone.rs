@@ -4,6 +4,7 @@
 //! 0 is dropped and the code is added only when missing; with `international_format` alone,
 //! non-digits are stripped and a `+` added. Either way the result must be E.164.
 
+use std::fmt::Write;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -51,16 +52,20 @@ impl PhoneNormaliser {
         if trimmed.len() > MAX_PHONE_INPUT {
             return Err("too long to be a phone number");
         }
-        let candidate = if is_e164(trimmed) {
-            trimmed.to_owned()
-        } else if let Some(region) = self.region {
-            let parsed =
-                phonenumber::parse(Some(region), compact(trimmed).as_deref().unwrap_or(trimmed))
-                    .map_err(|_| "could not be parsed as a phone number")?;
+        if is_e164(trimmed) {
+            return Ok(trimmed.to_owned());
+        }
+        let candidate = if let Some(region) = self.region {
+            let mut buffer = [0u8; MAX_PHONE_INPUT];
+            let parsed = phonenumber::parse(Some(region), compact(trimmed, &mut buffer))
+                .map_err(|_| "could not be parsed as a phone number")?;
             // E.164 is `+<country code><national number>`. Written directly rather than via
             // the crate's formatter, which searches the national formats first (slow) and
             // whose `to_string` panics on a country code without metadata.
-            format!("+{}{}", parsed.code().value(), parsed.national())
+            let mut e164 = String::with_capacity(16);
+            // Writing into a String cannot fail.
+            let _ = write!(e164, "+{}{}", parsed.code().value(), parsed.national());
+            e164
         } else if let Some(code) = &self.dial_code {
             // A dial code libphonenumber does not know: prepend it by hand when missing.
             let digits = digits_of(trimmed);
@@ -83,23 +88,47 @@ impl PhoneNormaliser {
     }
 }
 
-/// Whether `s` passes Insider's E.164 rule `^\+[1-9]\d{6,14}$`.
+/// Whether `s` passes Insider's E.164 rule `^\+[1-9]\d{6,14}$`. ASCII text, the usual
+/// case, is checked by hand (there `\d` is `[0-9]`); other text goes to the regex, whose
+/// `\d` also takes non-ASCII digits.
 pub(crate) fn is_e164(s: &str) -> bool {
+    if s.is_ascii() {
+        return match s.as_bytes() {
+            [b'+', b'1'..=b'9', rest @ ..] => {
+                (6..=14).contains(&rest.len()) && rest.iter().all(u8::is_ascii_digit)
+            }
+            _ => false,
+        };
+    }
     E164.as_ref().is_some_and(|re| re.is_match(s))
 }
 
 /// Drops the punctuation people put between digit groups (spaces, `-`, `.`, `/`, brackets)
 /// so the parser sees `05321234567` rather than `0532 123 45 67`: the same number, parsed
 /// faster. Anything else (letters, extensions, `tel:` URIs) is left to the parser as it is.
-fn compact(s: &str) -> Option<String> {
-    let plain = s.char_indices().all(|(i, c)| {
-        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '/' | '(' | ')') || (c == '+' && i == 0)
-    });
-    plain.then(|| {
-        s.chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect()
-    })
+/// The compacted text is written into `buffer` (inputs are at most [`MAX_PHONE_INPUT`]
+/// bytes, and compacting only drops bytes), so no allocation is needed.
+fn compact<'a>(s: &'a str, buffer: &'a mut [u8; MAX_PHONE_INPUT]) -> &'a str {
+    let plain = s.len() <= MAX_PHONE_INPUT
+        && s.char_indices().all(|(i, c)| {
+            c.is_ascii_digit()
+                || matches!(c, ' ' | '-' | '.' | '/' | '(' | ')')
+                || (c == '+' && i == 0)
+        });
+    if !plain {
+        return s;
+    }
+    // Plain text is ASCII, so bytes and characters coincide.
+    let kept = s.bytes().filter(|b| b.is_ascii_digit() || *b == b'+');
+    let mut len = 0;
+    for (slot, byte) in buffer.iter_mut().zip(kept) {
+        *slot = byte;
+        len += 1;
+    }
+    buffer
+        .get(..len)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .unwrap_or(s)
 }
 
 fn digits_of(s: &str) -> String {
@@ -166,6 +195,43 @@ mod tests {
             let got = normaliser(international, code).normalise(input);
             assert_eq!(got.as_deref(), expected.as_deref(), "{input} with {code:?}");
         }
+    }
+
+    #[test]
+    fn the_hand_written_e164_check_agrees_with_the_rule() {
+        let inputs = [
+            "+905321234567",
+            "+1234567",
+            "+123456",
+            "+123456789012345",
+            "+1234567890123456",
+            "+0123456789",
+            "905321234567",
+            "+90532123456a",
+            "+90 5321234567",
+            "+905321234567\n",
+            "++905321234567",
+            "+٩٠٥٣٢١٢٣٤٥٦٧",
+            "",
+            "+",
+        ];
+        for input in inputs {
+            let by_regex = E164.as_ref().is_some_and(|re| re.is_match(input));
+            assert_eq!(is_e164(input), by_regex, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn compacting_drops_only_separators_and_leaves_other_text_alone() {
+        let mut buffer = [0u8; MAX_PHONE_INPUT];
+        assert_eq!(
+            compact("+90 (532) 123-45.67/8", &mut buffer),
+            "+905321234567 8".replace(' ', "")
+        );
+        let mut buffer = [0u8; MAX_PHONE_INPUT];
+        assert_eq!(compact("tel:+90-532", &mut buffer), "tel:+90-532");
+        let mut buffer = [0u8; MAX_PHONE_INPUT];
+        assert_eq!(compact("0532 1+2", &mut buffer), "0532 1+2");
     }
 
     #[test]

@@ -60,6 +60,34 @@ impl Coercion {
         }
     }
 
+    /// Like [`Coercion::apply`] on a borrowed value: the same result, without first cloning
+    /// a string the coercion replaces anyway (dates, numbers read from text).
+    pub(crate) fn apply_ref(self, value: &Value) -> Option<Value> {
+        match self {
+            Coercion::Text => match value {
+                Value::String(s) => Some(Value::String(s.clone())),
+                Value::Number(_) | Value::Bool(_) => to_text(value.clone()).map(Value::String),
+                _ => None,
+            },
+            Coercion::Number => to_number(value).map(Value::Number),
+            Coercion::Boolean => parse_bool(value).map(Value::Bool),
+            Coercion::DateTime => match value {
+                Value::String(s) => normalise_datetime(s).map(Value::String),
+                _ => None,
+            },
+            Coercion::NumberArray => to_number_array(value),
+            Coercion::PassThrough => match value {
+                Value::String(s) => Some(Value::String(
+                    normalise_datetime_if_date(s).unwrap_or_else(|| s.clone()),
+                )),
+                Value::Number(_) | Value::Bool(_) => Some(value.clone()),
+                Value::Object(_) | Value::Null => None,
+                Value::Array(_) => pass_through(value.clone()),
+            },
+            Coercion::TextArray => self.apply(value.clone()),
+        }
+    }
+
     /// Coerces `value`; `None` when it cannot be (the caller notes it and omits the key).
     pub(crate) fn apply(self, value: Value) -> Option<Value> {
         match self {
@@ -191,6 +219,14 @@ pub(crate) fn normalise_datetime(s: &str) -> Option<String> {
     if s.len() > 64 {
         return None;
     }
+    if let Some(fast) = plain_utc_datetime(s) {
+        return fast;
+    }
+    parse_and_format(s)
+}
+
+/// The general path of [`normalise_datetime`]: chrono parses, [`format_utc`] writes.
+fn parse_and_format(s: &str) -> Option<String> {
     // Date-only first: Dataverse's DateOnly fields (birthdays) are the common case.
     if s.len() == 10 {
         return s
@@ -207,6 +243,45 @@ pub(crate) fn normalise_datetime(s: &str) -> Option<String> {
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
         .ok()
         .map(|naive| format_utc(naive.and_utc()))
+}
+
+/// The two shapes Dataverse sends almost always, `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SSZ`,
+/// checked by hand: `Some(result)` when `s` has exactly one of these shapes (the result is
+/// what chrono's parse and [`format_utc`] give: the date at midnight with `T00:00:00Z`
+/// appended, or the date-time unchanged; `None` inside for an impossible date or time),
+/// `None` for any other shape, which the general parser handles. Leap seconds (`:60`) and
+/// hour 24 take the general path.
+fn plain_utc_datetime(s: &str) -> Option<Option<String>> {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if (b.len() != 10 && b.len() != 20) || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    if b.len() == 20 {
+        let shape = [(10, b'T'), (13, b':'), (16, b':'), (19, b'Z')];
+        if shape.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
+            return None;
+        }
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+    }
+    let year = i32::try_from(year).ok()?;
+    let valid = NaiveDate::from_ymd_opt(year, month, day).is_some();
+    Some(valid.then(|| {
+        let mut out = String::with_capacity(20);
+        out.push_str(s);
+        if b.len() == 10 {
+            out.push_str("T00:00:00Z");
+        }
+        out
+    }))
 }
 
 /// Like [`normalise_datetime`] but only for strings shaped like a date
@@ -291,6 +366,41 @@ mod tests {
         for (key, input, expected) in cases {
             let coercion = Coercion::for_attribute(key);
             assert_eq!(coercion.apply(input.clone()), expected, "{key} <- {input}");
+        }
+    }
+
+    #[test]
+    fn the_plain_datetime_shortcut_agrees_with_chrono() {
+        let inputs = [
+            "1990-05-17",
+            "2024-02-29",
+            "2023-02-29",
+            "2023-13-01",
+            "2023-00-10",
+            "0000-01-01",
+            "9999-12-31",
+            "2025-01-10T10:00:00Z",
+            "2025-01-10T23:59:59Z",
+            "2025-01-10T24:00:00Z",
+            "2025-01-10T10:60:00Z",
+            "2025-01-10T10:00:60Z",
+            "2016-12-31T23:59:60Z",
+            "2023-02-29T10:00:00Z",
+            "2025-01-10t10:00:00z",
+            "2025-01-10T10:00:00+",
+            "2025-1-10T10:00:00Z",
+            "+2025-01-1",
+            "2025/01/10",
+        ];
+        for input in inputs {
+            assert_eq!(
+                normalise_datetime(input),
+                parse_and_format(input),
+                "{input:?}"
+            );
+            if let Some(fast) = plain_utc_datetime(input) {
+                assert_eq!(fast, parse_and_format(input), "{input:?}");
+            }
         }
     }
 
