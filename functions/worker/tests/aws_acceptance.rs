@@ -1,0 +1,456 @@
+//! Issue 6's end-to-end acceptance on this machine: the real dispatcher and worker handlers
+//! over DynamoDB, SQS and Secrets Manager on moto and the Dataverse and Insider emulators.
+//! Schedule ticks at chosen times, the queue drained with the payloads SQS really delivers,
+//! duplicate ticks and redeliveries that change nothing, a page dead-lettered by a real
+//! redrive policy and failed by the stall check, two workers racing to finish, and the
+//! manual event's answers. (A transient page coming back through SQS is in
+//! `aws_end_to_end.rs`.) Skips without `AWS_ENDPOINT_URL` (fails in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/aws_stack.rs"]
+mod stack;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::Message;
+use chrono::Timelike;
+use dynsync_dispatcher::Dispatcher;
+use dynsync_domain::execution::{ExecutionStatus, PageTask, Trigger};
+use dynsync_emulators::dataverse::{FieldValue, Record};
+use dynsync_telemetry::Metrics;
+use serde_json::{Value, json};
+use stack::{Spec, Stack, aws, metric, round_now};
+
+fn minutes(n: i64) -> chrono::Duration {
+    chrono::Duration::minutes(n)
+}
+
+fn ids(answer: &Value, key: &str) -> Vec<String> {
+    serde_json::from_value(answer[key].clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_tick_starts_the_due_integration_but_neither_a_paused_nor_a_not_yet_due_one() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    let base = round_now();
+    let every_five = || "*/5 * * * *".to_owned();
+    let due = Spec {
+        name: "due",
+        schedule: every_five(),
+        ..Spec::default()
+    };
+    let due = stack.define(&due).await;
+    let paused = Spec {
+        name: "paused",
+        schedule: every_five(),
+        enabled: false,
+        ..Spec::default()
+    };
+    let paused = stack.define(&paused).await;
+    // Fires once an hour, at base + 8 minutes: not due at the second tick, due at the third.
+    let hourly = format!("{} * * * *", (base + minutes(8)).minute());
+    let later = stack
+        .define(&Spec {
+            name: "later",
+            schedule: hourly,
+            ..Spec::default()
+        })
+        .await;
+
+    let first = stack.tick(base + minutes(1)).await;
+    let mut initialised = ids(&first, "initialised");
+    initialised.sort();
+    let mut expected = vec![due.clone(), later.clone()];
+    expected.sort();
+    assert_eq!(initialised, expected, "{first}");
+    assert_eq!(ids(&first, "started"), Vec::<String>::new(), "{first}");
+
+    let second = stack.tick(base + minutes(6)).await;
+    let started = ids(&second, "started");
+    assert_eq!(started.len(), 1, "{second}");
+    assert!(ids(&second, "initialised").is_empty(), "{second}");
+    let execution = stack.execution(&started[0]).await;
+    assert_eq!(execution.integration_id, due);
+    assert_eq!(execution.trigger, Trigger::Schedule);
+    assert_eq!(execution.status, ExecutionStatus::Running);
+    assert_eq!(execution.started_at, base + minutes(6));
+    assert!(stack.executions_of(&paused).await.is_empty());
+    assert!(stack.executions_of(&later).await.is_empty());
+    let state = stack.state();
+    assert_eq!(
+        state.last_slot(&due).await.unwrap(),
+        Some(base + minutes(5))
+    );
+    assert_eq!(state.last_slot(&paused).await.unwrap(), None);
+
+    let third = stack.tick(base + minutes(9)).await;
+    let started = ids(&third, "started");
+    assert_eq!(started.len(), 1, "{third}");
+    assert_eq!(stack.execution(&started[0]).await.integration_id, later);
+    assert_eq!(stack.executions_of(&due).await.len(), 1);
+    assert!(stack.executions_of(&paused).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_drains_the_real_sqs_deliveries_to_exact_counts_and_exactly_the_expected_users()
+{
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    let id = stack.define(&Spec::default()).await;
+    // Three contacts get an email Insider cannot take: skipped (invalid_identifier: skip_user).
+    let contacts = stack.dataverse.store().ids("contact");
+    for contact in &contacts[..3] {
+        let bad = Record::new().with("emailaddress1", "not-an-email");
+        stack
+            .dataverse
+            .store()
+            .update("contact", *contact, bad)
+            .unwrap();
+    }
+    let mut expected = BTreeMap::new();
+    for contact in &contacts[3..] {
+        let row = stack.dataverse.store().get("contact", *contact).unwrap();
+        let text = |name| match row.get(name) {
+            Some(FieldValue::Text(text)) => text.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        expected.insert(text("emailaddress1"), json!(text("firstname")));
+    }
+
+    let execution_id = stack.trigger(&id).await;
+    assert_eq!(stack.drain().await, 3, "one page per invocation");
+
+    let execution = stack.execution(&execution_id).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        execution.error
+    );
+    let c = execution.counters;
+    assert_eq!(
+        (c.records_read, c.upserted, c.skipped, c.failed, c.pages),
+        (25, 22, 3, 0, 3)
+    );
+    assert_eq!(c.records_read, c.upserted + c.skipped + c.failed);
+    let held: BTreeMap<String, Value> = stack
+        .insider
+        .profiles()
+        .into_iter()
+        .map(|p| {
+            assert_eq!(p.upserts, 1, "{p:?}");
+            (p.email().unwrap().to_owned(), p.attributes["name"].clone())
+        })
+        .collect();
+    assert_eq!(held, expected);
+    let documents = stack.metrics.take_documents(0);
+    assert_eq!(metric(&documents, "PagesProcessed"), 3.0);
+    assert_eq!(metric(&documents, "ExecutionsSucceeded"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_tick_and_two_concurrent_ticks_start_nothing_more() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    let id = stack
+        .define(&Spec {
+            schedule: "*/5 * * * *".into(),
+            ..Spec::default()
+        })
+        .await;
+    let base = round_now();
+    stack.tick(base + minutes(1)).await;
+    let fired = stack.tick(base + minutes(6)).await;
+    assert_eq!(ids(&fired, "started").len(), 1, "{fired}");
+
+    let again = stack.tick(base + minutes(6)).await;
+    for key in ["started", "already_running", "initialised", "errors"] {
+        assert!(ids(&again, key).is_empty(), "{again}");
+    }
+    assert_eq!(stack.executions_of(&id).await.len(), 1);
+    stack.drain().await;
+
+    // Two dispatcher containers fire for the same slot at once: one execution starts.
+    let other = Dispatcher::new(stack.another_engine());
+    let now = base + minutes(11);
+    stack.clock.set(now);
+    let (metrics_a, metrics_b) = (Metrics::new("a"), Metrics::new("b"));
+    let event = stack::scheduled_event(now);
+    let (a, b) = tokio::join!(
+        stack.dispatcher.handle(&event, "lambda:a", now, &metrics_a),
+        other.handle(&event, "lambda:b", now, &metrics_b),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut started = ids(&a, "started");
+    started.extend(ids(&b, "started"));
+    assert_eq!(started.len(), 1, "{a} {b}");
+    assert!(ids(&a, "already_running").is_empty() && ids(&b, "already_running").is_empty());
+    let executions = stack.executions_of(&id).await;
+    assert_eq!(executions.len(), 2);
+    assert_eq!(executions[0].id, started[0]);
+    let starts = metric(&metrics_a.take_documents(0), "ExecutionsStarted")
+        + metric(&metrics_b.take_documents(0), "ExecutionsStarted");
+    assert_eq!(starts, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    let id = stack
+        .define(&Spec {
+            events: true,
+            ..Spec::default()
+        })
+        .await;
+    let execution_id = stack.trigger(&id).await;
+
+    let first: Vec<Message> = stack.receive(2).await;
+    assert_eq!(first.len(), 1, "only the first page is queued at the start");
+    assert!(
+        stack
+            .handle_with(&stack.worker, &first, &stack.metrics)
+            .await
+            .is_empty()
+    );
+    let after_once = stack.execution(&execution_id).await.counters;
+    assert_eq!(
+        (
+            after_once.records_read,
+            after_once.pages,
+            after_once.events_sent
+        ),
+        (10, 1, 10)
+    );
+    assert_eq!(stack.insider.events().len(), 10);
+
+    // The same delivery handled again (at-least-once invocation), then SQS's own
+    // redelivery of it (visible again at once, ApproximateReceiveCount 2).
+    assert!(
+        stack
+            .handle_with(&stack.worker, &first, &stack.metrics)
+            .await
+            .is_empty()
+    );
+    assert_eq!(stack.execution(&execution_id).await.counters, after_once);
+    assert_eq!(stack.insider.events().len(), 10);
+    assert_eq!(stack.insider.profiles().len(), 10);
+    stack
+        .sqs
+        .change_message_visibility()
+        .queue_url(&stack.queue_url)
+        .set_receipt_handle(first[0].receipt_handle.clone())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    stack.drain().await;
+
+    let execution = stack.execution(&execution_id).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        execution.error
+    );
+    let c = execution.counters;
+    assert_eq!(
+        (c.records_read, c.upserted, c.events_sent, c.pages),
+        (25, 25, 25, 3)
+    );
+    let profiles = stack.insider.profiles();
+    assert_eq!(profiles.len(), 25);
+    assert!(profiles.iter().all(|p| p.upserts == 1), "{profiles:?}");
+    let events = stack.insider.events();
+    assert_eq!(events.len(), 25);
+    let mut holders: Vec<&str> = events.iter().map(|e| e.profile_id.as_str()).collect();
+    holders.sort_unstable();
+    holders.dedup();
+    assert_eq!(holders.len(), 25, "one event per profile");
+    assert_eq!(
+        metric(&stack.metrics.take_documents(0), "PagesProcessed"),
+        3.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_always_fails_is_dead_lettered_and_the_stall_check_fails_its_run_keeping_the_watermark()
+ {
+    let Some(sdk) = aws().await else { return };
+    // Two deliveries, then the dead-letter queue: before the engine's own 5-delivery limit.
+    let stack = Stack::with_dead_letter_queue(&sdk, 2, Duration::from_secs(2)).await;
+    let spec = Spec {
+        fetch_mode: "new_and_updated",
+        retries: 0,
+        ..Spec::default()
+    };
+    let id = stack.define(&spec).await;
+    let base = round_now();
+    let first = stack.trigger(&id).await;
+    stack.drain().await;
+    assert_eq!(
+        stack.execution(&first).await.status,
+        ExecutionStatus::Succeeded
+    );
+    let watermark = stack.state().watermark(&id).await.unwrap();
+    let stall_after = chrono::Duration::from_std(stack.engine.config().stall_after).unwrap();
+    assert_eq!(
+        watermark,
+        Some(base - minutes(5)),
+        "the first window's end (safety lag)"
+    );
+
+    let started_at = base + minutes(10);
+    stack.clock.set(started_at);
+    let second = stack.trigger(&id).await;
+    stack.dataverse.faults().fail_every(1, 503);
+    let dlq = stack.dlq_url.clone().unwrap();
+    let mut reported = 0;
+    let dead = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(failed) = stack.invoke_worker(1).await {
+                assert_eq!(failed.len(), 1, "the page is a batch item failure");
+                reported += 1;
+            }
+            let dead = stack.receive_from(&dlq, 0).await;
+            if !dead.is_empty() {
+                return dead;
+            }
+        }
+    })
+    .await
+    .expect("the page reached the dead-letter queue");
+    assert_eq!(reported, 2, "delivered maxReceiveCount times");
+    assert_eq!(dead.len(), 1);
+    let task: PageTask = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (task.execution_id.as_str(), task.partition),
+        (second.as_str(), 0)
+    );
+    assert_eq!(
+        stack.execution(&second).await.status,
+        ExecutionStatus::Running
+    );
+
+    let early = stack.tick(started_at + stall_after - minutes(1)).await;
+    assert!(ids(&early, "stalled").is_empty(), "{early}");
+    assert_eq!(
+        stack.execution(&second).await.status,
+        ExecutionStatus::Running
+    );
+    let late = stack.tick(started_at + stall_after + minutes(1)).await;
+    assert_eq!(ids(&late, "stalled"), vec![second.clone()], "{late}");
+
+    let failed = stack.execution(&second).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("stalled")),
+        "{:?}",
+        failed.error
+    );
+    assert_eq!(stack.state().watermark(&id).await.unwrap(), watermark);
+    assert_eq!(stack.state().lock_holder(&id).await.unwrap(), None);
+    assert_eq!(
+        metric(&stack.metrics.take_documents(0), "ExecutionsFailed"),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_racing_on_the_last_pages_finish_the_execution_once() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    // Two partitions of one page each: both first pages are also the last two pages.
+    let id = stack
+        .define(&Spec {
+            page_size: 50,
+            partitions: 2,
+            ..Spec::default()
+        })
+        .await;
+    let execution_id = stack.trigger(&id).await;
+    let mut messages = Vec::new();
+    while messages.len() < 2 {
+        let received = stack.receive(2).await;
+        assert!(!received.is_empty(), "both partitions' pages are queued");
+        messages.extend(received);
+    }
+    assert_eq!(messages.len(), 2);
+
+    let other = stack.another_worker();
+    let (metrics_a, metrics_b) = (Metrics::new("a"), Metrics::new("b"));
+    let (failed_a, failed_b) = tokio::join!(
+        stack.handle_with(&stack.worker, &messages[..1], &metrics_a),
+        stack.handle_with(&other, &messages[1..], &metrics_b),
+    );
+    assert!(
+        failed_a.is_empty() && failed_b.is_empty(),
+        "{failed_a:?} {failed_b:?}"
+    );
+    stack.acknowledge(&messages, &[]).await;
+    assert_eq!(stack.drain().await, 0, "nothing more was queued");
+
+    let (a, b) = (metrics_a.take_documents(0), metrics_b.take_documents(0));
+    assert_eq!(
+        metric(&a, "PagesProcessed") + metric(&b, "PagesProcessed"),
+        2.0
+    );
+    assert_eq!(
+        metric(&a, "ExecutionsSucceeded") + metric(&b, "ExecutionsSucceeded"),
+        1.0
+    );
+    let execution = stack.execution(&execution_id).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        execution.error
+    );
+    assert!(execution.finished_at.is_some());
+    let c = execution.counters;
+    assert_eq!((c.records_read, c.upserted, c.pages), (25, 25, 2));
+    assert_eq!(stack.insider.profiles().len(), 25);
+    assert_eq!(stack.state().lock_holder(&id).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_event_answers_with_its_execution_and_a_second_one_names_the_running_execution() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    let id = stack.define(&Spec::default()).await;
+
+    let answer = stack.manual(&id).await;
+    let execution_id = answer["execution_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        answer,
+        json!({ "integration_id": id, "execution_id": execution_id, "status": "running",
+                "started": true, "error": null })
+    );
+    let execution = stack.execution(&execution_id).await;
+    assert_eq!(
+        (execution.trigger, execution.status),
+        (Trigger::Manual, ExecutionStatus::Running)
+    );
+
+    let again = stack.manual(&id).await;
+    assert_eq!(
+        again,
+        json!({ "integration_id": id, "execution_id": execution_id, "status": "running",
+                "started": false, "error": null })
+    );
+    assert_eq!(stack.executions_of(&id).await.len(), 1);
+
+    stack.drain().await;
+    assert_eq!(
+        stack.execution(&execution_id).await.status,
+        ExecutionStatus::Succeeded
+    );
+    let next = stack.manual(&id).await;
+    assert_eq!(next["started"], true, "{next}");
+    assert_ne!(next["execution_id"], json!(execution_id));
+}

@@ -1,0 +1,480 @@
+//! The deployed stack rebuilt on this machine for the acceptance tests: a fresh DynamoDB
+//! table, SQS queue (optionally with a real redrive policy to a dead-letter queue) and
+//! secrets on moto, the Dataverse and Insider emulators, and the real dispatcher and worker
+//! handlers over the AWS adapters and the live connectors. The engine's clock is a
+//! [`ManualClock`] that each tick sets to the tick's `now`, so slots and stall detection
+//! are tested at chosen times without waiting; everything else runs in real time.
+//! SQS messages are received with the SDK and handed over as Lambda's event source does
+//! (message id, receipt handle, `ApproximateReceiveCount`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use chrono::{DateTime, DurationRound, Utc};
+use dynsync_aws::{DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue, infra};
+use dynsync_connectors::LiveConnectors;
+use dynsync_dispatcher::Dispatcher;
+use dynsync_domain::Integration;
+use dynsync_domain::execution::Execution;
+use dynsync_domain::ports::{Clock, PageQueue, StateStore};
+use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_engine::memory::ManualClock;
+use dynsync_engine::{Engine, EngineConfig};
+use dynsync_telemetry::Metrics;
+use dynsync_worker::Worker;
+use serde_json::{Value, json};
+
+/// The SDK configuration for moto; `None` (skipped, loudly) without `AWS_ENDPOINT_URL`,
+/// and a failure in CI, where the test script always starts moto.
+pub async fn aws() -> Option<SdkConfig> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
+        );
+        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
+        return None;
+    }
+    Some(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await,
+    )
+}
+
+/// One integration definition over the emulators; the defaults sync contacts by email.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: &'static str,
+    pub schedule: String,
+    pub enabled: bool,
+    /// `all`, `new_and_updated` or `only_updated`.
+    pub fetch_mode: &'static str,
+    pub page_size: u32,
+    pub partitions: u32,
+    pub retries: u32,
+    /// Map one `crm_contact_synced` event per record.
+    pub events: bool,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Self {
+            name: "contacts",
+            schedule: "0 0 1 1 *".to_owned(),
+            enabled: true,
+            fetch_mode: "all",
+            page_size: 10,
+            partitions: 1,
+            retries: 2,
+            events: false,
+        }
+    }
+}
+
+/// SQS messages as the Lambda event source hands them over.
+pub fn lambda_event(messages: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for m in messages {
+        let mut message = SqsMessage::default();
+        message.message_id = m.message_id.clone();
+        message.receipt_handle = m.receipt_handle.clone();
+        message.body = m.body.clone();
+        for (name, value) in m.attributes.iter().flatten() {
+            message
+                .attributes
+                .insert(name.as_str().to_owned(), value.clone());
+        }
+        event.records.push(message);
+    }
+    event
+}
+
+/// An EventBridge scheduled event of the stack's tick rule, fired at `time`.
+pub fn scheduled_event(time: DateTime<Utc>) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/dynsync-tick"],
+        "detail": {}
+    })
+}
+
+/// A time on a 10-minute boundary near the wall clock (the ledger's TTLs stay sensible).
+pub fn round_now() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(chrono::Duration::minutes(10))
+        .unwrap()
+}
+
+/// Ids of the messages a worker reported as batch item failures.
+pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+/// The named metric summed over every EMF document.
+pub fn metric(documents: &[Value], name: &str) -> f64 {
+    documents
+        .iter()
+        .filter_map(|d| d.get(name))
+        .map(|v| match v {
+            Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
+            v => v.as_f64().unwrap_or(0.0),
+        })
+        .sum()
+}
+
+pub struct Stack {
+    pub sdk: SdkConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    /// The dead-letter queue, when the stack was built with a redrive policy.
+    pub dlq_url: Option<String>,
+    pub dataverse: DataverseEmulator,
+    pub insider: InsiderEmulator,
+    pub clock: Arc<ManualClock>,
+    pub engine: Arc<Engine>,
+    pub dispatcher: Dispatcher,
+    pub worker: Worker,
+    pub metrics: Metrics,
+    suffix: String,
+}
+
+impl Stack {
+    /// A stack over 25 seeded contacts and a queue with a 60 s visibility timeout.
+    pub async fn new(sdk: &SdkConfig) -> Self {
+        Self::build(sdk, None).await
+    }
+
+    /// A stack whose queue redrives to a dead-letter queue after `max_receives` deliveries,
+    /// with a `visibility` timeout.
+    pub async fn with_dead_letter_queue(
+        sdk: &SdkConfig,
+        max_receives: u32,
+        visibility: Duration,
+    ) -> Self {
+        Self::build(sdk, Some((max_receives, visibility))).await
+    }
+
+    async fn build(sdk: &SdkConfig, redrive: Option<(u32, Duration)>) -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let table = format!("dynsync-acc-{suffix}");
+        infra::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
+            .await
+            .unwrap();
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue_name = format!("dynsync-acc-{suffix}");
+        let (queue_url, dlq_url) = match redrive {
+            None => {
+                let url = infra::create_queue(&sqs, &queue_name, Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                (url, None)
+            }
+            Some((max_receives, visibility)) => {
+                let (url, dlq) = queue_with_dlq(&sqs, &queue_name, max_receives, visibility).await;
+                (url, Some(dlq))
+            }
+        };
+        let dataverse = DataverseEmulator::start(Seed::contacts(25, 7))
+            .await
+            .unwrap();
+        let insider = InsiderEmulator::start(InsiderConfig::default())
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(round_now()));
+        let engine = engine(sdk, &table, &queue_url, &clock);
+        let queue: Arc<dyn PageQueue> = engine.queue().clone();
+        Self {
+            sdk: sdk.clone(),
+            sqs,
+            table,
+            queue_url,
+            dlq_url,
+            dataverse,
+            insider,
+            clock,
+            dispatcher: Dispatcher::new(engine.clone()),
+            worker: Worker::new(engine.clone(), queue, Duration::from_secs(5)),
+            engine,
+            metrics: Metrics::new("acceptance"),
+            suffix,
+        }
+    }
+
+    /// Another function container: its own engine (caches, connectors) over the same
+    /// table, queue and clock.
+    pub fn another_engine(&self) -> Arc<Engine> {
+        engine(&self.sdk, &self.table, &self.queue_url, &self.clock)
+    }
+
+    /// Another worker container over the same table and queue.
+    pub fn another_worker(&self) -> Worker {
+        let engine = self.another_engine();
+        let queue = engine.queue().clone();
+        Worker::new(engine, queue, Duration::from_secs(5))
+    }
+
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        self.engine.state()
+    }
+
+    /// Stores the definition of `spec` and its two secrets; its integration id.
+    pub async fn define(&self, spec: &Spec) -> String {
+        let id = format!("{}-{}", spec.name, self.suffix);
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
+            secrets
+                .create_secret()
+                .name(format!("dynsync/{id}/{name}"))
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap();
+        }
+        let integration = Integration::from_yaml(&self.yaml(&id, spec))
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", self.yaml(&id, spec)));
+        self.state()
+            .put_definition(integration.definition())
+            .await
+            .unwrap();
+        id
+    }
+
+    fn yaml(&self, id: &str, spec: &Spec) -> String {
+        let events = if spec.events {
+            "events:\n  name: { fixed: crm_contact_synced }\n  timestamp: processing_time\n"
+        } else {
+            ""
+        };
+        format!(
+            "id: {id}
+method: entity
+enabled: {enabled}
+schedule: \"{schedule}\"
+dynamics:
+  web_api_url: {web}
+  auth:
+    method: client_credentials
+    token_url: {token}
+    scopes: [\"{scope}\"]
+    client_id: {CLIENT_ID}
+    client_secret: {{ secret: dynsync/{id}/dynamics }}
+  page_size: {page_size}
+  partitions: {partitions}
+  request_timeout_ms: 5000
+  retries: {retries}
+source:
+  entity: contact
+  fetch_mode: {fetch_mode}
+  fields: [contactid, emailaddress1, firstname]
+identifiers:
+  - {{ type: email, field: emailaddress1 }}
+invalid_identifier: skip_user
+attributes:
+  - {{ key: name, field: firstname }}
+{events}insider:
+  api_url: {upsert}
+  partner: acme
+  token: {{ secret: dynsync/{id}/insider }}
+",
+            enabled = spec.enabled,
+            schedule = spec.schedule,
+            web = self.dataverse.web_api_url(),
+            token = self.dataverse.token_url(),
+            scope = self.dataverse.scope(),
+            page_size = spec.page_size,
+            partitions = spec.partitions,
+            retries = spec.retries,
+            fetch_mode = spec.fetch_mode,
+            upsert = self.insider.upsert_url(),
+        )
+    }
+
+    /// One scheduled invocation of the dispatcher at `now` (the engine's clock set to it).
+    pub async fn tick(&self, now: DateTime<Utc>) -> Value {
+        self.clock.set(now);
+        self.dispatcher
+            .handle(&scheduled_event(now), "lambda:tick", now, &self.metrics)
+            .await
+            .unwrap()
+    }
+
+    /// A manual invocation of the dispatcher for `integration_id`; its answer.
+    pub async fn manual(&self, integration_id: &str) -> Value {
+        self.dispatcher
+            .handle(
+                &json!({ "integration_id": integration_id }),
+                "lambda:manual",
+                self.clock.now(),
+                &self.metrics,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A manual run that must start; its execution id.
+    pub async fn trigger(&self, integration_id: &str) -> String {
+        let answer = self.manual(integration_id).await;
+        assert_eq!(answer["status"], "running", "{answer}");
+        assert_eq!(answer["started"], true, "{answer}");
+        answer["execution_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn execution(&self, id: &str) -> Execution {
+        self.state().get_execution(id).await.unwrap().unwrap()
+    }
+
+    /// What SQS delivers from `queue_url` within `wait` seconds (up to 10 messages).
+    pub async fn receive_from(&self, queue_url: &str, wait: i32) -> Vec<Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    }
+
+    pub async fn receive(&self, wait: i32) -> Vec<Message> {
+        self.receive_from(&self.queue_url, wait).await
+    }
+
+    /// Deletes the messages `worker` did not report as failed, as the event source does.
+    pub async fn acknowledge(&self, messages: &[Message], failed: &[String]) {
+        for m in messages {
+            if failed.iter().any(|id| Some(id) == m.message_id.as_ref()) {
+                continue;
+            }
+            self.sqs
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .set_receipt_handle(m.receipt_handle.clone())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// `worker` handles `messages` as one Lambda invocation; the ids it reported as failed.
+    /// The messages are not deleted.
+    pub async fn handle_with(
+        &self,
+        worker: &Worker,
+        messages: &[Message],
+        metrics: &Metrics,
+    ) -> Vec<String> {
+        let deadline = SystemTime::now() + Duration::from_secs(300);
+        let response = worker
+            .handle(lambda_event(messages), deadline, metrics)
+            .await;
+        failed_ids(&response)
+    }
+
+    /// One worker invocation on what SQS delivers within `wait` seconds, acknowledged as the
+    /// event source does; the ids reported as failed (`None` when nothing was delivered).
+    pub async fn invoke_worker(&self, wait: i32) -> Option<Vec<String>> {
+        let messages = self.receive(wait).await;
+        if messages.is_empty() {
+            return None;
+        }
+        let failed = self
+            .handle_with(&self.worker, &messages, &self.metrics)
+            .await;
+        self.acknowledge(&messages, &failed).await;
+        Some(failed)
+    }
+
+    /// Worker invocations until the queue stays empty for a second; none may fail a message.
+    /// The number of invocations that had messages.
+    pub async fn drain(&self) -> usize {
+        for invocations in 0..30 {
+            match self.invoke_worker(1).await {
+                None => return invocations,
+                Some(failed) => assert!(failed.is_empty(), "{failed:?}"),
+            }
+        }
+        panic!("the queue never emptied");
+    }
+
+    /// Executions of one integration, newest first.
+    pub async fn executions_of(&self, integration_id: &str) -> Vec<Execution> {
+        self.state()
+            .list_executions(Some(integration_id), 100)
+            .await
+            .unwrap()
+    }
+}
+
+/// The engine of one function container over the stack's table and queue.
+fn engine(sdk: &SdkConfig, table: &str, queue_url: &str, clock: &Arc<ManualClock>) -> Arc<Engine> {
+    let state = Arc::new(DynamoDbStateStore::new(sdk, table.to_owned()).with_clock(clock.clone()));
+    let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(sdk, queue_url.to_owned()));
+    let secrets = Arc::new(SecretsManagerSecretStore::new(sdk, None));
+    let connectors = Arc::new(LiveConnectors::new(secrets));
+    Arc::new(Engine::new(
+        state,
+        queue,
+        connectors,
+        clock.clone(),
+        EngineConfig::default(),
+    ))
+}
+
+/// A dead-letter queue, then `name` redriving to it after `max_receives` deliveries; both
+/// URLs (main queue first).
+async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+    visibility: Duration,
+) -> (String, String) {
+    let dlq_url = infra::create_queue(sqs, &format!("{name}-dlq"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap();
+    let policy =
+        json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() });
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs().to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (url, dlq_url)
+}
