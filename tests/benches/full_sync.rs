@@ -3,7 +3,8 @@
 //! the live connectors (`dynsync_tests::run_local`, what `dynsync run` does minus the CLI).
 //! Prints records/s, pages/s and the peak memory (VmHWM of this process, which also holds
 //! both emulators and their 100k rows/profiles), for page size 500 and 5,000, concurrency
-//! 1 and 4, and with 100 ms added to every Dataverse request (what pipelining buys).
+//! 1 and 4, and with 100 ms added to every Dataverse request (what pipelining buys, and
+//! what four id-range partitions buy on top).
 //!
 //! Run: `cargo bench -p dynsync-tests --bench full_sync` (add a scenario name, e.g.
 //! `-- latency`, to run only the scenarios whose name contains it).
@@ -21,38 +22,52 @@ struct Scenario {
     page_size: u32,
     concurrency: usize,
     latency: Duration,
+    /// `dynamics.partitions`: id ranges fetched in parallel.
+    partitions: u32,
 }
 
-const SCENARIOS: [Scenario; 5] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario {
         name: "page500-c4",
         page_size: 500,
         concurrency: 4,
         latency: Duration::ZERO,
+        partitions: 1,
     },
     Scenario {
         name: "page500-c1",
         page_size: 500,
         concurrency: 1,
         latency: Duration::ZERO,
+        partitions: 1,
     },
     Scenario {
         name: "page5000-c4",
         page_size: 5000,
         concurrency: 4,
         latency: Duration::ZERO,
+        partitions: 1,
     },
     Scenario {
         name: "latency100ms-page500-c1",
         page_size: 500,
         concurrency: 1,
         latency: Duration::from_millis(100),
+        partitions: 1,
     },
     Scenario {
         name: "latency100ms-page500-c4",
         page_size: 500,
         concurrency: 4,
         latency: Duration::from_millis(100),
+        partitions: 1,
+    },
+    Scenario {
+        name: "latency100ms-page500-c4-p4",
+        page_size: 500,
+        concurrency: 4,
+        latency: Duration::from_millis(100),
+        partitions: 4,
     },
 ];
 
@@ -112,7 +127,10 @@ fn main() -> ExitCode {
 async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     let stack = Stack::start(Seed::contacts(CONTACTS, 7)).await?;
     stack.dataverse.faults().set_latency(scenario.latency);
-    let definition = stack.definition(scenario.page_size, BODY, "");
+    let definition = stack.definition(scenario.page_size, BODY, "").replace(
+        "  page_size:",
+        &format!("  partitions: {}\n  page_size:", scenario.partitions),
+    );
     let started = Instant::now();
     let execution = run_local(
         LocalRun {
