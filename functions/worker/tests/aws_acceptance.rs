@@ -7,6 +7,8 @@
 //! `aws_end_to_end.rs`.) Skips without `AWS_ENDPOINT_URL` (fails in CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/aws_fixtures.rs"]
+mod fixtures;
 #[path = "support/aws_stack.rs"]
 mod stack;
 
@@ -19,52 +21,27 @@ use dynsync_dispatcher::Dispatcher;
 use dynsync_domain::execution::{ExecutionStatus, PageTask, Trigger};
 use dynsync_emulators::dataverse::{FieldValue, Record};
 use dynsync_telemetry::Metrics;
+use fixtures::{Spec, aws, ids, metric, minutes, scheduled_event};
 use serde_json::{Value, json};
-use stack::{Spec, Stack, aws, metric, round_now};
-
-fn minutes(n: i64) -> chrono::Duration {
-    chrono::Duration::minutes(n)
-}
-
-fn ids(answer: &Value, key: &str) -> Vec<String> {
-    serde_json::from_value(answer[key].clone()).unwrap()
-}
+use stack::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_tick_starts_the_due_integration_but_neither_a_paused_nor_a_not_yet_due_one() {
     let Some(sdk) = aws().await else { return };
     let stack = Stack::new(&sdk).await;
-    let base = round_now();
-    let every_five = || "*/5 * * * *".to_owned();
-    let due = Spec {
-        name: "due",
-        schedule: every_five(),
-        ..Spec::default()
-    };
-    let due = stack.define(&due).await;
-    let paused = Spec {
-        name: "paused",
-        schedule: every_five(),
-        enabled: false,
-        ..Spec::default()
-    };
+    let base = stack.base;
+    let every_five = "*/5 * * * *";
+    let due = stack.define(&Spec::named("due").schedule(every_five)).await;
+    let paused = Spec::named("paused").schedule(every_five).paused();
     let paused = stack.define(&paused).await;
     // Fires once an hour, at base + 8 minutes: not due at the second tick, due at the third.
     let hourly = format!("{} * * * *", (base + minutes(8)).minute());
-    let later = stack
-        .define(&Spec {
-            name: "later",
-            schedule: hourly,
-            ..Spec::default()
-        })
-        .await;
+    let later = stack.define(&Spec::named("later").schedule(hourly)).await;
 
     let first = stack.tick(base + minutes(1)).await;
-    let mut initialised = ids(&first, "initialised");
-    initialised.sort();
     let mut expected = vec![due.clone(), later.clone()];
     expected.sort();
-    assert_eq!(initialised, expected, "{first}");
+    assert_eq!(ids(&first, "initialised"), expected, "{first}");
     assert_eq!(ids(&first, "started"), Vec::<String>::new(), "{first}");
 
     let second = stack.tick(base + minutes(6)).await;
@@ -154,13 +131,8 @@ async fn the_worker_drains_the_real_sqs_deliveries_to_exact_counts_and_exactly_t
 async fn a_duplicate_tick_and_two_concurrent_ticks_start_nothing_more() {
     let Some(sdk) = aws().await else { return };
     let stack = Stack::new(&sdk).await;
-    let id = stack
-        .define(&Spec {
-            schedule: "*/5 * * * *".into(),
-            ..Spec::default()
-        })
-        .await;
-    let base = round_now();
+    let id = stack.define(&Spec::default().schedule("*/5 * * * *")).await;
+    let base = stack.base;
     stack.tick(base + minutes(1)).await;
     let fired = stack.tick(base + minutes(6)).await;
     assert_eq!(ids(&fired, "started").len(), 1, "{fired}");
@@ -177,7 +149,7 @@ async fn a_duplicate_tick_and_two_concurrent_ticks_start_nothing_more() {
     let now = base + minutes(11);
     stack.clock.set(now);
     let (metrics_a, metrics_b) = (Metrics::new("a"), Metrics::new("b"));
-    let event = stack::scheduled_event(now);
+    let event = scheduled_event(now);
     let (a, b) = tokio::join!(
         stack.dispatcher.handle(&event, "lambda:a", now, &metrics_a),
         other.handle(&event, "lambda:b", now, &metrics_b),
@@ -199,12 +171,7 @@ async fn a_duplicate_tick_and_two_concurrent_ticks_start_nothing_more() {
 async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
     let Some(sdk) = aws().await else { return };
     let stack = Stack::new(&sdk).await;
-    let id = stack
-        .define(&Spec {
-            events: true,
-            ..Spec::default()
-        })
-        .await;
+    let id = stack.define(&Spec::default().with_events()).await;
     let execution_id = stack.trigger(&id).await;
 
     let first: Vec<Message> = stack.receive(2).await;
@@ -281,13 +248,9 @@ async fn a_page_that_always_fails_is_dead_lettered_and_the_stall_check_fails_its
     let Some(sdk) = aws().await else { return };
     // Two deliveries, then the dead-letter queue: before the engine's own 5-delivery limit.
     let stack = Stack::with_dead_letter_queue(&sdk, 2, Duration::from_secs(2)).await;
-    let spec = Spec {
-        fetch_mode: "new_and_updated",
-        retries: 0,
-        ..Spec::default()
-    };
+    let spec = Spec::default().fetch_mode("new_and_updated").retries(0);
     let id = stack.define(&spec).await;
-    let base = round_now();
+    let base = stack.base;
     let first = stack.trigger(&id).await;
     stack.drain().await;
     assert_eq!(
@@ -366,13 +329,7 @@ async fn two_workers_racing_on_the_last_pages_finish_the_execution_once() {
     let Some(sdk) = aws().await else { return };
     let stack = Stack::new(&sdk).await;
     // Two partitions of one page each: both first pages are also the last two pages.
-    let id = stack
-        .define(&Spec {
-            page_size: 50,
-            partitions: 2,
-            ..Spec::default()
-        })
-        .await;
+    let id = stack.define(&Spec::default().pages(50, 2)).await;
     let execution_id = stack.trigger(&id).await;
     let mut messages = Vec::new();
     while messages.len() < 2 {

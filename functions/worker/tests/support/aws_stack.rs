@@ -5,16 +5,16 @@
 //! [`ManualClock`] that each tick sets to the tick's `now`, so slots and stall detection
 //! are tested at chosen times without waiting; everything else runs in real time.
 //! SQS messages are received with the SDK and handed over as Lambda's event source does
-//! (message id, receipt handle, `ApproximateReceiveCount`).
+//! (message id, receipt handle, `ApproximateReceiveCount`). Needs `aws_fixtures` as a
+//! sibling module of the test crate.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use chrono::{DateTime, DurationRound, Utc};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use chrono::{DateTime, Utc};
 use dynsync_aws::{DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue, infra};
 use dynsync_connectors::LiveConnectors;
 use dynsync_dispatcher::Dispatcher;
@@ -29,114 +29,9 @@ use dynsync_telemetry::Metrics;
 use dynsync_worker::Worker;
 use serde_json::{Value, json};
 
-/// The SDK configuration for moto; `None` (skipped, loudly) without `AWS_ENDPOINT_URL`,
-/// and a failure in CI, where the test script always starts moto.
-pub async fn aws() -> Option<SdkConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
-        );
-        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
-        return None;
-    }
-    Some(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await,
-    )
-}
-
-/// One integration definition over the emulators; the defaults sync contacts by email.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    pub name: &'static str,
-    pub schedule: String,
-    pub enabled: bool,
-    /// `all`, `new_and_updated` or `only_updated`.
-    pub fetch_mode: &'static str,
-    pub page_size: u32,
-    pub partitions: u32,
-    pub retries: u32,
-    /// Map one `crm_contact_synced` event per record.
-    pub events: bool,
-}
-
-impl Default for Spec {
-    fn default() -> Self {
-        Self {
-            name: "contacts",
-            schedule: "0 0 1 1 *".to_owned(),
-            enabled: true,
-            fetch_mode: "all",
-            page_size: 10,
-            partitions: 1,
-            retries: 2,
-            events: false,
-        }
-    }
-}
-
-/// SQS messages as the Lambda event source hands them over.
-pub fn lambda_event(messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut message = SqsMessage::default();
-        message.message_id = m.message_id.clone();
-        message.receipt_handle = m.receipt_handle.clone();
-        message.body = m.body.clone();
-        for (name, value) in m.attributes.iter().flatten() {
-            message
-                .attributes
-                .insert(name.as_str().to_owned(), value.clone());
-        }
-        event.records.push(message);
-    }
-    event
-}
-
-/// An EventBridge scheduled event of the stack's tick rule, fired at `time`.
-pub fn scheduled_event(time: DateTime<Utc>) -> Value {
-    json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/dynsync-tick"],
-        "detail": {}
-    })
-}
-
-/// A time on a 10-minute boundary near the wall clock (the ledger's TTLs stay sensible).
-pub fn round_now() -> DateTime<Utc> {
-    Utc::now()
-        .duration_trunc(chrono::Duration::minutes(10))
-        .unwrap()
-}
-
-/// Ids of the messages a worker reported as batch item failures.
-pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect()
-}
-
-/// The named metric summed over every EMF document.
-pub fn metric(documents: &[Value], name: &str) -> f64 {
-    documents
-        .iter()
-        .filter_map(|d| d.get(name))
-        .map(|v| match v {
-            Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
-            v => v.as_f64().unwrap_or(0.0),
-        })
-        .sum()
-}
+use crate::fixtures::{
+    Spec, failed_ids, lambda_event, queue_with_dlq, scheduled_event, ten_minute_boundary,
+};
 
 pub struct Stack {
     pub sdk: SdkConfig,
@@ -152,6 +47,8 @@ pub struct Stack {
     pub dispatcher: Dispatcher,
     pub worker: Worker,
     pub metrics: Metrics,
+    /// Where the engine's clock started: a 10-minute boundary.
+    pub base: DateTime<Utc>,
     suffix: String,
 }
 
@@ -197,7 +94,8 @@ impl Stack {
         let insider = InsiderEmulator::start(InsiderConfig::default())
             .await
             .unwrap();
-        let clock = Arc::new(ManualClock::new(round_now()));
+        let base = ten_minute_boundary();
+        let clock = Arc::new(ManualClock::new(base));
         let engine = engine(sdk, &table, &queue_url, &clock);
         let queue: Arc<dyn PageQueue> = engine.queue().clone();
         Self {
@@ -213,6 +111,7 @@ impl Stack {
             worker: Worker::new(engine.clone(), queue, Duration::from_secs(5)),
             engine,
             metrics: Metrics::new("acceptance"),
+            base,
             suffix,
         }
     }
@@ -438,43 +337,4 @@ fn engine(sdk: &SdkConfig, table: &str, queue_url: &str, clock: &Arc<ManualClock
         clock.clone(),
         EngineConfig::default(),
     ))
-}
-
-/// A dead-letter queue, then `name` redriving to it after `max_receives` deliveries; both
-/// URLs (main queue first).
-async fn queue_with_dlq(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    max_receives: u32,
-    visibility: Duration,
-) -> (String, String) {
-    let dlq_url = infra::create_queue(sqs, &format!("{name}-dlq"), Duration::from_secs(30))
-        .await
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap();
-    let policy =
-        json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() });
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility.as_secs().to_string(),
-        )
-        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (url, dlq_url)
 }
