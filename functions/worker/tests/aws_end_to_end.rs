@@ -7,10 +7,12 @@
 //! Skips without `AWS_ENDPOINT_URL` (fails in CI), like the other moto tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/aws_fixtures.rs"]
+mod fixtures;
+
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dynsync_aws::infra;
 use dynsync_dispatcher::Dispatcher;
@@ -21,23 +23,8 @@ use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use dynsync_lambda::{AwsPorts, LambdaConfig};
 use dynsync_telemetry::Metrics;
 use dynsync_worker::Worker;
+use fixtures::{aws, lambda_event, metric};
 use serde_json::json;
-
-async fn aws() -> Option<SdkConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
-        );
-        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
-        return None;
-    }
-    Some(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await,
-    )
-}
 
 fn definition(
     id: &str,
@@ -77,24 +64,6 @@ insider:
         upsert = insider.upsert_url(),
     );
     Integration::from_yaml(&yaml).unwrap_or_else(|p| panic!("{p:?}\n{yaml}"))
-}
-
-/// SQS messages as the Lambda event source hands them over.
-fn lambda_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut message = SqsMessage::default();
-        message.message_id = m.message_id.clone();
-        message.receipt_handle = m.receipt_handle.clone();
-        message.body = m.body.clone();
-        for (name, value) in m.attributes.iter().flatten() {
-            message
-                .attributes
-                .insert(name.as_str().to_owned(), value.clone());
-        }
-        event.records.push(message);
-    }
-    event
 }
 
 /// One stack: a fresh table, queue and secrets on moto, both emulators, the AWS ports.
@@ -243,17 +212,6 @@ impl Stack {
         }
         panic!("the queue never emptied");
     }
-
-    fn metric(&self, documents: &[serde_json::Value], name: &str) -> f64 {
-        documents
-            .iter()
-            .filter_map(|d| d.get(name))
-            .map(|v| match v {
-                serde_json::Value::Array(a) => a.iter().filter_map(serde_json::Value::as_f64).sum(),
-                v => v.as_f64().unwrap_or(0.0),
-            })
-            .sum()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,10 +237,10 @@ async fn a_manual_run_flows_through_the_aws_ports_from_dataverse_to_insider() {
     assert_eq!(stack.insider.profiles().len(), 25);
 
     let documents = stack.metrics.take_documents(0);
-    assert_eq!(stack.metric(&documents, "ExecutionsStarted"), 1.0);
-    assert_eq!(stack.metric(&documents, "PagesProcessed"), 3.0);
-    assert_eq!(stack.metric(&documents, "UsersUpserted"), 25.0);
-    assert_eq!(stack.metric(&documents, "ExecutionsSucceeded"), 1.0);
+    assert_eq!(metric(&documents, "ExecutionsStarted"), 1.0);
+    assert_eq!(metric(&documents, "PagesProcessed"), 3.0);
+    assert_eq!(metric(&documents, "UsersUpserted"), 25.0);
+    assert_eq!(metric(&documents, "ExecutionsSucceeded"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,5 +282,5 @@ async fn a_page_that_fails_transiently_comes_back_through_sqs_soon_and_the_run_s
     );
     assert_eq!(execution.counters.upserted, 25);
     let documents = stack.metrics.take_documents(0);
-    assert_eq!(stack.metric(&documents, "PageErrorsTransient"), 1.0);
+    assert_eq!(metric(&documents, "PageErrorsTransient"), 1.0);
 }
