@@ -15,7 +15,7 @@ mod stack;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use chrono::Timelike;
 use dynsync_dispatcher::Dispatcher;
 use dynsync_domain::execution::{ExecutionStatus, PageTask, Trigger};
@@ -194,7 +194,7 @@ async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
     assert_eq!(stack.insider.events().len(), 10);
 
     // The same delivery handled again (at-least-once invocation), then SQS's own
-    // redelivery of it (visible again at once, ApproximateReceiveCount 2).
+    // redelivery of it (made visible at once, as after a crash; ApproximateReceiveCount 2).
     assert!(
         stack
             .handle_with(&stack.worker, &first, &stack.metrics)
@@ -204,15 +204,36 @@ async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
     assert_eq!(stack.execution(&execution_id).await.counters, after_once);
     assert_eq!(stack.insider.events().len(), 10);
     assert_eq!(stack.insider.profiles().len(), 10);
-    stack
-        .sqs
-        .change_message_visibility()
-        .queue_url(&stack.queue_url)
-        .set_receipt_handle(first[0].receipt_handle.clone())
-        .visibility_timeout(0)
-        .send()
-        .await
-        .unwrap();
+    stack.make_visible(&first).await;
+    let mut others = Vec::new();
+    let redelivered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let mut received = stack.receive(1).await;
+            let at = received
+                .iter()
+                .position(|m| m.message_id == first[0].message_id);
+            if let Some(at) = at {
+                let redelivered = received.remove(at);
+                others.extend(received);
+                return redelivered;
+            }
+            others.extend(received);
+        }
+    })
+    .await
+    .expect("SQS delivered the page again");
+    let count = MessageSystemAttributeName::ApproximateReceiveCount;
+    assert_eq!(redelivered.attributes.as_ref().unwrap()[&count], "2");
+    let redelivered = [redelivered];
+    // Another container: no cache of this execution, only the ledger in DynamoDB.
+    let failed = stack
+        .handle_with(&stack.another_worker(), &redelivered, &stack.metrics)
+        .await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(stack.execution(&execution_id).await.counters, after_once);
+    assert_eq!(stack.insider.events().len(), 10);
+    stack.acknowledge(&redelivered, &[]).await;
+    stack.make_visible(&others).await;
     stack.drain().await;
 
     let execution = stack.execution(&execution_id).await;
@@ -295,6 +316,11 @@ async fn a_page_that_always_fails_is_dead_lettered_and_the_stall_check_fails_its
     assert_eq!(
         stack.execution(&second).await.status,
         ExecutionStatus::Running
+    );
+    let holder = stack.state().lock_holder(&id).await.unwrap();
+    assert_eq!(
+        holder.map(|(execution, _, _)| execution),
+        Some(second.clone())
     );
 
     let early = stack.tick(started_at + stall_after - minutes(1)).await;

@@ -274,6 +274,21 @@ attributes:
         }
     }
 
+    /// Makes received messages visible again at once (as a crashed invocation's would be
+    /// after the visibility timeout).
+    pub async fn make_visible(&self, messages: &[Message]) {
+        for m in messages {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .set_receipt_handle(m.receipt_handle.clone())
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     /// `worker` handles `messages` as one Lambda invocation; the ids it reported as failed.
     /// The messages are not deleted.
     pub async fn handle_with(
