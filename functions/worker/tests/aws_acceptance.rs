@@ -182,13 +182,9 @@ async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
             .await
             .is_empty()
     );
-    let after_once = stack.execution(&execution_id).await.counters;
+    let once = stack.execution(&execution_id).await.counters;
     assert_eq!(
-        (
-            after_once.records_read,
-            after_once.pages,
-            after_once.events_sent
-        ),
+        (once.records_read, once.pages, once.events_sent),
         (10, 1, 10)
     );
     assert_eq!(stack.insider.events().len(), 10);
@@ -201,27 +197,11 @@ async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
             .await
             .is_empty()
     );
-    assert_eq!(stack.execution(&execution_id).await.counters, after_once);
+    assert_eq!(stack.execution(&execution_id).await.counters, once);
     assert_eq!(stack.insider.events().len(), 10);
     assert_eq!(stack.insider.profiles().len(), 10);
     stack.make_visible(&first).await;
-    let mut others = Vec::new();
-    let redelivered = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let mut received = stack.receive(1).await;
-            let at = received
-                .iter()
-                .position(|m| m.message_id == first[0].message_id);
-            if let Some(at) = at {
-                let redelivered = received.remove(at);
-                others.extend(received);
-                return redelivered;
-            }
-            others.extend(received);
-        }
-    })
-    .await
-    .expect("SQS delivered the page again");
+    let (redelivered, others) = stack.receive_again(&first[0]).await;
     let count = MessageSystemAttributeName::ApproximateReceiveCount;
     assert_eq!(redelivered.attributes.as_ref().unwrap()[&count], "2");
     let redelivered = [redelivered];
@@ -230,7 +210,7 @@ async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
         .handle_with(&stack.another_worker(), &redelivered, &stack.metrics)
         .await;
     assert!(failed.is_empty(), "{failed:?}");
-    assert_eq!(stack.execution(&execution_id).await.counters, after_once);
+    assert_eq!(stack.execution(&execution_id).await.counters, once);
     assert_eq!(stack.insider.events().len(), 10);
     stack.acknowledge(&redelivered, &[]).await;
     stack.make_visible(&others).await;
@@ -274,10 +254,7 @@ async fn a_page_that_always_fails_is_dead_lettered_and_the_stall_check_fails_its
     let base = stack.base;
     let first = stack.trigger(&id).await;
     stack.drain().await;
-    assert_eq!(
-        stack.execution(&first).await.status,
-        ExecutionStatus::Succeeded
-    );
+    assert_eq!(stack.status(&first).await, ExecutionStatus::Succeeded);
     let watermark = stack.state().watermark(&id).await.unwrap();
     let stall_after = chrono::Duration::from_std(stack.engine.config().stall_after).unwrap();
     assert_eq!(
@@ -313,10 +290,7 @@ async fn a_page_that_always_fails_is_dead_lettered_and_the_stall_check_fails_its
         (task.execution_id.as_str(), task.partition),
         (second.as_str(), 0)
     );
-    assert_eq!(
-        stack.execution(&second).await.status,
-        ExecutionStatus::Running
-    );
+    assert_eq!(stack.status(&second).await, ExecutionStatus::Running);
     let holder = stack.state().lock_holder(&id).await.unwrap();
     assert_eq!(
         holder.map(|(execution, _, _)| execution),
@@ -325,10 +299,7 @@ async fn a_page_that_always_fails_is_dead_lettered_and_the_stall_check_fails_its
 
     let early = stack.tick(started_at + stall_after - minutes(1)).await;
     assert!(ids(&early, "stalled").is_empty(), "{early}");
-    assert_eq!(
-        stack.execution(&second).await.status,
-        ExecutionStatus::Running
-    );
+    assert_eq!(stack.status(&second).await, ExecutionStatus::Running);
     let late = stack.tick(started_at + stall_after + minutes(1)).await;
     assert_eq!(ids(&late, "stalled"), vec![second.clone()], "{late}");
 
@@ -430,7 +401,7 @@ async fn a_manual_event_answers_with_its_execution_and_a_second_one_names_the_ru
 
     stack.drain().await;
     assert_eq!(
-        stack.execution(&execution_id).await.status,
+        stack.status(&execution_id).await,
         ExecutionStatus::Succeeded
     );
     let next = stack.manual(&id).await;

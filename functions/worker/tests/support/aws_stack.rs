@@ -19,7 +19,7 @@ use dynsync_aws::{DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue, i
 use dynsync_connectors::LiveConnectors;
 use dynsync_dispatcher::Dispatcher;
 use dynsync_domain::Integration;
-use dynsync_domain::execution::Execution;
+use dynsync_domain::execution::{Execution, ExecutionStatus};
 use dynsync_domain::ports::{Clock, PageQueue, StateStore};
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
@@ -235,6 +235,10 @@ attributes:
         answer["execution_id"].as_str().unwrap().to_owned()
     }
 
+    pub async fn status(&self, execution_id: &str) -> ExecutionStatus {
+        self.execution(execution_id).await.status
+    }
+
     pub async fn execution(&self, id: &str) -> Execution {
         self.state().get_execution(id).await.unwrap().unwrap()
     }
@@ -272,6 +276,29 @@ attributes:
                 .await
                 .unwrap();
         }
+    }
+
+    /// Receives until SQS delivers `message` again; that delivery and the other messages
+    /// received meanwhile (still invisible).
+    pub async fn receive_again(&self, message: &Message) -> (Message, Vec<Message>) {
+        let mut others = Vec::new();
+        let again = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let mut received = self.receive(1).await;
+                let at = received
+                    .iter()
+                    .position(|m| m.message_id == message.message_id);
+                if let Some(at) = at {
+                    let again = received.remove(at);
+                    others.extend(received);
+                    return again;
+                }
+                others.extend(received);
+            }
+        })
+        .await
+        .expect("SQS delivered the message again");
+        (again, others)
     }
 
     /// Makes received messages visible again at once (as a crashed invocation's would be
