@@ -336,6 +336,12 @@ async fn two_workers_racing_on_the_last_pages_finish_the_execution_once() {
     }
     assert_eq!(messages.len(), 2);
 
+    // Both workers sit in their Insider upsert at the same time, so they complete their
+    // pages and reach the finish together.
+    stack
+        .insider
+        .faults()
+        .set_latency(Duration::from_millis(300));
     let other = stack.another_worker();
     let (metrics_a, metrics_b) = (Metrics::new("a"), Metrics::new("b"));
     let (failed_a, failed_b) = tokio::join!(
