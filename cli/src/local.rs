@@ -16,7 +16,7 @@ use crate::context::Failure;
 /// A page task invisible for this long after a receive comes back to another worker; a
 /// local page is processed well within it, and a crashed run's tasks are made visible at
 /// once on resume.
-const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The state folder's store.
 pub struct LocalState {

@@ -133,7 +133,7 @@ async fn run_in_memory(
 ) -> Result<Execution, Failure> {
     let clock = Arc::new(dynsync_domain::ports::SystemClock);
     let state = Arc::new(MemoryStateStore::new(clock.clone()));
-    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
+    let queue = Arc::new(MemoryQueue::new(crate::local::VISIBILITY_TIMEOUT));
     let engine = Arc::new(Engine::new(state, queue.clone(), connectors, clock, config));
     let execution = start(&engine, ctx, owner).await?;
     if execution.status.is_final() {
