@@ -104,6 +104,13 @@ pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
                 .make_all_visible()
                 .await
                 .map_err(|e| Failure::Remote(format!("cannot requeue pages: {e}")))?;
+            // The dead process's claims on its in-flight pages would hold them back until
+            // they lapse.
+            local
+                .state
+                .release_page_claims(&execution_id)
+                .await
+                .map_err(|e| Failure::Remote(format!("cannot release page claims: {e}")))?;
             match resumed {
                 Some(execution) => {
                     eprintln!(

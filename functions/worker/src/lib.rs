@@ -7,6 +7,8 @@
 //! `batchItemFailures` after its visibility is shortened to a backoff delay, so SQS delivers
 //! it again soon; on its last delivery ([`MAX_RECEIVES`], the queue's `maxReceiveCount`) it
 //! fails its execution with the error instead of going silently to the dead-letter queue.
+//! A page another delivery is processing (an SQS duplicate) is reported failed too, with
+//! its visibility set to when that delivery's claim lapses; it then finds the page done.
 //! Messages are processed one after another (the event source's maximum concurrency then
 //! bounds the load on Dataverse); a message not started when less than the reserve of the
 //! invocation's time remains is handed back unstarted. A malformed message is reported as
@@ -105,7 +107,14 @@ impl Worker {
         match self.engine.process_page(&task, receive_count).await {
             Ok(outcome) => {
                 self.report(&task, &outcome, started, metrics);
-                Verdict::Acknowledge
+                match outcome.retry_after {
+                    // Another delivery holds the page: come back when its claim has lapsed.
+                    Some(delay) => {
+                        self.release(receipt, delay).await;
+                        Verdict::Retry
+                    }
+                    None => Verdict::Acknowledge,
+                }
             }
             Err(error) if error.is_transient() && receive_count < MAX_RECEIVES => {
                 PageFailed {
@@ -211,7 +220,7 @@ impl Worker {
                 execution_id = %task.execution_id,
                 page = %outcome.page_key,
                 disposition = ?outcome.disposition,
-                "page task acknowledged without processing"
+                "page task not processed"
             );
         }
         if let Some(execution) = &outcome.finished {

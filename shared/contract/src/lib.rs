@@ -3,9 +3,9 @@
 //!
 //! Each check is a public async function taking a `make` closure that builds the adapter,
 //! and panics on a broken promise. Modules: `state` (definitions, slots, run locks),
-//! `ledger` (executions and their page ledger), `lifecycle` (finish, watermarks, listing),
-//! `queue` (SQS semantics), `secrets`; `fixtures` and `race` help them. Checks use ids of their own, so runs may
-//! share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
+//! `ledger` (executions and their page ledger), `claims` (page claims), `lifecycle`
+//! (finish, watermarks, listing), `queue` (SQS semantics), `secrets`; `fixtures` and
+//! `race` help them. Checks use ids of their own, so runs may share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
 //! [`secret_store_tests!`] turn every check into a `#[tokio::test]` of the calling test
 //! crate; [`state_store_contract`], [`queue_contract`] and [`secret_store_contract`] run
 //! them all in one go.
@@ -14,6 +14,7 @@
 //! as a test must, so `unwrap`/`expect` are allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod claims;
 pub mod fixtures;
 pub mod ledger;
 pub mod lifecycle;
@@ -68,6 +69,13 @@ macro_rules! state_store_tests {
             a_page_is_completed_once_under_concurrent_completers,
             sent_batches_are_remembered_by_index,
             recorded_failures_are_capped_while_failed_counts_all,
+        );
+        $crate::__contract_tests!(claims, $make;
+            a_page_claim_is_exclusive_until_its_holder_releases_it,
+            a_lapsed_page_claim_can_be_taken_over,
+            a_page_claim_returns_the_batches_already_answered,
+            a_page_is_claimed_by_one_of_concurrent_claimers,
+            claiming_an_unregistered_page_is_a_permanent_error,
         );
         $crate::__contract_tests!(lifecycle, $make;
             an_execution_finishes_exactly_once_under_concurrent_finishers,
@@ -124,6 +132,11 @@ pub async fn state_store_contract(make: impl MakeStateStore) {
     ledger::a_page_is_completed_once_under_concurrent_completers(&make).await;
     ledger::sent_batches_are_remembered_by_index(&make).await;
     ledger::recorded_failures_are_capped_while_failed_counts_all(&make).await;
+    claims::a_page_claim_is_exclusive_until_its_holder_releases_it(&make).await;
+    claims::a_lapsed_page_claim_can_be_taken_over(&make).await;
+    claims::a_page_claim_returns_the_batches_already_answered(&make).await;
+    claims::a_page_is_claimed_by_one_of_concurrent_claimers(&make).await;
+    claims::claiming_an_unregistered_page_is_a_permanent_error(&make).await;
     lifecycle::an_execution_finishes_exactly_once_under_concurrent_finishers(&make).await;
     lifecycle::the_watermark_moves_only_forward_and_only_by_a_successful_finish(&make).await;
     lifecycle::executions_are_listed_newest_first(&make).await;

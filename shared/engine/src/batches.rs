@@ -6,18 +6,19 @@
 //! its users failed and stops the execution: every later batch would be refused the same
 //! way, and the error says what to fix.
 //!
-//! The ports have no per-batch claim, so two deliveries of one page running at the same
-//! moment (only possible when processing outlasts the queue's visibility timeout) can still
-//! both send a batch; the ledger is read again right before each send to keep that window
-//! to the length of one upsert call, and the page is counted once either way.
+//! The delivery holds a claim on its page (`claim.rs`), renewed before a batch is sent
+//! when it is half gone; if another delivery took the page over meanwhile, nothing more is
+//! sent and the page is left to that delivery.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use dynsync_domain::InsiderUser;
 use dynsync_domain::execution::{MAX_RECORDED_FAILURES, PageTask, RecordFailure};
 use dynsync_domain::ports::{BatchOutcome, BatchRecord, PageLedger, StateStore, UserSink};
 
 use crate::EngineError;
+use crate::claim::{HeldClaim, Renewal};
 
 /// The sum of a page's batches.
 #[derive(Debug, Default)]
@@ -29,6 +30,9 @@ pub(crate) struct BatchTally {
     /// Set when the page stops its execution (fast fail at a failed batch, or a batch
     /// refused as a whole): the execution's error.
     pub stop: Option<String>,
+    /// Set when another delivery took the page over (until then): the tally is partial and
+    /// the page must not be completed by this delivery.
+    pub lost_claim: Option<DateTime<Utc>>,
 }
 
 impl BatchTally {
@@ -49,6 +53,7 @@ impl BatchTally {
 pub(crate) async fn send_batches(
     state: &dyn StateStore,
     sink: &dyn UserSink,
+    claim: &mut HeldClaim<'_>,
     task: &PageTask,
     ledger: &PageLedger,
     users: &[InsiderUser],
@@ -58,6 +63,7 @@ pub(crate) async fn send_batches(
 ) -> Result<BatchTally, EngineError> {
     let key = task.page_key();
     let mut tally = BatchTally::default();
+    let mut answered_batches = ledger.batches.clone();
     for (index, range) in dynsync_mapping::batch::split(users, skip_hook)
         .into_iter()
         .enumerate()
@@ -66,16 +72,20 @@ pub(crate) async fn send_batches(
         let batch = users.get(range.clone()).unwrap_or_default();
         let ids = record_ids.get(range.clone()).unwrap_or_default();
         let mut refused = None;
-        let answered = match ledger.batches.iter().find(|b| b.index == index) {
-            Some(answered) => Some(answered.clone()),
-            // A concurrent delivery of the same page may have sent it since the ledger was
-            // read before the fetch: look again just before sending.
-            None => state
-                .page_ledger(&task.execution_id, &key)
-                .await
-                .map_err(EngineError::State)?
-                .and_then(|fresh| fresh.batches.into_iter().find(|b| b.index == index)),
-        };
+        let mut answered = answered_batches.iter().find(|b| b.index == index).cloned();
+        if answered.is_none() {
+            match claim.renew_if_due().await? {
+                Renewal::Held => {}
+                Renewal::Renewed(fresh) => {
+                    answered_batches = fresh;
+                    answered = answered_batches.iter().find(|b| b.index == index).cloned();
+                }
+                Renewal::Lost(until) => {
+                    tally.lost_claim = Some(until);
+                    return Ok(tally);
+                }
+            }
+        }
         let record = match answered {
             Some(answered) => answered,
             None => {

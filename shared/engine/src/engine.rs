@@ -24,6 +24,10 @@ pub struct EngineConfig {
     /// A running execution with no completed page for this long is failed by
     /// [`Engine::fail_stalled`] (its pages were lost or dead-lettered).
     pub stall_after: Duration,
+    /// How long a delivery's claim on its page holds without being renewed (see
+    /// `claim.rs`). Longer than one page can take between renewals (the worker Lambda's
+    /// timeout); a duplicate delivery waits at most this long.
+    pub page_claim_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -32,6 +36,7 @@ impl Default for EngineConfig {
             safety_lag: Duration::from_secs(5 * 60),
             lock_ttl: Duration::from_secs(2 * 60 * 60),
             stall_after: Duration::from_secs(30 * 60),
+            page_claim_ttl: Duration::from_secs(10 * 60),
         }
     }
 }

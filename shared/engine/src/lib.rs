@@ -5,12 +5,14 @@
 //! Modules: `engine` (the [`Engine`] and its configuration), `window` (fetch-mode windows),
 //! `start` (run lock, window, plan, first page tasks), `page` (one page task: fetch, next
 //! task, map, batched upsert with a ledger so redeliveries send nothing twice, counters),
+//! `claim` (one delivery at a time processes a page),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,
 //! reqwest or the Lambda runtime.
 
 mod batches;
+mod claim;
 mod engine;
 mod error;
 mod finish;

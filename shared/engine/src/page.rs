@@ -1,15 +1,17 @@
 //! One page task (ARCHITECTURE.md section 2, step 3): fetch the page, queue the next one
 //! before mapping so the next fetch overlaps this upsert, map every record, upsert in
 //! batches, count, and complete the page. The page ledger makes it idempotent: a batch
-//! Insider already answered is never sent again, a page is counted once.
+//! Insider already answered is never sent again, a page is counted once. A claim on the
+//! page (`claim.rs`) keeps a second delivery from processing it at the same time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dynsync_domain::execution::{Counters, Execution, PageTask};
 use dynsync_domain::ports::{PageLedger, PageRequest, PortError};
 use dynsync_mapping::Outcome;
 
 use crate::batches::{BatchTally, send_batches};
+use crate::claim::{HeldClaim, wait_for};
 use crate::engine::Prepared;
 use crate::{Engine, EngineError};
 
@@ -26,6 +28,8 @@ pub struct PageOutcome {
     /// The execution as it ended, when this call ended it (last page, fast fail, or a
     /// permanent error).
     pub finished: Option<Execution>,
+    /// `HeldElsewhere`: release the task for this long instead of acknowledging it.
+    pub retry_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +42,11 @@ pub enum PageDisposition {
     ExecutionNotRunning,
     /// A permanent error failed the execution (see `finished`).
     ExecutionFailed,
+    /// Another delivery of the same page is processing it right now: nothing was sent.
+    /// Release the task for `retry_after` (do not acknowledge it): it comes back when that
+    /// delivery's claim has lapsed and finds the page done, or takes over a page whose
+    /// worker died.
+    HeldElsewhere,
 }
 
 impl PageOutcome {
@@ -49,6 +58,14 @@ impl PageOutcome {
             counters: Counters::default(),
             next_page_queued: false,
             finished: None,
+            retry_after: None,
+        }
+    }
+
+    fn held_elsewhere(task: &PageTask, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::skipped(task, PageDisposition::HeldElsewhere)
         }
     }
 }
@@ -79,7 +96,7 @@ impl Engine {
                 PageDisposition::ExecutionNotRunning,
             ));
         }
-        let ledger = match self
+        let mut ledger = match self
             .state
             .page_ledger(&task.execution_id, &key)
             .await
@@ -110,9 +127,23 @@ impl Engine {
             }
             Err(error) => return Err(error),
         };
+        let mut claim = match HeldClaim::take(self, &task.execution_id, &key).await? {
+            Ok((claim, batches)) => {
+                ledger.batches = batches;
+                claim
+            }
+            Err(until) => {
+                return Ok(PageOutcome::held_elsewhere(task, wait_for(self, until)));
+            }
+        };
         let outcome = self
-            .process_fetched(task, receive_count, &prepared, &ledger)
-            .await?;
+            .process_fetched(task, receive_count, &prepared, &ledger, &mut claim)
+            .await;
+        if outcome.is_err() {
+            // The retry is a new delivery: let it claim the page at once.
+            claim.release().await;
+        }
+        let outcome = outcome?;
         // Debug: the Lambdas' telemetry events log this at info with its metrics, and the
         // CLI shows it in its progress line and summary.
         tracing::debug!(
@@ -135,6 +166,7 @@ impl Engine {
         receive_count: u32,
         prepared: &Prepared,
         ledger: &PageLedger,
+        claim: &mut HeldClaim<'_>,
     ) -> Result<PageOutcome, EngineError> {
         let key = task.page_key();
         let plan = &prepared.plan;
@@ -233,6 +265,7 @@ impl Engine {
         let tally: BatchTally = send_batches(
             self.state.as_ref(),
             sink.as_ref(),
+            claim,
             task,
             ledger,
             &users,
@@ -241,6 +274,12 @@ impl Engine {
             settings.fast_fail,
         )
         .await?;
+        if let Some(until) = tally.lost_claim {
+            // Another delivery took the page over (ours had lapsed): it completes the page.
+            let mut outcome = PageOutcome::held_elsewhere(task, wait_for(self, until));
+            outcome.next_page_queued = next_page_queued;
+            return Ok(outcome);
+        }
         counters.upserted += tally.upserted;
         counters.failed += tally.failed;
         counters.events_sent += tally.events_sent;
@@ -268,6 +307,7 @@ impl Engine {
             counters,
             next_page_queued,
             finished: None,
+            retry_after: None,
         };
         let Some(remaining) = remaining else {
             // A concurrent delivery completed the page first; it counted it.

@@ -1,6 +1,7 @@
 //! A local runner: a pool of workers receiving page tasks from a [`PageQueue`] and calling
 //! [`Engine::process_page`], as the worker Lambda does on AWS. Success and permanent
-//! failure acknowledge the task; a transient error releases it with backoff; a task
+//! failure acknowledge the task; a transient error releases it with backoff, a page held by
+//! another delivery until that delivery's claim lapses; a task
 //! received [`MAX_RECEIVES`] times fails its execution with its last error (SQS's
 //! `maxReceiveCount` before the dead-letter queue). It returns when the execution is final;
 //! an execution whose pages stopped moving is failed after the engine's `stall_after`, so a
@@ -127,7 +128,15 @@ async fn handle(
     match engine.process_page(task, delivery.receive_count).await {
         Ok(outcome) => {
             on_progress(&outcome);
-            acknowledge(queue, delivery).await;
+            match outcome.retry_after {
+                // Another delivery holds the page: come back when its claim has lapsed.
+                Some(delay) => {
+                    if let Err(error) = queue.release(&delivery.receipt, delay).await {
+                        tracing::warn!(page = %task.page_key(), error = %error, "cannot release the page task; it returns after its visibility timeout");
+                    }
+                }
+                None => acknowledge(queue, delivery).await,
+            }
         }
         Err(error) if error.is_transient() && delivery.receive_count < MAX_RECEIVES => {
             let delay = RetryPolicy::new(MAX_RECEIVES).delay(

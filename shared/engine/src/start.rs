@@ -68,8 +68,10 @@ impl Engine {
 
     /// Resumes a running execution after its process died (local runs): the run lock is
     /// taken again for the same execution under the new `owner` tag and renewed. Its pages
-    /// stay in the queue; the caller makes in-flight ones visible again. `Ok(None)` when the
-    /// execution does not exist or has already ended.
+    /// stay in the queue; the caller makes in-flight ones visible again and drops the dead
+    /// process's page claims (`release_page_claims` of the local and in-memory stores), or
+    /// those pages wait for the claims to lapse. `Ok(None)` when the execution does not
+    /// exist or has already ended.
     pub async fn resume_execution(
         &self,
         execution_id: &str,

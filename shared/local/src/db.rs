@@ -73,6 +73,9 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at_ms);
      CREATE UNIQUE INDEX queue_messages_receipt ON queue_messages (receipt);",
+    // 2: page claims (one delivery at a time processes a page).
+    "ALTER TABLE pages ADD COLUMN claimant TEXT;
+     ALTER TABLE pages ADD COLUMN claimed_until TEXT;",
 ];
 
 /// One connection to a state folder's database, shareable across tasks.

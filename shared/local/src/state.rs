@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
 use dynsync_domain::ports::{
-    BatchRecord, Clock, Finish, LockOutcome, LockRequest, PageLedger, PortError, StateStore,
-    SystemClock,
+    BatchRecord, ClaimOutcome, Clock, Finish, LockOutcome, LockRequest, PageClaim, PageLedger,
+    PortError, StateStore, SystemClock,
 };
 use rusqlite::{OptionalExtension, params};
 
@@ -95,6 +95,18 @@ impl SqliteStateStore {
                     }
                 };
                 Ok((!held_by_a_live_run).then_some(execution))
+            })
+            .await
+    }
+
+    /// Drops every page claim of an execution, returning how many there were. A local
+    /// resume calls this after making sure the process that ran the execution is gone: its
+    /// claims would otherwise hold the pages until they lapse.
+    pub async fn release_page_claims(&self, execution_id: &str) -> Result<usize, LocalError> {
+        let execution_id = execution_id.to_owned();
+        self.db
+            .write("releasing page claims", move |tx| {
+                ledger::release_all_claims(tx, &execution_id)
             })
             .await
     }
@@ -346,6 +358,41 @@ impl StateStore for SqliteStateStore {
         self.db
             .write("recording a sent batch", move |tx| {
                 ledger::record_batch(tx, &id, &key, batch, now)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        let (id, key, claim) = (execution_id.to_owned(), page_key.to_owned(), claim.clone());
+        let now = self.clock.now();
+        Ok(self
+            .db
+            .write("claiming a page", move |tx| {
+                ledger::claim_page(tx, &id, &key, &claim, now)
+            })
+            .await?)
+    }
+
+    async fn release_page_claim(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claimant: &str,
+    ) -> Result<(), PortError> {
+        let (id, key, claimant) = (
+            execution_id.to_owned(),
+            page_key.to_owned(),
+            claimant.to_owned(),
+        );
+        self.db
+            .write("releasing a page claim", move |tx| {
+                ledger::release_page_claim(tx, &id, &key, &claimant)
             })
             .await?;
         Ok(())

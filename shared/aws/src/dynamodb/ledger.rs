@@ -11,6 +11,10 @@
 //! - `page_ledger` reads both items in one `BatchGetItem`: done = registered and no longer
 //!   open.
 //!
+//! - `claim_page` is one conditional `UpdateItem` of the ledger item (claimant and expiry),
+//!   returning the batches in the same call; `release_page_claim` removes them on the
+//!   condition that the caller still holds the claim.
+//!
 //! The failure cap holds under races without a lock: a completion appends its failures
 //! only if the list has room for all of them (`size(failures) <= 100 - n`); when that
 //! condition fails it appends exactly what fits, on the condition that the list is still
@@ -24,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
-use dynsync_domain::ports::{BatchRecord, PageLedger};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim, PageLedger};
 
 use super::calls::TxOutcome;
 use super::codec::{Reader, batch_value, counter_fields, failure_list, read_batches};
@@ -128,6 +132,109 @@ impl DynamoDbStateStore {
             done: !open,
             batches: read_batches(&Reader::new(page, &self.resource))?,
         }))
+    }
+
+    pub(super) async fn claim_page_item(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_expression("SET #claimant = :me, #until = :until")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#claimant) OR #until <= :now OR #claimant = :me)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#claimant", CLAIMANT)
+            .expression_attribute_names("#until", CLAIMED_UNTIL)
+            .expression_attribute_values(":me", s(claim.claimant.clone()))
+            .expression_attribute_values(":until", s(timestamp(claim.until)))
+            .expression_attribute_values(":now", s(timestamp(self.clock.now())))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                return Ok(ClaimOutcome::Acquired {
+                    batches: read_batches(&Reader::new(&item, &self.resource))?,
+                });
+            }
+            Err(error) => error,
+        };
+        let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
+            error.as_service_error()
+        else {
+            return Err(AwsError::from_sdk(
+                "dynamodb:UpdateItem",
+                &self.resource,
+                error,
+            ));
+        };
+        let old = match &failed.item {
+            Some(old) => Some(old.clone()),
+            // Not returned by this endpoint: read the holder.
+            None => {
+                self.get_item(
+                    key(execution_pk(execution_id), page_sk(page_key)),
+                    &[PK, CLAIMANT, CLAIMED_UNTIL],
+                )
+                .await?
+            }
+        };
+        let Some(old) = old.filter(|item| item.contains_key(PK)) else {
+            return Err(self.not_registered(execution_id, page_key));
+        };
+        let reader = Reader::new(&old, &self.resource);
+        match (reader.opt_s(CLAIMANT)?, reader.opt_time(CLAIMED_UNTIL)?) {
+            (Some(claimant), Some(until)) => Ok(ClaimOutcome::HeldBy {
+                claimant: claimant.to_owned(),
+                until,
+            }),
+            _ => Err(self.exhausted(
+                "dynamodb:UpdateItem",
+                "the page claim changed hands while it was taken",
+            )),
+        }
+    }
+
+    pub(super) async fn release_page_claim_item(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claimant: &str,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_expression("REMOVE #claimant, #until")
+            .condition_expression("#claimant = :me")
+            .expression_attribute_names("#claimant", CLAIMANT)
+            .expression_attribute_names("#until", CLAIMED_UNTIL)
+            .expression_attribute_values(":me", s(claimant.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else holds it, or nobody: nothing of ours to release.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
+        }
     }
 
     pub(super) async fn record_batch_item(

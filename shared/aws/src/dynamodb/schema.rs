@@ -50,6 +50,10 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const WATERMARK: &str = "watermark";
 pub const PLAN: &str = "plan";
 pub const BATCHES: &str = "batches";
+/// On a page ledger item: the delivery processing the page, and until when (a timestamp in
+/// the fixed-width form of [`timestamp`], so it compares as text).
+pub const CLAIMANT: &str = "claimant";
+pub const CLAIMED_UNTIL: &str = "claimed_until";
 pub const ID: &str = "id";
 pub const INTEGRATION_ID: &str = "integration_id";
 pub const TRIGGER: &str = "trigger";

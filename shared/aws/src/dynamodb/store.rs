@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
 use dynsync_domain::ports::{
-    BatchRecord, Finish, LockOutcome, LockRequest, PageLedger, PortError, StateStore,
+    BatchRecord, ClaimOutcome, Finish, LockOutcome, LockRequest, PageClaim, PageLedger, PortError,
+    StateStore,
 };
 
 use super::DynamoDbStateStore;
@@ -111,6 +112,26 @@ impl StateStore for DynamoDbStateStore {
     ) -> Result<(), PortError> {
         Ok(self
             .record_batch_item(execution_id, page_key, batch)
+            .await?)
+    }
+
+    async fn claim_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        Ok(self.claim_page_item(execution_id, page_key, claim).await?)
+    }
+
+    async fn release_page_claim(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claimant: &str,
+    ) -> Result<(), PortError> {
+        Ok(self
+            .release_page_claim_item(execution_id, page_key, claimant)
             .await?)
     }
 

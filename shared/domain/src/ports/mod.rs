@@ -15,4 +15,6 @@ pub use secrets::{Secret, SecretError, SecretStore};
 pub use source::{
     BatchOutcome, Connectors, DataSource, PageRequest, SourcePage, UserFailure, UserSink,
 };
-pub use state::{BatchRecord, Finish, LockOutcome, LockRequest, PageLedger, StateStore};
+pub use state::{
+    BatchRecord, ClaimOutcome, Finish, LockOutcome, LockRequest, PageClaim, PageLedger, StateStore,
+};

@@ -47,6 +47,30 @@ pub struct PageLedger {
     pub batches: Vec<BatchRecord>,
 }
 
+/// A delivery's hold on a page while it fetches and upserts it, so that two deliveries of
+/// the same page (a duplicate from the queue, or a redelivery after a visibility timeout
+/// while the first still runs) never upsert it at the same time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageClaim {
+    /// Unique per delivery.
+    pub claimant: String,
+    /// The claim lapses at this time unless its claimant takes it again (renews it).
+    pub until: DateTime<Utc>,
+}
+
+/// The result of [`StateStore::claim_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The claimant holds the page; these are its batches already answered, read in the
+    /// same atomic step (a batch recorded before the claim is never sent again).
+    Acquired { batches: Vec<BatchRecord> },
+    /// Another delivery holds the page until `until`.
+    HeldBy {
+        claimant: String,
+        until: DateTime<Utc>,
+    },
+}
+
 /// How an execution ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
@@ -128,6 +152,23 @@ pub trait StateStore: Send + Sync {
         execution_id: &str,
         page_key: &str,
         batch: &BatchRecord,
+    ) -> Result<(), PortError>;
+    /// Claims a registered page for one delivery: acquired when it is unclaimed, when its
+    /// claim has lapsed (judged by the store's clock), or when `claim.claimant` already
+    /// holds it (then `until` is extended). An unregistered page is a permanent error.
+    async fn claim_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, PortError>;
+    /// Gives up `claimant`'s claim on the page (so a retry need not wait for it to lapse);
+    /// does nothing when someone else holds it or nobody does.
+    async fn release_page_claim(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claimant: &str,
     ) -> Result<(), PortError>;
     /// Marks the page done, adds its counters and failures (failures kept up to
     /// `MAX_RECORDED_FAILURES` per execution) and decrements the outstanding pages, all at

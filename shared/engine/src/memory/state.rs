@@ -11,8 +11,8 @@ use dynsync_domain::execution::{
     Counters, Execution, ExecutionPlan, ExecutionStatus, MAX_RECORDED_FAILURES, RecordFailure,
 };
 use dynsync_domain::ports::{
-    BatchRecord, Clock, Finish, LockOutcome, LockRequest, PageLedger, PortError, StateStore,
-    SystemClock,
+    BatchRecord, ClaimOutcome, Clock, Finish, LockOutcome, LockRequest, PageClaim, PageLedger,
+    PortError, StateStore, SystemClock,
 };
 
 /// Everything a state store keeps, in maps.
@@ -30,6 +30,8 @@ struct Inner {
     /// Insertion counter: orders executions that started at the same instant.
     sequence: u64,
     pages: HashMap<(String, String), PageLedger>,
+    /// Page claims by (execution, page).
+    claims: HashMap<(String, String), PageClaim>,
     watermarks: HashMap<String, DateTime<Utc>>,
 }
 
@@ -60,6 +62,15 @@ impl MemoryStateStore {
             inner: Mutex::new(Inner::default()),
             clock,
         }
+    }
+
+    /// Drops every page claim of an execution, returning how many there were: what a local
+    /// resume does for the claims of the dead process (as `SqliteStateStore` does).
+    pub fn release_page_claims(&self, execution_id: &str) -> usize {
+        let mut inner = self.inner();
+        let before = inner.claims.len();
+        inner.claims.retain(|(id, _), _| id != execution_id);
+        before - inner.claims.len()
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -307,6 +318,52 @@ impl StateStore for MemoryStateStore {
         ledger.batches.retain(|b| b.index != batch.index);
         ledger.batches.push(batch.clone());
         ledger.batches.sort_by_key(|b| b.index);
+        Ok(())
+    }
+
+    async fn claim_page(
+        &self,
+        execution_id: &str,
+        page_key_: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        let now = self.clock.now();
+        let mut inner = self.inner();
+        let key = page_key(execution_id, page_key_);
+        let batches = inner
+            .pages
+            .get(&key)
+            .ok_or_else(|| not_registered(execution_id, page_key_))?
+            .batches
+            .clone();
+        if let Some(held) = inner.claims.get(&key)
+            && held.claimant != claim.claimant
+            && held.until > now
+        {
+            return Ok(ClaimOutcome::HeldBy {
+                claimant: held.claimant.clone(),
+                until: held.until,
+            });
+        }
+        inner.claims.insert(key, claim.clone());
+        Ok(ClaimOutcome::Acquired { batches })
+    }
+
+    async fn release_page_claim(
+        &self,
+        execution_id: &str,
+        page_key_: &str,
+        claimant: &str,
+    ) -> Result<(), PortError> {
+        let mut inner = self.inner();
+        let key = page_key(execution_id, page_key_);
+        if inner
+            .claims
+            .get(&key)
+            .is_some_and(|held| held.claimant == claimant)
+        {
+            inner.claims.remove(&key);
+        }
         Ok(())
     }
 

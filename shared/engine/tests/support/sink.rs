@@ -4,14 +4,20 @@
 //! sent twice.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use dynsync_domain::InsiderUser;
 use dynsync_domain::ports::{BatchOutcome, PortError, UserFailure, UserSink};
 
+/// Run after a call was answered, with its 1-based number.
+pub type AfterCall = Arc<dyn Fn(u32) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 #[derive(Default)]
 pub struct FakeSink {
     inner: Mutex<State>,
+    after_call: Mutex<Option<AfterCall>>,
 }
 
 #[derive(Default)]
@@ -62,6 +68,11 @@ impl FakeSink {
         inner.transient_failures = 0;
     }
 
+    /// Runs `hook` after each answered call (before the engine sees the answer).
+    pub fn after_call(&self, hook: AfterCall) {
+        *self.after_call.lock().unwrap() = Some(hook);
+    }
+
     pub fn calls(&self) -> u32 {
         self.inner.lock().unwrap().calls
     }
@@ -103,13 +114,9 @@ impl FakeSink {
     }
 }
 
-#[async_trait::async_trait]
-impl UserSink for FakeSink {
-    async fn upsert(
-        &self,
-        users: &[InsiderUser],
-        _skip_hook: bool,
-    ) -> Result<BatchOutcome, PortError> {
+impl FakeSink {
+    /// The answer to a call, and the call's number.
+    fn answer(&self, users: &[InsiderUser]) -> Result<(u32, BatchOutcome), PortError> {
         let mut inner = self.inner.lock().unwrap();
         inner.calls += 1;
         let call = inner.calls;
@@ -137,6 +144,22 @@ impl UserSink for FakeSink {
             outcome.accepted += 1;
             *inner.accepted.entry(email.clone()).or_default() += 1;
             *inner.events.entry(email).or_default() += user.events.len() as u32;
+        }
+        Ok((call, outcome))
+    }
+}
+
+#[async_trait::async_trait]
+impl UserSink for FakeSink {
+    async fn upsert(
+        &self,
+        users: &[InsiderUser],
+        _skip_hook: bool,
+    ) -> Result<BatchOutcome, PortError> {
+        let (call, outcome) = self.answer(users)?;
+        let hook = self.after_call.lock().unwrap().clone();
+        if let Some(hook) = hook {
+            hook(call).await;
         }
         Ok(outcome)
     }

@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
-use dynsync_domain::ports::{BatchRecord, PageLedger};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim, PageLedger};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use super::executions::{Row, decode, encode, get_known, save};
-use crate::db::time_to_text;
+use crate::db::{time_from_text, time_to_text};
 use crate::error::LocalError;
 
 pub(super) fn pending_pages(conn: &mut Connection, id: &str) -> Result<Vec<String>, LocalError> {
@@ -63,6 +63,18 @@ struct StoredBatch {
     failures: Vec<RecordFailure>,
 }
 
+impl StoredBatch {
+    fn into_record(self) -> BatchRecord {
+        BatchRecord {
+            index: self.index,
+            upserted: self.upserted,
+            failed: self.failed,
+            events_sent: self.events_sent,
+            failures: self.failures,
+        }
+    }
+}
+
 fn read_page(
     conn: &Connection,
     id: &str,
@@ -90,6 +102,71 @@ fn known_page(
     })
 }
 
+/// Claims the page for `claim.claimant` unless someone else holds an unlapsed claim.
+pub(super) fn claim_page(
+    tx: &Transaction<'_>,
+    id: &str,
+    key: &str,
+    claim: &PageClaim,
+    now: DateTime<Utc>,
+) -> Result<ClaimOutcome, LocalError> {
+    let (_, batches) = known_page(tx, id, key)?;
+    let op = "claiming a page";
+    let held: (Option<String>, Option<String>) = tx
+        .query_row(
+            "SELECT claimant, claimed_until FROM pages WHERE execution_id = ?1 AND page_key = ?2",
+            params![id, key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(LocalError::sqlite(op))?;
+    if let (Some(claimant), Some(until)) = held
+        && claimant != claim.claimant
+    {
+        let until = time_from_text(&until, "a page claim's expiry")?;
+        if until > now {
+            return Ok(ClaimOutcome::HeldBy { claimant, until });
+        }
+    }
+    tx.execute(
+        "UPDATE pages SET claimant = ?3, claimed_until = ?4
+         WHERE execution_id = ?1 AND page_key = ?2",
+        params![id, key, claim.claimant, time_to_text(claim.until)],
+    )
+    .map_err(LocalError::sqlite(op))?;
+    Ok(ClaimOutcome::Acquired {
+        batches: batches.into_iter().map(StoredBatch::into_record).collect(),
+    })
+}
+
+/// Drops `claimant`'s claim on the page, if it holds it.
+pub(super) fn release_page_claim(
+    tx: &Transaction<'_>,
+    id: &str,
+    key: &str,
+    claimant: &str,
+) -> Result<(), LocalError> {
+    tx.execute(
+        "UPDATE pages SET claimant = NULL, claimed_until = NULL
+         WHERE execution_id = ?1 AND page_key = ?2 AND claimant = ?3",
+        params![id, key, claimant],
+    )
+    .map_err(LocalError::sqlite("releasing a page claim"))?;
+    Ok(())
+}
+
+/// Drops every page claim of an execution: a resumed execution's claims belong to its
+/// dead process.
+pub(super) fn release_all_claims(tx: &Transaction<'_>, id: &str) -> Result<usize, LocalError> {
+    tx.execute(
+        "UPDATE pages SET claimant = NULL, claimed_until = NULL
+         WHERE execution_id = ?1 AND claimant IS NOT NULL",
+        params![id],
+    )
+    .map_err(LocalError::sqlite(
+        "releasing the page claims of a resumed execution",
+    ))
+}
+
 pub(super) fn page_ledger(
     conn: &mut Connection,
     id: &str,
@@ -97,16 +174,7 @@ pub(super) fn page_ledger(
 ) -> Result<Option<PageLedger>, LocalError> {
     Ok(read_page(conn, id, key)?.map(|(done, batches)| PageLedger {
         done,
-        batches: batches
-            .into_iter()
-            .map(|b| BatchRecord {
-                index: b.index,
-                upserted: b.upserted,
-                failed: b.failed,
-                events_sent: b.events_sent,
-                failures: b.failures,
-            })
-            .collect(),
+        batches: batches.into_iter().map(StoredBatch::into_record).collect(),
     }))
 }
 
