@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use dynsync_domain::execution::ExecutionStatus;
+use dynsync_domain::execution::{ExecutionStatus, PageTask};
+use dynsync_domain::ports::{PageClaim, StateStore};
 use dynsync_telemetry::Metrics;
-use support::{Harness, PagedSource, failed_ids, far_deadline, message, metric_sum};
+use support::{Harness, PagedSource, at, failed_ids, far_deadline, message, metric_sum};
 
 #[tokio::test]
 async fn every_page_is_processed_and_the_last_one_finishes_the_execution() {
@@ -78,6 +79,49 @@ async fn a_transient_error_is_a_batch_item_failure_released_for_an_early_retry()
     let documents = metrics.take_documents(0);
     assert_eq!(metric_sum(&documents, "PageErrorsTransient"), 1.0);
     assert_eq!(metric_sum(&documents, "ExecutionsSucceeded"), 1.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_of_a_page_being_processed_elsewhere_comes_back_when_that_claim_lapses() {
+    let h = Harness::new(PagedSource::contacts(2, 2));
+    let execution = h.start().await;
+    let metrics = Metrics::new("worker");
+    let event = h.receive().await;
+    let task: PageTask = serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    // Another delivery of the same task (an SQS duplicate) is processing the page.
+    let other = PageClaim {
+        claimant: "delivery-other".into(),
+        until: at("2026-11-27T10:10:00Z"),
+    };
+    h.state
+        .claim_page(&execution.id, &task.page_key(), &other)
+        .await
+        .unwrap();
+
+    let response = h.worker.handle(event, far_deadline(), &metrics).await;
+    assert_eq!(
+        failed_ids(&response).len(),
+        1,
+        "reported failed, not deleted"
+    );
+    assert_eq!(h.source.fetches.load(Ordering::SeqCst), 0);
+    assert_eq!(h.sink.users.load(Ordering::SeqCst), 0);
+    // Invisible until the other delivery's claim lapses (10 minutes), not for the queue's
+    // 30-minute visibility timeout.
+    tokio::time::advance(Duration::from_secs(9 * 60)).await;
+    assert!(h.receive().await.records.is_empty());
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let again = h.receive().await;
+    assert_eq!(again.records.len(), 1);
+
+    // The other delivery died without finishing: this one takes the page over.
+    h.state
+        .release_page_claim(&execution.id, &task.page_key(), "delivery-other")
+        .await
+        .unwrap();
+    let response = h.worker.handle(again, far_deadline(), &metrics).await;
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(h.sink.users.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -215,6 +215,35 @@ mod tests {
     }
 
     #[test]
+    fn a_database_of_an_older_schema_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(STATE_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO pages (execution_id, page_key) VALUES ('e', '0:')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Db::open(dir.path()).unwrap();
+        let conn = db.conn.lock().unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
+        let claimant: Option<String> = conn
+            .query_row(
+                "SELECT claimant FROM pages WHERE execution_id = 'e'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(claimant, None, "the old page is kept, unclaimed");
+    }
+
+    #[test]
     fn a_database_from_a_newer_dynsync_is_refused_with_advice() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -16,7 +16,9 @@ use dynsync_contract::fixtures::{
 };
 use dynsync_contract::race::race;
 use dynsync_domain::execution::PageTask;
-use dynsync_domain::ports::{LockOutcome, LockRequest, PageQueue, StateStore};
+use dynsync_domain::ports::{
+    ClaimOutcome, LockOutcome, LockRequest, PageClaim, PageQueue, StateStore,
+};
 use dynsync_local::{SqliteQueue, SqliteStateStore};
 
 fn state_dir() -> PathBuf {
@@ -382,4 +384,50 @@ async fn an_execution_is_resumable_only_when_no_live_process_holds_its_lock() {
         store.acquire_lock(&resumed).await.unwrap(),
         LockOutcome::Acquired
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumed_execution_drops_the_page_claims_of_the_dead_process() {
+    let dir = state_dir();
+    let execution = running_execution(&unique("int"), at(0));
+    let other = running_execution(&unique("int"), at(0));
+    let pages = first_pages(2);
+    let held = PageClaim {
+        claimant: "delivery-dead".into(),
+        until: Utc::now() + Span::minutes(10),
+    };
+    {
+        let crashed = SqliteStateStore::open(&dir).unwrap();
+        for e in [&execution, &other] {
+            crashed
+                .create_execution(e, Some(&plan(e, 2)), &pages)
+                .await
+                .unwrap();
+            for page in &pages {
+                crashed.claim_page(&e.id, page, &held).await.unwrap();
+            }
+        }
+    }
+    let resumed = SqliteStateStore::open(&dir).unwrap();
+    assert_eq!(resumed.release_page_claims(&execution.id).await.unwrap(), 2);
+    let mine = PageClaim {
+        claimant: "delivery-resumed".into(),
+        until: Utc::now() + Span::minutes(10),
+    };
+    for page in &pages {
+        assert!(matches!(
+            resumed
+                .claim_page(&execution.id, page, &mine)
+                .await
+                .unwrap(),
+            ClaimOutcome::Acquired { .. }
+        ));
+        assert!(
+            matches!(
+                resumed.claim_page(&other.id, page, &mine).await.unwrap(),
+                ClaimOutcome::HeldBy { .. }
+            ),
+            "another execution's claims are kept"
+        );
+    }
 }
