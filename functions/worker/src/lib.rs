@@ -209,8 +209,7 @@ impl Worker {
                 failed: c.failed,
                 skipped: c.skipped,
                 events_sent: c.events_sent,
-                // The source does not report its 429s per page (yet).
-                dataverse_throttles: None,
+                dataverse_throttles: Some(u64::from(outcome.dataverse_throttles)),
                 duration_ms: millis(started.elapsed()),
             }
             .emit(metrics);

@@ -16,6 +16,7 @@ use support::{Harness, PagedSource, at, failed_ids, far_deadline, message, metri
 #[tokio::test]
 async fn every_page_is_processed_and_the_last_one_finishes_the_execution() {
     let h = Harness::new(PagedSource::contacts(5, 2));
+    h.source.throttles_per_page.store(2, Ordering::SeqCst);
     let execution = h.start().await;
     let metrics = Metrics::new("worker");
     let mut invocations = 0;
@@ -41,6 +42,11 @@ async fn every_page_is_processed_and_the_last_one_finishes_the_execution() {
     assert_eq!(metric_sum(&documents, "RecordsRead"), 5.0);
     assert_eq!(metric_sum(&documents, "UsersUpserted"), 5.0);
     assert_eq!(metric_sum(&documents, "ExecutionsSucceeded"), 1.0);
+    assert_eq!(
+        metric_sum(&documents, "DataverseThrottles"),
+        6.0,
+        "2 per page"
+    );
     assert_eq!(documents[0]["IntegrationId"], "contacts");
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::client::DataverseClient;
 use crate::error::DynamicsError;
+use crate::transport::count_throttles;
 
 /// Reads an integration's records through a [`DataverseClient`].
 #[derive(Debug, Clone)]
@@ -98,10 +99,13 @@ impl DataverseSource {
     ) -> Result<SourcePage, DynamicsError> {
         let filter = request.integration.filter().map(|f| f.xml());
         let fetchxml = dynsync_fetchxml::page_query(&request, filter)?;
-        let page = self
-            .client
-            .fetch(&request.plan.entity_set, &fetchxml, false)
-            .await?;
+        let (page, throttles) = count_throttles(self.client.fetch(
+            &request.plan.entity_set,
+            &fetchxml,
+            false,
+        ))
+        .await;
+        let page = page?;
         let page_size = request.integration.definition().dynamics.page_size;
         let full = u32::try_from(page.records.len()).is_ok_and(|n| n >= page_size);
         let next_cursor = if full || page.more {
@@ -116,11 +120,13 @@ impl DataverseSource {
             partition = request.partition.index,
             records = page.records.len(),
             more = next_cursor.is_some(),
+            throttles,
             "page fetched"
         );
         Ok(SourcePage {
             records: page.records,
             next_cursor,
+            throttles,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! cut short or malformed) are retried up to `retries` times with
 //! [`RetryPolicy`] (exponential backoff with jitter, never sooner than `Retry-After`).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,6 +33,22 @@ impl From<DynamicsError> for Failure {
             retry_after: None,
         }
     }
+}
+
+tokio::task_local! {
+    /// Throttled replies seen inside [`count_throttles`].
+    static THROTTLED: Cell<u32>;
+}
+
+/// Runs `work` and counts the throttled replies (429, or a service-protection error) its
+/// requests got; each was waited out and retried, or ended `work` with an error.
+pub(crate) async fn count_throttles<T>(work: impl Future<Output = T>) -> (T, u32) {
+    THROTTLED
+        .scope(Cell::new(0), async move {
+            let value = work.await;
+            (value, THROTTLED.with(Cell::get))
+        })
+        .await
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +131,8 @@ impl Transport {
             .to_vec();
         let retry_after = retry_after(&headers);
         if status == 429 || (status >= 400 && is_service_protection(&body)) {
+            // Outside `count_throttles` there is nothing to count.
+            let _ = THROTTLED.try_with(|n| n.set(n.get().saturating_add(1)));
             let (code, _) = dataverse_error(&body);
             return Err(Failure {
                 error: DynamicsError::Throttled {

@@ -283,3 +283,32 @@ async fn the_paging_cookie_helpers_page_through_every_record_exactly_once() {
     assert_eq!(ids.len(), 1_000);
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 1_000);
 }
+
+#[tokio::test]
+async fn a_page_reports_the_throttled_replies_it_waited_out() {
+    let emu = DataverseEmulator::start(Seed::contacts(30, 3))
+        .await
+        .unwrap();
+    let integration = contacts(&emu, 10, "");
+    let source = DataverseSource::new(client(&client_credentials(&emu), secrets()));
+    let plan = source.plan(&integration).await.unwrap();
+    let partition = whole();
+    let request = |cursor| PageRequest {
+        integration: &integration,
+        plan: &plan,
+        window: None,
+        partition: &partition,
+        cursor,
+    };
+    let calm = source.fetch_page(request(None)).await.unwrap();
+    assert_eq!(calm.throttles, 0);
+
+    // The next Web API request is throttled (Retry-After: 0), its retry is served.
+    emu.faults().throttle_every(emu.requests() + 1, 0);
+    let throttled = source
+        .fetch_page(request(calm.next_cursor.as_deref()))
+        .await
+        .unwrap();
+    assert_eq!(throttled.throttles, 1);
+    assert_eq!(throttled.records.len(), 10);
+}

@@ -30,6 +30,8 @@ pub struct PageOutcome {
     pub finished: Option<Execution>,
     /// `HeldElsewhere`: release the task for this long instead of acknowledging it.
     pub retry_after: Option<Duration>,
+    /// Throttled replies Dataverse gave while this page was fetched (each waited out).
+    pub dataverse_throttles: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,7 @@ impl PageOutcome {
             next_page_queued: false,
             finished: None,
             retry_after: None,
+            dataverse_throttles: 0,
         }
     }
 
@@ -308,6 +311,7 @@ impl Engine {
             next_page_queued,
             finished: None,
             retry_after: None,
+            dataverse_throttles: page.throttles,
         };
         let Some(remaining) = remaining else {
             // A concurrent delivery completed the page first; it counted it.

@@ -63,6 +63,8 @@ pub struct PagedSource {
     pub transient_failures: AtomicU32,
     pub permanent_error: Mutex<Option<String>>,
     pub fetches: AtomicU32,
+    /// Throttled replies each page reports having waited out.
+    pub throttles_per_page: AtomicU32,
 }
 
 impl PagedSource {
@@ -126,6 +128,7 @@ impl DataSource for PagedSource {
         Ok(SourcePage {
             records,
             next_cursor,
+            throttles: self.throttles_per_page.load(Ordering::SeqCst),
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct SourcePage {
     pub records: Vec<Record>,
     /// The cursor of the next page (the last record's primary id) when more records follow.
     pub next_cursor: Option<String>,
+    /// Throttled replies (429 / service protection) the source waited out for this page.
+    pub throttles: u32,
 }
 
 #[async_trait::async_trait]

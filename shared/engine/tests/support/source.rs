@@ -183,6 +183,7 @@ impl DataSource for ScriptedSource {
                 None
             },
             records: rows.into_iter().map(|(_, r)| r.record).collect(),
+            throttles: 0,
         })
     }
 }
