@@ -1,7 +1,8 @@
 //! Issue 6's end-to-end acceptance on this machine: the real dispatcher and worker handlers
 //! over DynamoDB, SQS and Secrets Manager on moto and the Dataverse and Insider emulators.
 //! Schedule ticks at chosen times, the queue drained with the payloads SQS really delivers,
-//! duplicate ticks and redeliveries that change nothing, a page dead-lettered by a real
+//! duplicate ticks and redeliveries that change nothing, one page handled by two containers
+//! at the same moment (upserted once: the page claim), a page dead-lettered by a real
 //! redrive policy and failed by the stall check, two workers racing to finish, and the
 //! manual event's answers. (A transient page coming back through SQS is in
 //! `aws_end_to_end.rs`.) Skips without `AWS_ENDPOINT_URL` (fails in CI).
@@ -165,6 +166,50 @@ async fn a_duplicate_tick_and_two_concurrent_ticks_start_nothing_more() {
     let starts = metric(&metrics_a.take_documents(0), "ExecutionsStarted")
         + metric(&metrics_b.take_documents(0), "ExecutionsStarted");
     assert_eq!(starts, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_delivered_to_two_containers_at_the_same_moment_is_upserted_once() {
+    let Some(sdk) = aws().await else { return };
+    let stack = Stack::new(&sdk).await;
+    let id = stack.define(&Spec::default().with_events()).await;
+    let execution_id = stack.trigger(&id).await;
+    let first: Vec<Message> = stack.receive(2).await;
+    assert_eq!(first.len(), 1);
+    // Slow upserts keep the first container busy while the second gets the same message.
+    stack
+        .insider
+        .faults()
+        .set_latency(Duration::from_millis(300));
+
+    let other = stack.another_worker();
+    let (a, b) = tokio::join!(
+        stack.handle_with(&stack.worker, &first, &stack.metrics),
+        stack.handle_with(&other, &first, &stack.metrics)
+    );
+
+    // One processed the page; the other found it claimed (in DynamoDB) and handed it back.
+    let failed = [a, b].concat();
+    assert_eq!(
+        failed,
+        [first[0].message_id.clone().unwrap()],
+        "exactly one container handed the page back"
+    );
+    let once = stack.execution(&execution_id).await.counters;
+    assert_eq!(
+        (once.records_read, once.pages, once.events_sent),
+        (10, 1, 10)
+    );
+    assert_eq!(stack.insider.events().len(), 10);
+    assert!(stack.insider.profiles().iter().all(|p| p.upserts == 1));
+
+    stack.insider.faults().set_latency(Duration::ZERO);
+    stack.acknowledge(&first, &[]).await;
+    stack.drain().await;
+    let execution = stack.execution(&execution_id).await;
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert_eq!(execution.counters.events_sent, 25);
+    assert_eq!(stack.insider.events().len(), 25);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
