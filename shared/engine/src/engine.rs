@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionPlan;
 use dynsync_domain::ports::{Clock, Connectors, PageQueue, StateStore};
@@ -49,6 +50,9 @@ pub(crate) struct Prepared {
     pub plan: ExecutionPlan,
     pub integration: Integration,
     pub mapper: Mapper,
+    /// When the execution's run lock expires, as this engine last read or renewed it: while
+    /// more than half of the lock's time is left, pages need not read it again.
+    pub lock_expires_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// The use-cases over the ports. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -124,6 +128,7 @@ impl Engine {
             plan,
             integration,
             mapper,
+            lock_expires_at: Mutex::new(None),
         });
         let mut cache = self.cache();
         if cache.len() >= CACHED_EXECUTIONS {

@@ -148,7 +148,28 @@ impl Engine {
     /// Progress renews the run lock (once less than half of `lock_ttl` is left), so a long
     /// backfill keeps it while a crashed run's lock expires at most `lock_ttl` after its
     /// last page.
-    pub(crate) async fn renew_lock(&self, task: &PageTask) -> Result<(), EngineError> {
+    pub(crate) async fn renew_lock(
+        &self,
+        task: &PageTask,
+        prepared: &Prepared,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let half = duration(self.config.lock_ttl / 2);
+        let known = *prepared
+            .lock_expires_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Another execution can take the lock only once it has expired, so while this
+        // engine's last look says plenty of time is left, nothing needs reading.
+        if known.is_some_and(|expires_at| expires_at.signed_duration_since(now) > half) {
+            return Ok(());
+        }
+        let remember = |expires_at| {
+            *prepared
+                .lock_expires_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(expires_at);
+        };
         let holder = self
             .state
             .lock_holder(&task.integration_id)
@@ -157,11 +178,9 @@ impl Engine {
         let Some((holder, owner, expires_at)) = holder else {
             return Ok(());
         };
-        let now = self.clock.now();
-        if holder == task.execution_id
-            && expires_at.signed_duration_since(now) > duration(self.config.lock_ttl / 2)
-        {
+        if holder == task.execution_id && expires_at.signed_duration_since(now) > half {
             // Plenty of time left: renew later, one write saved per page.
+            remember(expires_at);
             return Ok(());
         }
         if holder != task.execution_id {
@@ -188,6 +207,7 @@ impl Engine {
         {
             return Ok(());
         }
+        remember(request.expires_at);
         // Another worker may have finished the execution (and released the lock) between
         // the read and the renewal: never leave a finished execution holding the lock.
         let ended = self

@@ -323,7 +323,7 @@ impl Engine {
             outcome.finished = self.fail_and_read(&task.execution_id, &message).await?;
             return Ok(outcome);
         }
-        self.renew_lock(task).await?;
+        self.renew_lock(task, prepared).await?;
         if remaining == 0 {
             outcome.finished = self
                 .finish_after_last_page(prepared, &task.execution_id)
