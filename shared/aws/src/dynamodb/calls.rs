@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::error::{BuildError, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use rand::Rng;
 
@@ -20,6 +21,14 @@ use crate::error::AwsError;
 const MAX_ATTEMPTS: u32 = 6;
 /// At most this many keys per `BatchGetItem`.
 const BATCH_GET_LIMIT: usize = 100;
+
+/// Whether an `UpdateItem` was refused because its condition did not hold.
+pub fn update_condition_failed<R>(error: &SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
 
 /// How a transaction ended when it did not fail outright.
 pub enum TxOutcome {

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
 use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim, PageLedger};
 
-use super::calls::TxOutcome;
+use super::calls::{TxOutcome, update_condition_failed};
 use super::codec::{Reader, batch_value, counter_fields, failure_list, read_batches};
 use super::schema::*;
 use super::{DynamoDbStateStore, locked};
@@ -225,14 +225,7 @@ impl DynamoDbStateStore {
         match result {
             Ok(_) => Ok(()),
             // Someone else holds it, or nobody: nothing of ours to release.
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
+            Err(e) if update_condition_failed(&e) => Ok(()),
             Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
         }
     }
@@ -260,12 +253,7 @@ impl DynamoDbStateStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
+            Err(e) if update_condition_failed(&e) => {
                 Err(self.not_registered(execution_id, page_key))
             }
             Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),

@@ -3,13 +3,13 @@
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::ports::{LockOutcome, LockRequest};
 
 use super::DynamoDbStateStore;
+use super::calls::update_condition_failed;
 use super::codec::{Reader, json_attr};
 use super::schema::*;
 use crate::error::AwsError;
@@ -84,14 +84,7 @@ impl DynamoDbStateStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(e) if update_condition_failed(&e) => Ok(false),
             Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
         }
     }
