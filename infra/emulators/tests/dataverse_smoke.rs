@@ -2,26 +2,11 @@
 //! page over the demo contacts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
-use serde_json::Value;
+mod dataverse_common;
 
-async fn token(emu: &DataverseEmulator) -> String {
-    let r: Value = reqwest::Client::new()
-        .post(emu.token_url())
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("scope", &emu.scope()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_owned()
-}
+use dataverse_common::token;
+use dynsync_emulators::dataverse::{DataverseEmulator, Seed};
+use serde_json::Value;
 
 #[tokio::test]
 async fn whoami_answers_with_a_client_credentials_token() {

@@ -1,6 +1,8 @@
-//! The benchmark's moto server when `AWS_ENDPOINT_URL` is not set: started from the tools
-//! venv as infra/scripts/test.sh does (`${DYNSYNC_TOOLS:-~/.cache/dynsync-tools}/bin/moto_server`
-//! on a free loopback port), waited for, and stopped when dropped. The benchmark then runs
+//! The benchmark's moto server when `AWS_ENDPOINT_URL` is not set: the tools venv's stock
+//! `${DYNSYNC_TOOLS:-~/.cache/dynsync-tools}/bin/moto_server` (installed by
+//! infra/scripts/test.sh; not the serialised wrapper the tests run, which the benchmark's
+//! one worker at a time does not need) on a free loopback port, waited for, and stopped
+//! when dropped. The benchmark then runs
 //! itself again with the SDK's environment pointing at it (the SDK reads its endpoint and
 //! credentials from the environment, which a running process may not change safely).
 

@@ -72,18 +72,6 @@ impl AttrKind {
     pub fn is_lookup(self) -> bool {
         matches!(self, AttrKind::Lookup | AttrKind::Customer)
     }
-
-    /// Whether the column has an option set (choice, state, status, yes/no, multi-select).
-    pub fn has_options(self) -> bool {
-        matches!(
-            self,
-            AttrKind::Picklist
-                | AttrKind::State
-                | AttrKind::Status
-                | AttrKind::Boolean
-                | AttrKind::MultiSelectPicklist
-        )
-    }
 }
 
 /// One column.

@@ -113,18 +113,6 @@ impl Seed {
         }
     }
 
-    /// Adds `n` synthetic contacts to this seed.
-    pub fn with_contacts(mut self, n: usize, rng_seed: u64) -> Self {
-        self.parts.push(Part::Contacts { n, rng_seed });
-        self
-    }
-
-    /// Adds the demo data to this seed.
-    pub fn with_demo(mut self) -> Self {
-        self.parts.push(Part::Demo);
-        self
-    }
-
     pub(crate) fn load(&self, st: &mut State) -> Result<(), StoreError> {
         for part in &self.parts {
             match *part {

@@ -119,16 +119,7 @@ impl State {
             }
         }
         fill_fullname(def, &mut fields);
-        self.version += 1;
-        let row = Row {
-            id,
-            fields,
-            version: self.version,
-        };
-        self.tables
-            .entry(def.logical_name.to_owned())
-            .or_default()
-            .insert(SqlGuid::new(id), row);
+        self.insert_trusted(def.logical_name, id, fields);
         Ok(id)
     }
 

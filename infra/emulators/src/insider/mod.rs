@@ -131,9 +131,7 @@ impl InsiderEmulator {
     }
 
     pub fn profile_by_email(&self, email: &str) -> Option<Profile> {
-        self.profiles()
-            .into_iter()
-            .find(|p| p.email() == Some(email))
+        self.profile_by_identifier("email", email)
     }
 
     /// The profile holding an identifier (`email`, `phone_number`, `uuid`, or
