@@ -56,10 +56,9 @@ async fn trigger(args: &TriggerArgs) -> Result<(), Failure> {
             ))
         })?;
     let integration = Integration::new(definition).map_err(|problems| {
-        let lines: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
         Failure::Input(format!(
             "the stored definition of '{id}' is invalid (push a corrected file):\n{}",
-            lines.join("\n")
+            problems.joined("\n")
         ))
     })?;
     let (engine, secrets) = stack.engine()?;

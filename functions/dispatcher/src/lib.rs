@@ -143,12 +143,7 @@ impl Dispatcher {
         let integration = Integration::new(definition).map_err(|problems| {
             DispatcherError::InvalidDefinition {
                 id: integration_id.to_owned(),
-                problems: problems
-                    .0
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                problems: problems.joined("; "),
             }
         })?;
         let run = match self

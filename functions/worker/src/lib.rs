@@ -5,8 +5,9 @@
 //! Per message: a success, or a permanent error that the engine has recorded on the
 //! execution, is acknowledged (SQS deletes it); a transient error is reported in
 //! `batchItemFailures` after its visibility is shortened to a backoff delay, so SQS delivers
-//! it again soon; on its last delivery ([`MAX_RECEIVES`], the queue's `maxReceiveCount`) it
-//! fails its execution with the error instead of going silently to the dead-letter queue.
+//! it again soon; on its last delivery ([`dynsync_engine::MAX_RECEIVES`], the queue's
+//! `maxReceiveCount`) it fails its execution with the error instead of going silently to
+//! the dead-letter queue (the same decision as the local runner's, `after_error`).
 //! A page another delivery is processing (an SQS duplicate) is reported failed too, with
 //! its visibility set to when that delivery's claim lapses; it then finds the page done.
 //! Messages are processed one after another (the event source's maximum concurrency then
@@ -22,8 +23,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use dynsync_domain::ErrorKind;
 use dynsync_domain::execution::PageTask;
 use dynsync_domain::ports::PageQueue;
-use dynsync_domain::retry::RetryPolicy;
-use dynsync_engine::{Engine, EngineError, MAX_RECEIVES, PageDisposition, PageOutcome};
+use dynsync_engine::{Engine, EngineError, PageDisposition, PageOutcome, after_error};
 use dynsync_telemetry::{
     Event, ExecutionFinished, Metrics, PageDeferred, PageFailed, PageProcessed,
 };
@@ -116,24 +116,21 @@ impl Worker {
                     None => Verdict::Acknowledge,
                 }
             }
-            Err(error) if error.is_transient() && receive_count < MAX_RECEIVES => {
-                PageFailed {
-                    integration_id: &task.integration_id,
-                    execution_id: &task.execution_id,
-                    kind: ErrorKind::Transient,
-                    receive_count,
-                    error: &error.to_string(),
+            Err(error) => match after_error(&task, receive_count, &error) {
+                Ok(delay) => {
+                    PageFailed {
+                        integration_id: &task.integration_id,
+                        execution_id: &task.execution_id,
+                        kind: ErrorKind::Transient,
+                        receive_count,
+                        error: &error.to_string(),
+                    }
+                    .emit(metrics);
+                    self.release(receipt, delay).await;
+                    Verdict::Retry
                 }
-                .emit(metrics);
-                let delay = RetryPolicy::new(MAX_RECEIVES).delay(
-                    receive_count,
-                    None,
-                    rand::random::<f64>(),
-                );
-                self.release(receipt, delay).await;
-                Verdict::Retry
-            }
-            Err(error) => self.give_up(&task, receive_count, &error, metrics).await,
+                Err(message) => self.give_up(&task, receive_count, &message, metrics).await,
+            },
         }
     }
 
@@ -142,28 +139,20 @@ impl Worker {
         &self,
         task: &PageTask,
         receive_count: u32,
-        error: &EngineError,
+        message: &str,
         metrics: &Metrics,
     ) -> Verdict {
-        let message = if error.is_transient() {
-            format!(
-                "page {} failed {receive_count} times; last error: {error}",
-                task.page_key()
-            )
-        } else {
-            format!("page {} failed: {error}", task.page_key())
-        };
         PageFailed {
             integration_id: &task.integration_id,
             execution_id: &task.execution_id,
             kind: ErrorKind::Permanent,
             receive_count,
-            error: &message,
+            error: message,
         }
         .emit(metrics);
         match self
             .engine
-            .fail_execution(&task.execution_id, &message)
+            .fail_execution(&task.execution_id, message)
             .await
         {
             Ok(true) => {

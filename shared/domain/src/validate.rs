@@ -41,6 +41,15 @@ impl std::fmt::Display for Problem {
 pub struct Problems(pub Vec<Problem>);
 
 impl Problems {
+    /// Every problem as `path: message`, joined by `separator`.
+    pub fn joined(&self, separator: &str) -> String {
+        self.0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
     /// An invalid definition is bad input: retrying cannot help.
     pub fn kind(&self) -> ErrorKind {
         ErrorKind::Permanent

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use dynsync_domain::InsiderUser;
 use dynsync_domain::execution::{MAX_RECORDED_FAILURES, PageTask, RecordFailure};
-use dynsync_domain::ports::{BatchOutcome, BatchRecord, PageLedger, StateStore, UserSink};
+use dynsync_domain::ports::{BatchOutcome, BatchRecord, StateStore, UserSink};
 
 use crate::EngineError;
 use crate::claim::{HeldClaim, Renewal};
@@ -47,7 +47,7 @@ impl BatchTally {
 }
 
 /// Sends (or reads back from the ledger) every batch of `users`; `record_ids[i]` is the
-/// record `users[i]` came from. A transient sink error returns `Err`: batches answered so
+/// record `users[i]` came from, `answered` the batches the ledger already has. A transient sink error returns `Err`: batches answered so
 /// far are in the ledger, the rest are sent by the redelivery.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_batches(
@@ -55,7 +55,7 @@ pub(crate) async fn send_batches(
     sink: &dyn UserSink,
     claim: &mut HeldClaim<'_>,
     task: &PageTask,
-    ledger: &PageLedger,
+    answered: Vec<BatchRecord>,
     users: &[InsiderUser],
     record_ids: &[String],
     skip_hook: bool,
@@ -63,7 +63,7 @@ pub(crate) async fn send_batches(
 ) -> Result<BatchTally, EngineError> {
     let key = task.page_key();
     let mut tally = BatchTally::default();
-    let mut answered_batches = ledger.batches.clone();
+    let mut answered_batches = answered;
     for (index, range) in dynsync_mapping::batch::split(users, skip_hook)
         .into_iter()
         .enumerate()

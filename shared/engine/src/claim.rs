@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim};
 
+use crate::start::later;
 use crate::{Engine, EngineError};
 
 /// The claim this delivery holds on its page.
@@ -89,17 +90,13 @@ impl<'a> HeldClaim<'a> {
     }
 
     async fn claim_again(&mut self) -> Result<ClaimOutcome, EngineError> {
-        self.claim.until = self.engine.clock.now() + ttl(self.engine);
+        self.claim.until = later(self.engine.clock.now(), self.engine.config.page_claim_ttl);
         self.engine
             .state
             .claim_page(self.execution_id, self.page_key, &self.claim)
             .await
             .map_err(EngineError::State)
     }
-}
-
-fn ttl(engine: &Engine) -> chrono::Duration {
-    chrono::Duration::from_std(engine.config.page_claim_ttl).unwrap_or(chrono::Duration::MAX)
 }
 
 /// How long to hold back a delivery whose page another delivery holds until `until`: until

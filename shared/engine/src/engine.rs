@@ -19,8 +19,9 @@ pub struct EngineConfig {
     /// Subtracted from the start time for an incremental window's `to`, for transactions
     /// that commit late.
     pub safety_lag: Duration,
-    /// How long a run lock holds without progress. Each completed page renews it, so a
-    /// long backfill keeps its lock while a crashed one frees it after this long.
+    /// How long a run lock holds without progress. Completed pages renew it once less than
+    /// half is left, so a long backfill keeps its lock while a crashed run's lock expires
+    /// at most this long after its last page.
     pub lock_ttl: Duration,
     /// A running execution with no completed page for this long is failed by
     /// [`Engine::fail_stalled`] (its pages were lost or dead-lettered).
@@ -115,12 +116,7 @@ impl Engine {
         let integration = Integration::new(plan.definition.clone()).map_err(|problems| {
             EngineError::InvalidDefinition {
                 id: plan.definition.id.clone(),
-                problems: problems
-                    .0
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                problems: problems.joined("; "),
             }
         })?;
         let mapper = Mapper::new(&integration, &plan.source.labels, &plan.source.primary_id);

@@ -4,8 +4,8 @@
 //!
 //! Modules: `engine` (the [`Engine`] and its configuration), `window` (fetch-mode windows),
 //! `start` (run lock, window, plan, first page tasks), `page` (one page task: fetch, next
-//! task, map, batched upsert with a ledger so redeliveries send nothing twice, counters),
-//! `claim` (one delivery at a time processes a page),
+//! task, map, upsert, counters), `batches` (batched upsert with a ledger so redeliveries
+//! send nothing twice), `claim` (one delivery at a time processes a page),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,
@@ -26,6 +26,6 @@ pub mod window;
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use page::{PageDisposition, PageOutcome};
-pub use runner::{MAX_RECEIVES, OnProgress, run_until_finished};
+pub use runner::{MAX_RECEIVES, OnProgress, after_error, run_until_finished};
 pub use schedule::{TickOutcome, TickReport, TickStart, latest_slot};
 pub use start::StartOutcome;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use dynsync_domain::execution::{Counters, Execution, PageTask};
-use dynsync_domain::ports::{PageLedger, PageRequest, PortError};
+use dynsync_domain::ports::{BatchRecord, PageRequest, PortError};
 use dynsync_mapping::Outcome;
 
 use crate::batches::{BatchTally, send_batches};
@@ -99,7 +99,7 @@ impl Engine {
                 PageDisposition::ExecutionNotRunning,
             ));
         }
-        let mut ledger = match self
+        match self
             .state
             .page_ledger(&task.execution_id, &key)
             .await
@@ -108,7 +108,8 @@ impl Engine {
             Some(ledger) if ledger.done => {
                 return Ok(PageOutcome::skipped(task, PageDisposition::AlreadyDone));
             }
-            Some(ledger) => ledger,
+            // Its answered batches come with the claim below.
+            Some(_) => {}
             None => {
                 // Pages are registered before their task is sent; register a stray one so
                 // it is counted outstanding before it completes.
@@ -116,9 +117,8 @@ impl Engine {
                     .register_page(&task.execution_id, &key)
                     .await
                     .map_err(EngineError::State)?;
-                PageLedger::default()
             }
-        };
+        }
         let prepared = match self.prepared(&task.execution_id).await {
             Ok(Some(prepared)) => prepared,
             Ok(None) => {
@@ -130,17 +130,14 @@ impl Engine {
             }
             Err(error) => return Err(error),
         };
-        let mut claim = match HeldClaim::take(self, &task.execution_id, &key).await? {
-            Ok((claim, batches)) => {
-                ledger.batches = batches;
-                claim
-            }
+        let (mut claim, answered) = match HeldClaim::take(self, &task.execution_id, &key).await? {
+            Ok(held) => held,
             Err(until) => {
                 return Ok(PageOutcome::held_elsewhere(task, wait_for(self, until)));
             }
         };
         let outcome = self
-            .process_fetched(task, receive_count, &prepared, &ledger, &mut claim)
+            .process_fetched(task, receive_count, &prepared, answered, &mut claim)
             .await;
         if outcome.is_err() {
             // The retry is a new delivery: let it claim the page at once.
@@ -168,7 +165,7 @@ impl Engine {
         task: &PageTask,
         receive_count: u32,
         prepared: &Prepared,
-        ledger: &PageLedger,
+        answered: Vec<BatchRecord>,
         claim: &mut HeldClaim<'_>,
     ) -> Result<PageOutcome, EngineError> {
         let key = task.page_key();
@@ -270,7 +267,7 @@ impl Engine {
             sink.as_ref(),
             claim,
             task,
-            ledger,
+            answered,
             &users,
             &record_ids,
             settings.skip_hook,

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dynsync_domain::execution::Execution;
+use dynsync_domain::execution::{Execution, PageTask};
 use dynsync_domain::ports::{Delivery, PageQueue};
 use dynsync_domain::retry::RetryPolicy;
 use tokio::sync::watch;
@@ -30,6 +30,32 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// The runner looks for stalled executions every this many polls (about a minute).
 const STALL_CHECK_EVERY: u32 = 300;
+
+/// What to do after a delivery of `task` (its `receive_count`-th) failed with `error`:
+/// `Ok(delay)`: release it for a retry after `delay` (a transient error before the last
+/// delivery); `Err(message)`: fail its execution with `message`. The worker Lambda decides
+/// the same way.
+pub fn after_error(
+    task: &PageTask,
+    receive_count: u32,
+    error: &EngineError,
+) -> Result<Duration, String> {
+    if error.is_transient() && receive_count < MAX_RECEIVES {
+        return Ok(RetryPolicy::new(MAX_RECEIVES).delay(
+            receive_count,
+            None,
+            rand::random::<f64>(),
+        ));
+    }
+    Err(if error.is_transient() {
+        format!(
+            "page {} failed {receive_count} times; last error: {error}",
+            task.page_key()
+        )
+    } else {
+        format!("page {} failed: {error}", task.page_key())
+    })
+}
 
 /// Called after every page task processed (from worker tasks).
 pub type OnProgress = Arc<dyn Fn(&PageOutcome) + Send + Sync>;
@@ -130,44 +156,24 @@ async fn handle(
             on_progress(&outcome);
             match outcome.retry_after {
                 // Another delivery holds the page: come back when its claim has lapsed.
-                Some(delay) => {
-                    if let Err(error) = queue.release(&delivery.receipt, delay).await {
-                        tracing::warn!(page = %task.page_key(), error = %error, "cannot release the page task; it returns after its visibility timeout");
-                    }
-                }
+                Some(delay) => release(queue, delivery, delay).await,
                 None => acknowledge(queue, delivery).await,
             }
         }
-        Err(error) if error.is_transient() && delivery.receive_count < MAX_RECEIVES => {
-            let delay = RetryPolicy::new(MAX_RECEIVES).delay(
-                delivery.receive_count,
-                None,
-                rand::random::<f64>(),
-            );
-            tracing::warn!(
-                execution_id = %task.execution_id,
-                page = %task.page_key(),
-                receive_count = delivery.receive_count,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %error,
-                "page failed; it will be retried"
-            );
-            if let Err(error) = queue.release(&delivery.receipt, delay).await {
-                tracing::warn!(page = %task.page_key(), error = %error, "cannot release the page task; it returns after its visibility timeout");
+        Err(error) => match after_error(task, delivery.receive_count, &error) {
+            Ok(delay) => {
+                tracing::warn!(
+                    execution_id = %task.execution_id,
+                    page = %task.page_key(),
+                    receive_count = delivery.receive_count,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    error = %error,
+                    "page failed; it will be retried"
+                );
+                release(queue, delivery, delay).await;
             }
-        }
-        Err(error) => {
-            let error = if error.is_transient() {
-                format!(
-                    "page {} failed {} times; last error: {error}",
-                    task.page_key(),
-                    delivery.receive_count
-                )
-            } else {
-                format!("page {} failed: {error}", task.page_key())
-            };
-            give_up(engine, queue, delivery, &error).await;
-        }
+            Err(message) => give_up(engine, queue, delivery, &message).await,
+        },
     }
 }
 
@@ -183,6 +189,12 @@ async fn give_up(engine: &Engine, queue: &dyn PageQueue, delivery: &Delivery, er
         Err(e) => {
             tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot fail the execution; the task will come back");
         }
+    }
+}
+
+async fn release(queue: &dyn PageQueue, delivery: &Delivery, delay: Duration) {
+    if let Err(error) = queue.release(&delivery.receipt, delay).await {
+        tracing::warn!(page = %delivery.task.page_key(), error = %error, "cannot release the page task; it returns after its visibility timeout");
     }
 }
 

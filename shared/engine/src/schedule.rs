@@ -104,12 +104,7 @@ impl Engine {
             match Integration::new(definition.clone()) {
                 Err(problems) => TickOutcome::Error(format!(
                     "definition '{id}' is invalid: {}",
-                    problems
-                        .0
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    problems.joined("; ")
                 )),
                 Ok(integration) => match self
                     .start_execution(&integration, Trigger::Schedule, owner)

@@ -27,6 +27,7 @@ pub trait PageQueue: Send + Sync {
     /// Done with this delivery: the task is removed.
     async fn ack(&self, receipt: &str) -> Result<(), PortError>;
 
-    /// Make the task visible again after `delay` (a transient failure).
+    /// Make the task visible again after `delay` (a transient failure, or a page another
+    /// delivery is processing).
     async fn release(&self, receipt: &str, delay: Duration) -> Result<(), PortError>;
 }

@@ -77,7 +77,8 @@ pub struct Finish {
     pub status: ExecutionStatus,
     pub finished_at: DateTime<Utc>,
     pub error: Option<String>,
-    /// On success: the watermark to store for the integration (the window's `to`).
+    /// On success or completion with failures: the watermark to store for the integration
+    /// (the window's `to`).
     pub watermark: Option<DateTime<Utc>>,
 }
 
@@ -182,8 +183,8 @@ pub trait StateStore: Send + Sync {
         failures: &[RecordFailure],
         now: DateTime<Utc>,
     ) -> Result<Option<u64>, PortError>;
-    /// Ends a running execution exactly once: status, finish time, error; on success the
-    /// watermark moves forward; the run lock is released. `false` when it had already ended.
+    /// Ends a running execution exactly once: status, finish time, error; unless it failed,
+    /// the watermark moves forward; the run lock is released. `false` when it had already ended.
     async fn finish_execution(
         &self,
         execution_id: &str,
