@@ -157,13 +157,20 @@ impl Db {
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LocalError> {
     let operation = "migrating the schema";
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    // Current already (every open but the first): no write lock taken.
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(LocalError::sqlite(operation))?;
+    if current == supported {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(LocalError::sqlite(operation))?;
     let version: i64 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(LocalError::sqlite(operation))?;
-    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
     if version > supported {
         return Err(LocalError::SchemaTooNew {
             path: path.to_path_buf(),

@@ -97,9 +97,11 @@ fn known_page(
     id: &str,
     key: &str,
 ) -> Result<(bool, Vec<StoredBatch>), LocalError> {
-    read_page(conn, id, key)?.ok_or_else(|| {
-        LocalError::Rejected(format!("page {key} of execution {id} was never registered"))
-    })
+    read_page(conn, id, key)?.ok_or_else(|| never_registered(id, key))
+}
+
+fn never_registered(id: &str, key: &str) -> LocalError {
+    LocalError::Rejected(format!("page {key} of execution {id} was never registered"))
 }
 
 /// Claims the page for `claim.claimant` unless someone else holds an unlapsed claim.
@@ -110,16 +112,20 @@ pub(super) fn claim_page(
     claim: &PageClaim,
     now: DateTime<Utc>,
 ) -> Result<ClaimOutcome, LocalError> {
-    let (_, batches) = known_page(tx, id, key)?;
     let op = "claiming a page";
-    let held: (Option<String>, Option<String>) = tx
+    let row: Option<(String, Option<String>, Option<String>)> = tx
         .query_row(
-            "SELECT claimant, claimed_until FROM pages WHERE execution_id = ?1 AND page_key = ?2",
+            "SELECT batches, claimant, claimed_until FROM pages
+             WHERE execution_id = ?1 AND page_key = ?2",
             params![id, key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
+        .optional()
         .map_err(LocalError::sqlite(op))?;
-    if let (Some(claimant), Some(until)) = held
+    let Some((batches, holder, until)) = row else {
+        return Err(never_registered(id, key));
+    };
+    if let (Some(claimant), Some(until)) = (holder, until)
         && claimant != claim.claimant
     {
         let until = time_from_text(&until, "a page claim's expiry")?;
@@ -127,6 +133,7 @@ pub(super) fn claim_page(
             return Ok(ClaimOutcome::HeldBy { claimant, until });
         }
     }
+    let batches: Vec<StoredBatch> = decode(&batches, "page ledger batches")?;
     tx.execute(
         "UPDATE pages SET claimant = ?3, claimed_until = ?4
          WHERE execution_id = ?1 AND page_key = ?2",
