@@ -3,7 +3,6 @@
 //! releases the run lock in the same transaction.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
@@ -13,7 +12,7 @@ use dynsync_domain::ports::Finish;
 use super::calls::TxOutcome;
 use super::codec::{Reader, enum_name, execution_item, json_attr, read_execution};
 use super::schema::*;
-use super::{DynamoDbStateStore, PLAN_CACHE_SIZE, locked};
+use super::DynamoDbStateStore;
 use crate::error::AwsError;
 
 /// Actions per `TransactWriteItems`.
@@ -147,22 +146,13 @@ impl DynamoDbStateStore {
         &self,
         execution_id: &str,
     ) -> Result<Option<ExecutionPlan>, AwsError> {
-        if let Some(plan) = locked(&self.plans).get(execution_id) {
-            return Ok(Some(ExecutionPlan::clone(plan)));
-        }
         let Some(item) = self
             .get_item(key(execution_pk(execution_id), SK_PLAN), &[])
             .await?
         else {
             return Ok(None);
         };
-        let plan: ExecutionPlan = Reader::new(&item, &self.resource).json(PLAN)?;
-        let mut cache = locked(&self.plans);
-        if cache.len() >= PLAN_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(execution_id.to_owned(), Arc::new(plan.clone()));
-        Ok(Some(plan))
+        Ok(Some(Reader::new(&item, &self.resource).json(PLAN)?))
     }
 
     /// The executions whose keys an index query returned, in the query's order.
@@ -327,7 +317,6 @@ impl DynamoDbStateStore {
                 .map(|(i, _)| i)
                 .collect();
             let TxOutcome::Cancelled(reasons) = self.transact(attempt).await? else {
-                locked(&self.plans).remove(execution_id);
                 return Ok(true);
             };
             if TxOutcome::failed(&reasons, 0) {

@@ -29,7 +29,7 @@
 //! | `INTEGRATION#<id>` | `WATERMARK` | `watermark` (S, time): only moves forward |
 //! | `EXECUTION#<id>` | `EXECUTION` | the execution's fields, counters as N (`ADD`), `failures` (L of M, at most 100), `open_pages` (SS: registered, not yet completed pages; its size is the outstanding count), `last_progress`, index keys |
 //! | `EXECUTION#<id>` | `PLAN` | `plan` (S, JSON), TTL |
-//! | `EXECUTION#<id>` | `PAGE#<page key>` | `batches` (M: `b<index>` → batch), TTL; the page is done when it is no longer in `open_pages` |
+//! | `EXECUTION#<id>` | `PAGE#<page key>` | `batches` (M: `b<index>` → batch), `claimant` and `claimed_until` (S, time: the delivery processing the page; set if absent, lapsed or its own, removed only by it), TTL; the page is done when it is no longer in `open_pages` |
 //!
 //! Times are RFC 3339 UTC strings with nanoseconds (fixed width, so conditions compare them
 //! as strings). Index reads are eventually consistent on AWS: an execution created a moment
@@ -47,8 +47,9 @@
 //! `register_page`: one `TransactWriteItems`. `record_batch`: one `UpdateItem`.
 //! `page_ledger`: one `BatchGetItem`. `complete_page`: one `UpdateItem` that marks the page
 //! done, adds its counters and returns the outstanding count (a retry only when the failure
-//! list nears its cap under a race). `get_plan`: one
-//! `GetItem` per execution per process (plans never change, so they are cached).
+//! list nears its cap under a race). `claim_page`: one `UpdateItem` (and one per renewal of
+//! a slow page; `release_page_claim`, one more, only after a failed delivery). `get_plan`:
+//! one `GetItem`, once per execution per process (the engine caches the plan).
 
 mod calls;
 mod codec;
@@ -58,18 +59,13 @@ pub(crate) mod schema;
 mod settings;
 mod store;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_config::SdkConfig;
-use dynsync_domain::execution::ExecutionPlan;
 use dynsync_domain::ports::{Clock, SystemClock};
 
 use crate::counter::{AwsRequestCounter, AwsService};
-
-/// Plans cached per process before the cache starts over (a process works on few
-/// executions at a time).
-const PLAN_CACHE_SIZE: usize = 64;
 
 /// The state store port on one DynamoDB table.
 pub struct DynamoDbStateStore {
@@ -78,7 +74,6 @@ pub struct DynamoDbStateStore {
     /// `table '<name>'`, for error messages.
     resource: String,
     clock: Arc<dyn Clock>,
-    plans: Mutex<HashMap<String, Arc<ExecutionPlan>>>,
     /// Executions whose failure list is known to be full (it only grows).
     failures_full: Mutex<HashSet<String>>,
 }
@@ -112,12 +107,12 @@ impl DynamoDbStateStore {
             resource: format!("table '{table}'"),
             table,
             clock: Arc::new(SystemClock),
-            plans: Mutex::new(HashMap::new()),
             failures_full: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Judges lock expiry and stamps ledger TTLs by `clock` instead of the system clock.
+    /// Judges lock and page-claim expiry and stamps ledger TTLs by `clock` instead of the
+    /// system clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
