@@ -75,25 +75,16 @@ impl DataverseClient {
             })
     }
 
-    /// GET and parse JSON.
-    pub(crate) async fn get_json(
-        &self,
-        path: &str,
-        prefer: Option<&str>,
-    ) -> Result<Value, DynamicsError> {
-        self.call_json(&Call {
+    /// GET and parse JSON (a malformed reply is retried like any transient failure, then
+    /// reported).
+    pub(crate) async fn get_json(&self, path: &str) -> Result<Value, DynamicsError> {
+        let call = Call {
             method: Method::GET,
             path,
-            prefer,
+            prefer: None,
             body: None,
-        })
-        .await
-    }
-
-    /// Sends a call and parses its JSON reply (a malformed reply is retried like any
-    /// transient failure, then reported).
-    pub(crate) async fn call_json(&self, call: &Call<'_>) -> Result<Value, DynamicsError> {
-        self.call_with(call, |reply, attempt| {
+        };
+        self.call_with(&call, |reply, attempt| {
             serde_json::from_slice::<Value>(&reply.body).map_err(|e| {
                 Failure::from(DynamicsError::MalformedReply {
                     service: SERVICE,

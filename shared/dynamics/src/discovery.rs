@@ -61,7 +61,7 @@ const LIST_SELECT: &str = "$select=listid,listname,type,createdfromcode,memberco
 impl DataverseClient {
     /// The cheapest authenticated call: proves the token and the application user.
     pub async fn who_am_i(&self) -> Result<WhoAmI, DynamicsError> {
-        let json = self.get_json("WhoAmI", None).await?;
+        let json = self.get_json("WhoAmI").await?;
         Ok(WhoAmI {
             user_id: text(&json, "UserId"),
             business_unit_id: text(&json, "BusinessUnitId"),
@@ -73,9 +73,7 @@ impl DataverseClient {
     pub async fn entities(&self) -> Result<Vec<EntityInfo>, DynamicsError> {
         let json = self
             .get_json(
-                "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity&$filter=IsValidForAdvancedFind eq true",
-                None,
-            )
+                "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity&$filter=IsValidForAdvancedFind eq true")
             .await?;
         let mut entities: Vec<EntityInfo> = values(&json)?.iter().map(entity_info).collect();
         entities.retain(|e| !e.entity_set.is_empty());
@@ -88,9 +86,7 @@ impl DataverseClient {
         let name = logical_name_of(logical_name)?;
         let json = self
             .get_json(
-                &format!("EntityDefinitions(LogicalName='{name}')?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity"),
-                None,
-            )
+                &format!("EntityDefinitions(LogicalName='{name}')?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity"))
             .await
             .map_err(|e| not_found_as(e, &format!("entity '{name}'")))?;
         Ok(entity_info(&json))
@@ -101,9 +97,7 @@ impl DataverseClient {
         let name = logical_name_of(entity)?;
         let json = self
             .get_json(
-                &format!("EntityDefinitions(LogicalName='{name}')/Attributes?$select=LogicalName,AttributeType,DisplayName"),
-                None,
-            )
+                &format!("EntityDefinitions(LogicalName='{name}')/Attributes?$select=LogicalName,AttributeType,DisplayName"))
             .await
             .map_err(|e| not_found_as(e, &format!("entity '{name}'")))?;
         let mut attributes: Vec<AttributeInfo> = values(&json)?
@@ -138,9 +132,7 @@ impl DataverseClient {
             };
             let json = self
                 .get_json(
-                    &format!("EntityDefinitions(LogicalName='{name}')/Attributes/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand={expand}"),
-                    None,
-                )
+                    &format!("EntityDefinitions(LogicalName='{name}')/Attributes/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand={expand}"))
                 .await
                 .map_err(|e| not_found_as(e, &format!("entity '{name}'")))?;
             for attribute in values(&json)? {
@@ -179,7 +171,7 @@ impl DataverseClient {
     /// Active marketing lists, sorted by name.
     pub async fn lists(&self) -> Result<Vec<ListInfo>, DynamicsError> {
         let json = self
-            .get_json(&format!("lists?{LIST_SELECT}&$filter=statecode eq 0"), None)
+            .get_json(&format!("lists?{LIST_SELECT}&$filter=statecode eq 0"))
             .await?;
         let mut lists: Vec<ListInfo> = values(&json)?.iter().map(list_info).collect();
         lists.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
@@ -192,13 +184,10 @@ impl DataverseClient {
         let trimmed = name_or_id.trim().trim_matches(|c| c == '{' || c == '}');
         if let Ok(id) = uuid::Uuid::parse_str(trimmed) {
             let json = self
-                .get_json(
-                    &format!(
-                        "lists?{LIST_SELECT}&$filter=listid%20eq%20{}",
-                        id.hyphenated()
-                    ),
-                    None,
-                )
+                .get_json(&format!(
+                    "lists?{LIST_SELECT}&$filter=listid%20eq%20{}",
+                    id.hyphenated()
+                ))
                 .await?;
             return values(&json)?.first().map(list_info).ok_or_else(|| {
                 DynamicsError::ListNotFound {
@@ -209,7 +198,7 @@ impl DataverseClient {
         let escaped = name_or_id.replace('\'', "''");
         let filter = utf8_encode(&format!("listname eq '{escaped}'"));
         let json = self
-            .get_json(&format!("lists?{LIST_SELECT}&$filter={filter}"), None)
+            .get_json(&format!("lists?{LIST_SELECT}&$filter={filter}"))
             .await?;
         let mut found: Vec<ListInfo> = values(&json)?
             .iter()

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::client::{Call, DataverseClient, SERVICE};
 use crate::error::DynamicsError;
-use crate::transport::{Failure, Reply, dataverse_error};
+use crate::transport::{Failure, Reply, dataverse_error, note_throttle};
 
 /// Longest GET URL Dataverse accepts.
 pub const MAX_GET_URL: usize = 32_768;
@@ -32,7 +32,8 @@ pub struct FetchPage {
     pub records: Vec<Record>,
     /// Dataverse said more records follow (`morerecords`).
     pub more: bool,
-    /// The raw paging-cookie annotation, for the paging-cookie fallback.
+    /// The raw paging-cookie annotation (pages are keyset-paged; kept for a paging-cookie
+    /// fallback, which is not wired in yet).
     pub paging_cookie: Option<String>,
 }
 
@@ -197,6 +198,9 @@ fn batch_page(reply: &Reply, attempt: u32) -> Result<FetchPage, Failure> {
         return page(body.as_bytes(), attempt);
     }
     let (code, message) = dataverse_error(body.as_bytes());
+    if status == 429 {
+        note_throttle();
+    }
     if status == 429 || status >= 500 {
         return Err(Failure::from(DynamicsError::Server {
             service: SERVICE,

@@ -65,10 +65,6 @@ impl TokenProvider {
         }
     }
 
-    pub fn auth(&self) -> &DynamicsAuth {
-        &self.auth
-    }
-
     /// A valid access token: the cached one, or a new one (callers arriving during a
     /// refresh wait for it instead of starting their own).
     pub async fn access_token(&self) -> Result<Secret, DynamicsError> {

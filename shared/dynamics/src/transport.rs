@@ -40,8 +40,9 @@ tokio::task_local! {
     static THROTTLED: Cell<u32>;
 }
 
-/// Runs `work` and counts the throttled replies (429, or a service-protection error) its
-/// requests got; each was waited out and retried, or ended `work` with an error.
+/// Runs `work` and counts the throttled replies (429, or a service-protection error)
+/// Dataverse gave its requests, `$batch` inner replies included (token calls to Entra ID
+/// are not counted); each was waited out and retried, or ended `work` with an error.
 pub(crate) async fn count_throttles<T>(work: impl Future<Output = T>) -> (T, u32) {
     THROTTLED
         .scope(Cell::new(0), async move {
@@ -49,6 +50,11 @@ pub(crate) async fn count_throttles<T>(work: impl Future<Output = T>) -> (T, u32
             (value, THROTTLED.with(Cell::get))
         })
         .await
+}
+
+/// Counts one throttled Dataverse reply (nothing outside [`count_throttles`]).
+pub(crate) fn note_throttle() {
+    let _ = THROTTLED.try_with(|n| n.set(n.get().saturating_add(1)));
 }
 
 #[derive(Debug, Clone)]
@@ -123,16 +129,17 @@ impl Transport {
             .await
             .map_err(|e| self.send_error(service, &e, attempt))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.send_error(service, &e, attempt))?
-            .to_vec();
-        let retry_after = retry_after(&headers);
+        let retry_after = retry_after(response.headers());
+        let body = Vec::from(
+            response
+                .bytes()
+                .await
+                .map_err(|e| self.send_error(service, &e, attempt))?,
+        );
         if status == 429 || (status >= 400 && is_service_protection(&body)) {
-            // Outside `count_throttles` there is nothing to count.
-            let _ = THROTTLED.try_with(|n| n.set(n.get().saturating_add(1)));
+            if service == crate::client::SERVICE {
+                note_throttle();
+            }
             let (code, _) = dataverse_error(&body);
             return Err(Failure {
                 error: DynamicsError::Throttled {

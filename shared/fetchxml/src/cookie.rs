@@ -1,5 +1,6 @@
-//! Dataverse's paging cookie, for the fallback path where an organization rejects keyset
-//! conditions on the primary id (API-FACTS.md 2.3): the
+//! Dataverse's paging cookie, for a fallback where an organization rejects keyset
+//! conditions on the primary id (API-FACTS.md 2.3). Not wired in yet: pages are always
+//! keyset-paged; these helpers are tested against the emulator for when it is. The
 //! `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie` annotation is a `<cookie>` element whose
 //! `pagingcookie` attribute is URL-encoded twice; the next request carries it as
 //! `paging-cookie` with `page` incremented.

@@ -6,7 +6,7 @@
 //! (fields + record filter + fetch-mode window + keyset cursor + marketing list -> one
 //! `<fetch>`), `list` (static lists through `listmember`, dynamic lists by rewriting their
 //! stored query), `guid` (SQL Server uniqueidentifier order and partitions of the id
-//! space), `cookie` (the paging-cookie fallback). Depends only on `dynsync-domain`.
+//! space), `cookie` (paging-cookie helpers for a fallback not wired in yet). Depends only on `dynsync-domain`.
 
 mod cookie;
 mod error;

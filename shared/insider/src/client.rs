@@ -29,8 +29,6 @@ use crate::reply::{batch_outcome, error_message};
 
 /// Per-request timeout used by [`InsiderClient::for_integration`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Retries when none are configured.
-pub const DEFAULT_RETRIES: u32 = 3;
 
 /// A client of one Insider account's upsert endpoint.
 #[derive(Debug, Clone)]

@@ -5,7 +5,9 @@
 //! Modules: `client` (the [`InsiderClient`]: headers, one request per batch, retries with
 //! the shared `RetryPolicy` on 429/5xx/timeouts honouring `Retry-After`, credential check),
 //! `reply` (reading Insider's replies: per-user failures from the `users.<i>.` keys of
-//! `fail.errors`), `upsert_all` (splitting into batches and the guide's fast-fail rule),
+//! `fail.errors`), `upsert_all` (a whole set of users in batches with the guide's fast-fail
+//! rule, without a ledger: for tools and the client's tests; the engine sends batches
+//! itself, recording each in its page ledger, in `dynsync_engine`'s `batches.rs`),
 //! `error` (the typed [`InsiderError`], transient or permanent where it is born).
 //! The token is a [`dynsync_domain::ports::Secret`] and never reaches logs or errors.
 
@@ -14,6 +16,6 @@ mod error;
 mod reply;
 mod upsert_all;
 
-pub use client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT, InsiderClient};
+pub use client::{DEFAULT_TIMEOUT, InsiderClient};
 pub use error::InsiderError;
 pub use upsert_all::UpsertReport;

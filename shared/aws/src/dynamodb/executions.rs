@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Execution, ExecutionPlan, ExecutionStatus};
 use dynsync_domain::ports::Finish;
 
+use super::DynamoDbStateStore;
 use super::calls::TxOutcome;
 use super::codec::{Reader, enum_name, execution_item, json_attr, read_execution};
 use super::schema::*;
-use super::DynamoDbStateStore;
 use crate::error::AwsError;
 
 /// Actions per `TransactWriteItems`.
