@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use dynsync_domain::Integration;
+use dynsync_domain::validate::Problems;
 use dynsync_dynamics::{DataverseClient, DynamicsError};
 use dynsync_local::LocalSecretStore;
 
@@ -70,6 +71,23 @@ pub struct Context {
     pub client: DataverseClient,
 }
 
+/// `validate`'s lines for a definition's problems: `FILE: path: message`, with
+/// `(document)` for a problem of the whole document.
+pub fn problem_lines(shown: &impl std::fmt::Display, problems: &Problems) -> Vec<String> {
+    problems
+        .0
+        .iter()
+        .map(|p| {
+            let path = if p.path.is_empty() {
+                "(document)"
+            } else {
+                p.path.as_str()
+            };
+            format!("{shown}: {path}: {}", p.message)
+        })
+        .collect()
+}
+
 impl Context {
     /// Reads and validates the definition and builds the client; every problem is input.
     pub fn load(args: &CommonArgs) -> Result<Self, Failure> {
@@ -77,21 +95,9 @@ impl Context {
         let text = std::fs::read_to_string(&args.file)
             .map_err(|e| Failure::Input(format!("cannot read {shown}: {e}")))?;
         let integration = Integration::from_yaml(&text).map_err(|problems| {
-            let lines: Vec<String> = problems
-                .0
-                .iter()
-                .map(|p| {
-                    let path = if p.path.is_empty() {
-                        "(document)"
-                    } else {
-                        &p.path
-                    };
-                    format!("{shown}: {path}: {}", p.message)
-                })
-                .collect();
             Failure::Input(format!(
                 "the definition is invalid (`dynsync validate {shown}` shows the same):\n{}",
-                lines.join("\n")
+                problem_lines(&shown, &problems).join("\n")
             ))
         })?;
         let secrets = Arc::new(LocalSecretStore::new(&args.state));

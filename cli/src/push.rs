@@ -79,21 +79,9 @@ pub fn load(file: &std::path::Path) -> Result<Integration, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::Input(format!("{shown}: (file): cannot read the file: {e}")))?;
     Integration::from_yaml(&text).map_err(|problems| {
-        let lines: Vec<String> = problems
-            .0
-            .iter()
-            .map(|p| {
-                let path = if p.path.is_empty() {
-                    "(document)"
-                } else {
-                    p.path.as_str()
-                };
-                format!("{shown}: {path}: {}", p.message)
-            })
-            .collect();
         Failure::Input(format!(
             "the definition is invalid; nothing was stored:\n{}",
-            lines.join("\n")
+            crate::context::problem_lines(&shown, &problems).join("\n")
         ))
     })
 }

@@ -35,13 +35,8 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             Ok(_) => println!("{shown}: ok"),
             Err(problems) => {
                 all_valid = false;
-                for problem in problems.0 {
-                    let path = if problem.path.is_empty() {
-                        "(document)"
-                    } else {
-                        problem.path.as_str()
-                    };
-                    println!("{shown}: {path}: {}", problem.message);
+                for line in crate::context::problem_lines(&shown, &problems) {
+                    println!("{line}");
                 }
             }
         }

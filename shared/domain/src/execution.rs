@@ -33,6 +33,16 @@ impl ExecutionStatus {
     pub fn is_final(self) -> bool {
         self != ExecutionStatus::Running
     }
+
+    /// The status's name in records and logs (as serialised: `completed_with_failures`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Succeeded => "succeeded",
+            ExecutionStatus::CompletedWithFailures => "completed_with_failures",
+            ExecutionStatus::Failed => "failed",
+        }
+    }
 }
 
 /// A half-open `[from, to)` window on `modifiedon`; either end may be open.
@@ -148,6 +158,26 @@ impl PageTask {
         match &self.cursor {
             Some(cursor) => format!("{}:{cursor}", self.partition),
             None => format!("{}:start", self.partition),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_name_is_its_serialised_form() {
+        for status in [
+            ExecutionStatus::Running,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::CompletedWithFailures,
+            ExecutionStatus::Failed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(serde_json::Value::from(status.as_str()))
+            );
         }
     }
 }

@@ -176,14 +176,12 @@ impl<'a> ExecutionFinished<'a> {
 impl Event for ExecutionFinished<'_> {
     fn emit(self, metrics: &Metrics) {
         let c = self.counters;
-        let (status, metric) = match self.status {
-            ExecutionStatus::Succeeded => ("succeeded", Some("ExecutionsSucceeded")),
-            ExecutionStatus::CompletedWithFailures => (
-                "completed_with_failures",
-                Some("ExecutionsCompletedWithFailures"),
-            ),
-            ExecutionStatus::Failed => ("failed", Some("ExecutionsFailed")),
-            ExecutionStatus::Running => ("running", None),
+        let status = self.status.as_str();
+        let metric = match self.status {
+            ExecutionStatus::Succeeded => Some("ExecutionsSucceeded"),
+            ExecutionStatus::CompletedWithFailures => Some("ExecutionsCompletedWithFailures"),
+            ExecutionStatus::Failed => Some("ExecutionsFailed"),
+            ExecutionStatus::Running => None,
         };
         if self.status == ExecutionStatus::Failed {
             tracing::error!(

@@ -57,7 +57,7 @@ impl NewExecution {
         Ok(Self {
             id: execution.id.clone(),
             integration_id: execution.integration_id.clone(),
-            status: status_text(execution.status),
+            status: execution.status.as_str(),
             started_at_us: execution.started_at.timestamp_micros(),
             json: encode(execution, "an execution")?,
             plan: plan
@@ -116,15 +116,6 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(
     serde_json::from_str(json).map_err(|e| LocalError::corrupt(what)(Box::new(e)))
 }
 
-fn status_text(status: ExecutionStatus) -> &'static str {
-    match status {
-        ExecutionStatus::Running => "running",
-        ExecutionStatus::Succeeded => "succeeded",
-        ExecutionStatus::CompletedWithFailures => "completed_with_failures",
-        ExecutionStatus::Failed => "failed",
-    }
-}
-
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
@@ -161,7 +152,7 @@ pub(super) fn save(
          WHERE id = ?1",
         params![
             execution.id,
-            status_text(execution.status),
+            execution.status.as_str(),
             encode(execution, "an execution")?,
             i64::try_from(outstanding).unwrap_or(i64::MAX),
             time_to_text(progress)
