@@ -105,13 +105,7 @@ impl Dispatcher {
             }
         }
         for execution_id in report.stalled {
-            match self.engine.state().get_execution(&execution_id).await {
-                Ok(Some(execution)) => ExecutionFinished::of(&execution).emit(metrics),
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(execution_id = %execution_id, error = %error, "cannot read the stalled execution back");
-                }
-            }
+            dynsync_lambda::report_finished(&self.engine, &execution_id, metrics).await;
             summary.stalled.push(execution_id);
         }
         tracing::info!(

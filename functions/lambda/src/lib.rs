@@ -20,6 +20,23 @@ pub fn flush_metrics(metrics: &dynsync_telemetry::Metrics) {
     }
 }
 
+/// Emits the `ExecutionFinished` event of an execution this invocation ended (failed, or
+/// found stalled), read back from the state; a failed read is logged, never raised.
+pub async fn report_finished(
+    engine: &dynsync_engine::Engine,
+    execution_id: &str,
+    metrics: &dynsync_telemetry::Metrics,
+) {
+    use dynsync_telemetry::Event;
+    match engine.state().get_execution(execution_id).await {
+        Ok(Some(execution)) => dynsync_telemetry::ExecutionFinished::of(&execution).emit(metrics),
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(execution_id, error = %error, "cannot read the ended execution back");
+        }
+    }
+}
+
 /// Writes the secret values whose write the store deferred (a refresh token rotated less
 /// than 10 minutes after the last write) once their interval has passed, so a rotated
 /// token outlives the container. Never fails the invocation: Entra keeps the previous

@@ -156,7 +156,7 @@ impl Worker {
             .await
         {
             Ok(true) => {
-                self.report_finished(&task.execution_id, metrics).await;
+                dynsync_lambda::report_finished(&self.engine, &task.execution_id, metrics).await;
                 Verdict::Acknowledge
             }
             Ok(false) => Verdict::Acknowledge,
@@ -213,16 +213,6 @@ impl Worker {
         }
         if let Some(execution) = &outcome.finished {
             ExecutionFinished::of(execution).emit(metrics);
-        }
-    }
-
-    async fn report_finished(&self, execution_id: &str, metrics: &Metrics) {
-        match self.engine.state().get_execution(execution_id).await {
-            Ok(Some(execution)) => ExecutionFinished::of(&execution).emit(metrics),
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(execution_id, error = %error, "cannot read the failed execution back")
-            }
         }
     }
 

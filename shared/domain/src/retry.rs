@@ -3,6 +3,17 @@
 
 use std::time::Duration;
 
+/// A `Retry-After` header value in seconds (fractions allowed); `None` when it is not a
+/// finite, non-negative number (an HTTP date is not honoured; the backoff applies).
+pub fn retry_after_secs(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (the definition's `retries`).

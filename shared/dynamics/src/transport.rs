@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
-use dynsync_domain::retry::RetryPolicy;
+use dynsync_domain::retry::{RetryPolicy, retry_after_secs};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::DynamicsError;
@@ -213,12 +213,7 @@ fn is_service_protection(body: &[u8]) -> bool {
 
 /// `Retry-After` in seconds (the form Dataverse and Entra use).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 /// `{"error":{"code":"0x...","message":"..."}}` -> (code, message); empty when absent.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use dynsync_domain::definition::InsiderSettings;
 use dynsync_domain::ports::{BatchOutcome, PortError, Secret, UserFailure, UserSink};
-use dynsync_domain::retry::RetryPolicy;
+use dynsync_domain::retry::{RetryPolicy, retry_after_secs};
 use dynsync_domain::{InsiderUser, Integration};
 use dynsync_mapping::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH};
 use dynsync_mapping::upsert_body;
@@ -244,9 +244,8 @@ impl InsiderClient {
 
 /// `Retry-After` in seconds (the form Insider uses); HTTP dates are ignored.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+    let seconds = retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)?;
+    Some(seconds.min(Duration::from_secs(3600)))
 }
 
 /// The permanent error of a non-2xx, non-transient reply.

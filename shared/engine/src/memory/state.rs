@@ -35,6 +35,19 @@ struct Inner {
     watermarks: HashMap<String, DateTime<Utc>>,
 }
 
+impl Inner {
+    /// Removes the integration's run lock if `execution_id` holds it.
+    fn release_lock(&mut self, integration_id: &str, execution_id: &str) {
+        if self
+            .locks
+            .get(integration_id)
+            .is_some_and(|l| l.execution_id == execution_id)
+        {
+            self.locks.remove(integration_id);
+        }
+    }
+}
+
 struct Lock {
     execution_id: String,
     owner: String,
@@ -178,14 +191,7 @@ impl StateStore for MemoryStateStore {
         integration_id: &str,
         execution_id: &str,
     ) -> Result<(), PortError> {
-        let mut inner = self.inner();
-        if inner
-            .locks
-            .get(integration_id)
-            .is_some_and(|l| l.execution_id == execution_id)
-        {
-            inner.locks.remove(integration_id);
-        }
+        self.inner().release_lock(integration_id, execution_id);
         Ok(())
     }
 
@@ -428,13 +434,7 @@ impl StateStore for MemoryStateStore {
                 .or_insert(mark);
             *current = (*current).max(mark);
         }
-        if inner
-            .locks
-            .get(&integration_id)
-            .is_some_and(|l| l.execution_id == execution_id)
-        {
-            inner.locks.remove(&integration_id);
-        }
+        inner.release_lock(&integration_id, execution_id);
         Ok(true)
     }
 
