@@ -18,7 +18,7 @@ use dynsync_domain::execution::{Counters, Execution, Trigger};
 use dynsync_domain::ports::{Connectors, SecretStore, StateStore};
 use dynsync_engine::memory::{MemoryQueue, MemoryStateStore};
 use dynsync_engine::{Engine, EngineConfig, OnProgress, PageDisposition, StartOutcome};
-use dynsync_local::{local_owner_tag, owner_is_gone};
+use dynsync_local::local_owner_tag;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::context::{self, CommonArgs, Context, Failure};
@@ -149,30 +149,19 @@ async fn run_in_memory(
     drive(engine, queue, &execution, args.concurrency).await
 }
 
-/// The running execution of this integration left by a process that is gone, if any.
+/// The running execution of this integration left by a process that is gone, if any (see
+/// `SqliteStateStore::resumable_execution`). One a live process still runs is not
+/// returned: starting then fails on its run lock, which says so.
 async fn unfinished_execution(
     local: &LocalState,
     integration_id: &str,
 ) -> Result<Option<String>, Failure> {
-    let running = local
+    let resumable = local
         .state
-        .running_execution_of(integration_id)
+        .resumable_execution(integration_id)
         .await
         .map_err(|e| Failure::Remote(format!("cannot read the local state: {e}")))?;
-    let Some(running) = running else {
-        return Ok(None);
-    };
-    let holder = local
-        .state
-        .lock_holder(integration_id)
-        .await
-        .map_err(|e| Failure::Remote(format!("cannot read the run lock: {e}")))?;
-    match holder {
-        Some((execution_id, owner, _)) if !owner_is_gone(&owner) => Err(Failure::Remote(format!(
-            "execution {execution_id} of '{integration_id}' is still running in another process ({owner}); wait for it to finish"
-        ))),
-        _ => Ok(Some(running.id)),
-    }
+    Ok(resumable.map(|execution| execution.id))
 }
 
 async fn start(engine: &Engine, ctx: &Context, owner: &str) -> Result<Execution, Failure> {
