@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
-use dynsync_domain::{Definition, Integration};
+use dynsync_domain::{Definition, Integration, Schedule};
 
 use crate::aws::{AwsArgs, AwsStack};
 use crate::context::{self, Failure};
@@ -131,26 +129,18 @@ pub fn next_run(
     if !definition.enabled {
         return NextRun::Paused;
     }
-    let latest = match dynsync_engine::latest_slot(&definition.schedule, now) {
-        Ok(latest) => latest,
-        Err(error) => return NextRun::Unreadable(error),
+    let schedule = match Schedule::parse(&definition.schedule) {
+        Ok(schedule) => schedule,
+        Err(error) => return NextRun::Unreadable(format!("schedule {error}")),
     };
-    if let (Some(last), Some(latest)) = (last_slot, latest)
-        && latest > last
+    if let (Some(last), Some(latest)) = (
+        last_slot,
+        schedule.latest_due(DateTime::<Utc>::MIN_UTC, now),
+    ) && latest > last
     {
         return NextRun::NextTick { missed: latest };
     }
-    let cron: Result<Cron, _> = CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(&definition.schedule);
-    match cron {
-        Ok(cron) => cron
-            .find_next_occurrence(&now, false)
-            .map_or(NextRun::Never, NextRun::At),
-        Err(error) => NextRun::Unreadable(error.to_string()),
-    }
+    schedule.next_after(now).map_or(NextRun::Never, NextRun::At)
 }
 
 #[cfg(test)]

@@ -5,10 +5,8 @@
 //! slot ("First sync: runs at the next scheduled time"). Then stalled executions are failed.
 
 use chrono::{DateTime, Utc};
-use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
 use dynsync_domain::execution::Trigger;
-use dynsync_domain::{Definition, Integration};
+use dynsync_domain::{Definition, Integration, Schedule};
 
 use crate::start::StartOutcome;
 use crate::{Engine, EngineError};
@@ -129,19 +127,8 @@ impl Engine {
 /// The latest slot of a 5-field UTC cron expression at or before `now`; `Ok(None)` when it
 /// never fired before `now`.
 pub fn latest_slot(expression: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
-    let fields = expression.split_whitespace().count();
-    if fields != 5 {
-        return Err(format!(
-            "schedule '{expression}' has {fields} field(s); write 5: minute hour day-of-month month day-of-week (UTC)"
-        ));
-    }
-    let cron: Cron = CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expression)
-        .map_err(|e| format!("schedule '{expression}' is not a valid cron expression: {e}"))?;
-    Ok(cron.find_previous_occurrence(&now, true).ok())
+    let schedule = Schedule::parse(expression).map_err(|e| format!("schedule {e}"))?;
+    Ok(schedule.latest_due(DateTime::<Utc>::MIN_UTC, now))
 }
 
 #[cfg(test)]
