@@ -17,16 +17,6 @@ pub enum AwsService {
     SecretsManager,
 }
 
-impl AwsService {
-    pub fn name(self) -> &'static str {
-        match self {
-            AwsService::DynamoDb => "dynamodb",
-            AwsService::Sqs => "sqs",
-            AwsService::SecretsManager => "secretsmanager",
-        }
-    }
-}
-
 /// Request totals at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AwsRequestCounts {

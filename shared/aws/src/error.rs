@@ -94,16 +94,6 @@ impl AwsError {
         }
     }
 
-    /// The service's error code, when the service answered.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            AwsError::AccessDenied { code, .. }
-            | AwsError::NotFound { code, .. }
-            | AwsError::Service { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-
     /// Classifies an SDK failure of `action` (the IAM action name, `dynamodb:PutItem`) on
     /// `resource` (`table 'dynsync'`).
     pub(crate) fn from_sdk<E>(

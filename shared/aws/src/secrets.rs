@@ -97,16 +97,6 @@ impl SecretsManagerSecretStore {
         self
     }
 
-    pub fn with_cache_ttl(mut self, ttl: chrono::Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    pub fn with_write_interval(mut self, interval: chrono::Duration) -> Self {
-        self.write_interval = interval;
-        self
-    }
-
     /// The Secrets Manager name of secret `name`.
     pub fn secret_id(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)

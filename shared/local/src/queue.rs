@@ -81,10 +81,6 @@ impl SqliteQueue {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Makes every message visible now, in flight or delayed: on resuming after a crash,
     /// the dead process's tasks come back at once instead of after their timeout, and its
     /// receipts no longer count.

@@ -121,10 +121,6 @@ impl DynamoDbStateStore {
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
-
-    pub fn table_name(&self) -> &str {
-        &self.table
-    }
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
