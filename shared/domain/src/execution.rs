@@ -13,6 +13,16 @@ use crate::record::OptionLabels;
 /// At most this many failed records are kept with their reasons; `failed` counts all.
 pub const MAX_RECORDED_FAILURES: usize = 100;
 
+/// Appends `more` to an execution's (or a page's) failure details while they number fewer
+/// than [`MAX_RECORDED_FAILURES`]; the rest are only counted.
+pub fn record_failures(
+    list: &mut Vec<RecordFailure>,
+    more: impl IntoIterator<Item = RecordFailure>,
+) {
+    let room = MAX_RECORDED_FAILURES.saturating_sub(list.len());
+    list.extend(more.into_iter().take(room));
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::InsiderUser;
-use dynsync_domain::execution::{MAX_RECORDED_FAILURES, PageTask, RecordFailure};
+use dynsync_domain::execution::{MAX_RECORDED_FAILURES, PageTask, RecordFailure, record_failures};
 use dynsync_domain::ports::{BatchOutcome, BatchRecord, StateStore, UserSink};
 
 use crate::EngineError;
@@ -40,9 +40,7 @@ impl BatchTally {
         self.upserted += batch.upserted;
         self.failed += batch.failed;
         self.events_sent += batch.events_sent;
-        let room = MAX_RECORDED_FAILURES.saturating_sub(self.failures.len());
-        self.failures
-            .extend(batch.failures.iter().take(room).cloned());
+        record_failures(&mut self.failures, batch.failures.iter().cloned());
     }
 }
 
@@ -129,13 +127,13 @@ pub(crate) async fn send_batches(
             tally.stop = Some(message);
             let unsent = record_ids.get(range.end..).unwrap_or_default();
             tally.failed += unsent.len() as u64;
-            let room = MAX_RECORDED_FAILURES.saturating_sub(tally.failures.len());
-            tally
-                .failures
-                .extend(unsent.iter().take(room).map(|id| RecordFailure {
+            record_failures(
+                &mut tally.failures,
+                unsent.iter().map(|id| RecordFailure {
                     record_id: id.clone(),
                     reason: "not sent: the execution stopped at an earlier batch".to_owned(),
-                }));
+                }),
+            );
             break;
         }
     }

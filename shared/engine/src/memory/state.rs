@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{
-    Counters, Execution, ExecutionPlan, ExecutionStatus, MAX_RECORDED_FAILURES, RecordFailure,
+    Counters, Execution, ExecutionPlan, ExecutionStatus, RecordFailure, record_failures,
 };
 use dynsync_domain::ports::{
     BatchRecord, ClaimOutcome, Clock, Finish, LockOutcome, LockRequest, PageClaim, PageLedger,
@@ -398,10 +398,7 @@ impl StateStore for MemoryStateStore {
             .get_mut(execution_id)
             .ok_or_else(|| no_execution(execution_id))?;
         row.execution.counters.add(counters);
-        let room = MAX_RECORDED_FAILURES.saturating_sub(row.execution.failures.len());
-        row.execution
-            .failures
-            .extend(failures.iter().take(room).cloned());
+        record_failures(&mut row.execution.failures, failures.iter().cloned());
         row.outstanding = row.outstanding.saturating_sub(1);
         row.last_progress = row.last_progress.max(now);
         Ok(Some(row.outstanding))

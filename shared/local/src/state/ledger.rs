@@ -4,7 +4,7 @@
 //! outstanding count and counters in the same transaction.
 
 use chrono::{DateTime, Utc};
-use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
+use dynsync_domain::execution::{Counters, RecordFailure, record_failures};
 use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim, PageLedger};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -240,8 +240,7 @@ pub(super) fn complete_page(
     )
     .map_err(LocalError::sqlite("completing a page"))?;
     execution.counters.add(counters);
-    let room = MAX_RECORDED_FAILURES.saturating_sub(execution.failures.len());
-    execution.failures.extend(failures.into_iter().take(room));
+    record_failures(&mut execution.failures, failures);
     let outstanding = outstanding.saturating_sub(1);
     save(tx, &execution, outstanding, last_progress.max(now))?;
     Ok(Some(outstanding))
