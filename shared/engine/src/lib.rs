@@ -11,6 +11,7 @@
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,
 //! reqwest or the Lambda runtime.
 
+mod attribute;
 mod batches;
 mod claim;
 mod engine;

@@ -1,0 +1,143 @@
+//! Insider's answer to one batch, turned into counts: which users it rejected (attributed
+//! to their records), how many it upserted, how many events went with them.
+
+use std::collections::BTreeMap;
+
+use dynsync_domain::InsiderUser;
+use dynsync_domain::execution::{MAX_RECORDED_FAILURES, RecordFailure};
+use dynsync_domain::ports::{BatchOutcome, BatchRecord};
+
+/// Turns Insider's answer into counts: rejected users (by index) failed, the rest upserted
+/// with their events sent. Indexes outside the batch are ignored; a repeated index counts once.
+pub(crate) fn attribute(
+    index: u32,
+    batch: &[InsiderUser],
+    ids: &[String],
+    outcome: &BatchOutcome,
+) -> BatchRecord {
+    let mut rejected: BTreeMap<usize, &str> = BTreeMap::new();
+    for failure in &outcome.failures {
+        if failure.index < batch.len() {
+            rejected.entry(failure.index).or_insert(&failure.reason);
+        } else {
+            tracing::warn!(
+                index = failure.index,
+                batch_size = batch.len(),
+                "Insider reported a failure outside the batch; ignored"
+            );
+        }
+    }
+    let events_sent = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !rejected.contains_key(i))
+        .map(|(_, user)| user.events.len() as u64)
+        .sum();
+    let failures = rejected
+        .iter()
+        .take(MAX_RECORDED_FAILURES)
+        .map(|(i, reason)| RecordFailure {
+            record_id: ids.get(*i).cloned().unwrap_or_default(),
+            // The sink's reason already says who rejected the user and why.
+            reason: (*reason).to_owned(),
+        })
+        .collect();
+    BatchRecord {
+        index,
+        upserted: (batch.len() - rejected.len()) as u64,
+        failed: rejected.len() as u64,
+        events_sent,
+        failures,
+    }
+}
+
+pub(crate) fn whole_batch_failed(index: u32, ids: &[String], error: &str) -> BatchRecord {
+    BatchRecord {
+        index,
+        upserted: 0,
+        failed: ids.len() as u64,
+        events_sent: 0,
+        failures: ids
+            .iter()
+            .take(MAX_RECORDED_FAILURES)
+            .map(|id| RecordFailure {
+                record_id: id.clone(),
+                reason: format!("Insider failed the whole batch: {error}"),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynsync_domain::ports::UserFailure;
+
+    fn users(n: usize) -> (Vec<InsiderUser>, Vec<String>) {
+        let users = (0..n)
+            .map(|_| InsiderUser {
+                events: vec![dynsync_domain::InsiderEvent {
+                    event_name: "purchase".into(),
+                    timestamp: "2026-11-27T10:00:00Z".into(),
+                    event_params: serde_json::Map::new(),
+                }],
+                ..InsiderUser::default()
+            })
+            .collect();
+        (users, (0..n).map(|i| format!("r{i}")).collect())
+    }
+
+    #[test]
+    fn rejected_users_are_attributed_to_their_records_and_their_events_not_counted() {
+        let (batch, ids) = users(4);
+        let outcome = BatchOutcome {
+            accepted: 2,
+            failures: vec![
+                UserFailure {
+                    index: 1,
+                    reason: "bad email".into(),
+                },
+                UserFailure {
+                    index: 3,
+                    reason: "bad phone".into(),
+                },
+                UserFailure {
+                    index: 3,
+                    reason: "again".into(),
+                },
+                UserFailure {
+                    index: 9,
+                    reason: "outside".into(),
+                },
+            ],
+        };
+        let record = attribute(0, &batch, &ids, &outcome);
+        assert_eq!(
+            (record.upserted, record.failed, record.events_sent),
+            (2, 2, 2)
+        );
+        let failed: Vec<&str> = record
+            .failures
+            .iter()
+            .map(|f| f.record_id.as_str())
+            .collect();
+        assert_eq!(failed, ["r1", "r3"]);
+        assert!(record.failures.iter().all(|f| f.reason.contains("bad")));
+    }
+
+    #[test]
+    fn a_whole_failed_batch_counts_every_user_failed_with_the_error() {
+        let (_, ids) = users(3);
+        let record = whole_batch_failed(2, &ids, "401: check the token");
+        assert_eq!(
+            (record.upserted, record.failed, record.events_sent),
+            (0, 3, 0)
+        );
+        assert!(
+            record
+                .failures
+                .iter()
+                .all(|f| f.reason.contains("check the token"))
+        );
+    }
+}
