@@ -1,5 +1,7 @@
 //! Fault knobs: latency, throttling (429 + `Retry-After`), 5xx failures, dropped
-//! connections, malformed pages and short-lived tokens. Setters take effect at once.
+//! connections, malformed pages, records with a missing or bad primary id, an organization
+//! that refuses range conditions on the primary id, and short-lived tokens. Setters take
+//! effect at once.
 //!
 //! "Every n" knobs count Web API requests (token calls are not counted); the k-th request
 //! is hit when k is a multiple of n.
@@ -16,6 +18,9 @@ struct Knobs {
     drop: Option<u64>,
     malformed: Option<u64>,
     token_lifetime: Option<u64>,
+    refuse_primary_id_ranges: bool,
+    /// Position in each FetchXML page, and the primary id's replacement (`None` = removed).
+    bad_primary_id: Option<(usize, Option<serde_json::Value>)>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +79,22 @@ impl Faults {
         self.knobs().malformed = (n > 0).then_some(n);
     }
 
+    /// With `true`, FetchXML queries with a `gt`, `ge`, `lt` or `le` condition on the
+    /// entity's primary id (at any depth of its filters) are refused with 400 and
+    /// `0x80040203` ("The operator 'gt' is not valid for attribute 'contactid' ..."), as an
+    /// organization that does not allow keyset paging on the primary id answers; paging
+    /// cookies still work.
+    pub fn refuse_primary_id_ranges(&self, on: bool) {
+        self.knobs().refuse_primary_id_ranges = on;
+    }
+
+    /// In every FetchXML page, the record at 0-based `position` (when the page has one)
+    /// loses its primary id (`value` = `None`) or carries `value` instead (a non-GUID
+    /// string, a number...). The other records and columns are untouched.
+    pub fn bad_primary_id(&self, position: usize, value: Option<serde_json::Value>) {
+        self.knobs().bad_primary_id = Some((position, value));
+    }
+
     /// Revokes every refresh token issued so far.
     pub fn revoke_refresh_tokens(&self) {
         self.inner.revoked_generation.fetch_add(1, Ordering::SeqCst);
@@ -90,6 +111,31 @@ impl Faults {
 
     pub(crate) fn lifetime(&self) -> Option<u64> {
         self.knobs().token_lifetime
+    }
+
+    pub(crate) fn refuses_primary_id_ranges(&self) -> bool {
+        self.knobs().refuse_primary_id_ranges
+    }
+
+    /// Applies [`Faults::bad_primary_id`] to a page's rows.
+    pub(crate) fn spoil_primary_id(
+        &self,
+        rows: &mut [serde_json::Map<String, serde_json::Value>],
+        primary_id: &str,
+    ) {
+        let Some((position, value)) = self.knobs().bad_primary_id.clone() else {
+            return;
+        };
+        if let Some(row) = rows.get_mut(position) {
+            match value {
+                None => {
+                    row.remove(primary_id);
+                }
+                Some(v) => {
+                    row.insert(primary_id.to_owned(), v);
+                }
+            }
+        }
     }
 
     pub(crate) fn revocation_generation(&self) -> u64 {

@@ -141,7 +141,15 @@ fn route(
         }
         match pairs.iter().find(|(k, _)| k == "fetchXml") {
             Some((_, xml)) => {
-                let page = fetchxml::execute(&st, Some(set), xml, ann)?;
+                if shared.faults.refuses_primary_id_ranges() {
+                    fetchxml::refuse_primary_id_ranges(&st, xml)?;
+                }
+                let mut page = fetchxml::execute(&st, Some(set), xml, ann)?;
+                if let Some(def) = st.schema.by_set(set) {
+                    shared
+                        .faults
+                        .spoil_primary_id(&mut page.rows, def.primary_id);
+                }
                 fetch_reply(shared, set, page, ann, &pref)
             }
             None => super::odata::query(&st, &shared.web_api_url(), set, &pairs, &pref, ann)?,

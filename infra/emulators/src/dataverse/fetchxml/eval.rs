@@ -4,7 +4,7 @@
 //! Queries ordered by the primary id (or not ordered) are range scans over the table's
 //! SQL-Server-ordered index, so keyset paging stays O(log n + page) on large tables.
 
-use super::ast::Fetch;
+use super::ast::{Condition, Fetch, Item};
 use super::cookie::{self, CookieColumn};
 use super::keyset::{SortKey, bounds, cmp_keys, cookie_key, cookie_value};
 use super::plan::{CLink, Ctx, Linked, column, compile_link, entity, join, passes};
@@ -41,6 +41,42 @@ pub fn execute(
 ) -> Result<Page, ApiError> {
     let fetch = super::ast::read(xml)?;
     run(state, entity_set, &fetch, ann, false)
+}
+
+/// The error of an organization that refuses range conditions (`gt`, `ge`, `lt`, `le`) on
+/// the entity's primary id, for the first such condition at any depth of the entity's
+/// filters (the `refuse_primary_id_ranges` fault). Queries that do not parse, or name an
+/// unknown entity, pass: [`execute`] reports those.
+pub fn refuse_primary_id_ranges(state: &State, xml: &str) -> Result<(), ApiError> {
+    let Ok(fetch) = super::ast::read(xml) else {
+        return Ok(());
+    };
+    let Ok(def) = entity(state, &fetch.entity.name) else {
+        return Ok(());
+    };
+    let refused = fetch
+        .entity
+        .filters
+        .iter()
+        .find_map(|f| primary_id_range(&f.items, def.primary_id));
+    match refused {
+        Some(c) => Err(ApiError::invalid_fetchxml(format!(
+            "The operator '{}' is not valid for attribute '{}' of type 'Uniqueidentifier' of entity '{}'.",
+            c.operator, c.attribute, def.logical_name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The first range condition on the primary id among `items` and their nested filters.
+fn primary_id_range<'f>(items: &'f [Item], primary_id: &str) -> Option<&'f Condition> {
+    items.iter().find_map(|item| match item {
+        Item::Filter(f) => primary_id_range(&f.items, primary_id),
+        Item::Condition(c) => (c.entity_name.is_none()
+            && c.attribute == primary_id
+            && matches!(c.operator.as_str(), "gt" | "ge" | "lt" | "le"))
+        .then_some(c),
+    })
 }
 
 /// Number of rows a query matches, ignoring paging (dynamic list member counts).

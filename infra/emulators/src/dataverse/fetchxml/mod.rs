@@ -10,4 +10,4 @@ pub mod ops;
 mod plan;
 pub mod xml;
 
-pub use eval::{MAX_PAGE, Page, count_matches, execute};
+pub use eval::{MAX_PAGE, Page, count_matches, execute, refuse_primary_id_ranges};
