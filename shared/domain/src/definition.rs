@@ -78,7 +78,8 @@ pub enum Method {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicsSettings {
-    /// Base URL of the Web API, e.g. `https://contoso.crm4.dynamics.com/api/data/v9.2`.
+    /// Base URL of the Web API, e.g. `https://contoso.crm4.dynamics.com/api/data/v9.2`
+    /// (`https://`; plain `http://` only for a loopback host: 127.0.0.0/8, ::1, localhost).
     pub web_api_url: String,
     /// The Entra ID app registration used to get tokens.
     pub auth: DynamicsAuth,
@@ -106,9 +107,11 @@ pub struct DynamicsSettings {
 pub struct DynamicsAuth {
     /// `client_credentials` or `authorization_code`.
     pub method: AuthMethod,
-    /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
+    /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token` (`https://`; plain
+    /// `http://` only for a loopback host).
     pub token_url: String,
-    /// Authorization code only; defaults to the token URL with `/token` replaced by `/authorize`.
+    /// Authorization code only; defaults to the token URL with `/token` replaced by `/authorize`
+    /// (`https://`; plain `http://` only for a loopback host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorize_url: Option<String>,
     /// Client credentials: exactly one `<org>/.default`; authorization code:
@@ -341,7 +344,7 @@ impl From<TimestampSource> for TimestampRepr {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsiderSettings {
-    /// Insider's upsert endpoint.
+    /// Insider's upsert endpoint (`https://`; plain `http://` only for a loopback host).
     #[serde(default = "default_insider_api_url")]
     pub api_url: String,
     /// `X-PARTNER-NAME`, lowercase.

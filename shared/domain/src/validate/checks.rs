@@ -47,9 +47,18 @@ impl Rules {
         }
     }
 
+    /// An `https://` URL, or `http://` to a loopback host: every URL a definition names
+    /// receives a secret or a token (ARCHITECTURE.md section 9).
     pub(super) fn url(&mut self, path: &str, text: &str) {
         match url::Url::parse(text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+            Ok(u) if u.scheme() == "http" && u.host().is_some_and(is_loopback) => {}
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => self.add(
+                path,
+                format!(
+                    "'{text}' sends secrets in cleartext; use https://; plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost)"
+                ),
+            ),
             Ok(u) => self.add(
                 path,
                 format!("'{text}' uses scheme '{}'; use an http(s) URL", u.scheme()),
@@ -194,5 +203,14 @@ impl Rules {
         } else {
             seen.push(key.to_owned());
         }
+    }
+}
+
+/// 127.0.0.0/8, ::1 and `localhost`: where plain http never leaves the machine.
+fn is_loopback(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
     }
 }
