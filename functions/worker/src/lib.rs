@@ -63,6 +63,11 @@ impl Worker {
         deadline: SystemTime,
         metrics: &Metrics,
     ) -> SqsBatchResponse {
+        // Both HTTP clients stop retrying when a wait would outlive the invocation.
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        dynsync_domain::retry::set_deadline(Instant::now().checked_add(left));
         let mut response = SqsBatchResponse::default();
         for message in &event.records {
             let Some(message_id) = message.message_id.as_deref() else {
@@ -85,6 +90,7 @@ impl Worker {
                 response.batch_item_failures.push(failure);
             }
         }
+        dynsync_domain::retry::set_deadline(None);
         response
     }
 

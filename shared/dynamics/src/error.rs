@@ -107,6 +107,13 @@ pub enum DynamicsError {
         attempts: u32,
     },
     #[error(
+        "{last}; not retried: the wait of {wait_secs} s before the next attempt would outlive the invocation, so the page is handed back to be retried by a later delivery"
+    )]
+    WouldOutliveInvocation {
+        wait_secs: u64,
+        last: Box<DynamicsError>,
+    },
+    #[error(
         "no marketing list named '{name}': check source.list (`dynsync lists FILE` shows them)"
     )]
     ListNotFound { name: String },
@@ -143,7 +150,8 @@ impl DynamicsError {
             | Self::Server { .. }
             | Self::Timeout { .. }
             | Self::Connection { .. }
-            | Self::MalformedReply { .. } => ErrorKind::Transient,
+            | Self::MalformedReply { .. }
+            | Self::WouldOutliveInvocation { .. } => ErrorKind::Transient,
             Self::Secret(e) => e.kind(),
             Self::FetchXml(e) => e.kind(),
             _ => ErrorKind::Permanent,

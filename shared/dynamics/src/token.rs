@@ -1,7 +1,9 @@
 //! Access tokens from Entra ID for both auth methods. Client credentials ask with the
 //! client secret; authorization code redeems the stored refresh token and writes a rotated
 //! one back through the secret store (only when it changed). The token is cached until two
-//! minutes before it expires and shared by concurrent callers; one refresh runs at a time.
+//! minutes before it expires (for half its life when it lives less than four minutes) and
+//! shared by concurrent callers; one refresh runs at a time. The reply's `expires_in` is
+//! bounded: a negative one means expired, one over a day means a day.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +18,12 @@ use crate::transport::{Failure, Transport};
 /// A token is renewed this long before it expires (half its lifetime for tokens that live
 /// less than four minutes, so that they are still shared).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
+
+/// The longest lifetime believed from a reply (Entra's tokens live 60 to 90 minutes).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The lifetime assumed when the reply has no readable `expires_in`.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3599);
 
 /// A bearer token and when it stops being used.
 #[derive(Debug, Clone)]
@@ -211,23 +219,35 @@ impl TokenProvider {
                         attempts: attempt,
                     })
                 })?;
-                let lifetime = parsed
-                    .expires_in
-                    .as_ref()
-                    .and_then(|v| {
-                        v.as_u64()
-                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    })
-                    .unwrap_or(3599);
+                let now = Instant::now();
                 let token = AccessToken {
                     token: Secret::new(parsed.access_token),
-                    renew_at: Instant::now()
-                        + Duration::from_secs(lifetime).saturating_sub(EXPIRY_MARGIN),
+                    renew_at: now
+                        .checked_add(reuse_for(parsed.expires_in.as_ref()))
+                        .unwrap_or(now),
                 };
                 Ok((token, parsed.refresh_token.map(Secret::new)))
             })
             .await
     }
+}
+
+/// How long a token whose reply said `expires_in` (seconds, a number or a string) is used:
+/// its lifetime less [`EXPIRY_MARGIN`], or half its lifetime when that is shorter. The
+/// lifetime is bounded to `0..=MAX_LIFETIME`; [`DEFAULT_LIFETIME`] when unreadable.
+fn reuse_for(expires_in: Option<&serde_json::Value>) -> Duration {
+    let seconds = expires_in.and_then(|v| {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+    });
+    let lifetime = match seconds {
+        Some(s) if s.is_finite() => {
+            Duration::try_from_secs_f64(s.clamp(0.0, MAX_LIFETIME.as_secs_f64()))
+                .unwrap_or(DEFAULT_LIFETIME)
+        }
+        _ => DEFAULT_LIFETIME,
+    };
+    lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2))
 }
 
 /// A serde_json error named by category only: its text could quote a token.
@@ -242,6 +262,46 @@ impl ClassifyName for serde_json::Error {
             serde_json::error::Category::Syntax => "not JSON",
             serde_json::error::Category::Data => "unexpected JSON shape",
             serde_json::error::Category::Eof => "cut short",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn short_lived_tokens_are_reused_for_half_their_life_and_others_until_two_minutes_before() {
+        let secs = |v: serde_json::Value| reuse_for(Some(&v)).as_secs();
+        assert_eq!(secs(json!(60)), 30);
+        assert_eq!(secs(json!(119)), 59);
+        assert_eq!(secs(json!(200)), 100);
+        assert_eq!(secs(json!(240)), 120);
+        assert_eq!(secs(json!(3599)), 3479);
+        assert_eq!(secs(json!("3599")), 3479);
+        assert_eq!(secs(json!(0)), 0);
+    }
+
+    #[test]
+    fn any_expires_in_is_bounded_and_never_panics() {
+        let day_less_margin = MAX_LIFETIME.as_secs() - EXPIRY_MARGIN.as_secs();
+        let secs = |v: serde_json::Value| reuse_for(Some(&v)).as_secs();
+        assert_eq!(secs(json!(u64::MAX)), day_less_margin);
+        assert_eq!(secs(json!(1e308)), day_less_margin);
+        assert_eq!(secs(json!("18446744073709551615")), day_less_margin);
+        assert_eq!(secs(json!("1e308")), day_less_margin);
+        assert_eq!(secs(json!(-5)), 0);
+        assert_eq!(secs(json!(-1e308)), 0);
+        assert_eq!(secs(json!(i64::MIN)), 0);
+        let default = DEFAULT_LIFETIME.as_secs() - EXPIRY_MARGIN.as_secs();
+        assert_eq!(secs(json!("NaN")), default);
+        assert_eq!(secs(json!("inf")), default);
+        assert_eq!(secs(json!("soon")), default);
+        assert_eq!(secs(json!({"not": "a number"})), default);
+        assert_eq!(reuse_for(None).as_secs(), default);
+        for v in [json!(u64::MAX), json!(1e308), json!(-1)] {
+            assert!(Instant::now().checked_add(reuse_for(Some(&v))).is_some());
         }
     }
 }

@@ -1,13 +1,16 @@
 //! One HTTP attempt and the retry loop around it. Every request carries the definition's
 //! `request_timeout_ms`; transient failures (timeouts, connection errors, 429, 5xx, a reply
 //! cut short or malformed) are retried up to `retries` times with
-//! [`RetryPolicy`] (exponential backoff with jitter, never sooner than `Retry-After`).
+//! [`RetryPolicy`] (exponential backoff with jitter, never sooner than `Retry-After`, never
+//! longer than `MAX_WAIT`); a wait that would outlive the invocation's deadline is not
+//! started (`fits_before_deadline`): the call ends with a transient error and the page is
+//! handed back.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
-use dynsync_domain::retry::{RetryPolicy, retry_after_secs};
+use dynsync_domain::retry::{RetryPolicy, fits_before_deadline, retry_after_secs};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::DynamicsError;
@@ -101,10 +104,24 @@ impl Transport {
                     let delay =
                         self.policy
                             .delay(number, failure.retry_after, rand::random::<f64>());
+                    let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                    if !fits_before_deadline(delay) {
+                        tracing::warn!(
+                            operation,
+                            attempt = number,
+                            delay_ms,
+                            error = %failure.error,
+                            "transient failure not retried: the wait would outlive the invocation"
+                        );
+                        return Err(DynamicsError::WouldOutliveInvocation {
+                            wait_secs: delay.as_secs() + u64::from(delay.subsec_nanos() > 0),
+                            last: Box::new(failure.error),
+                        });
+                    }
                     tracing::warn!(
                         operation,
                         attempt = number,
-                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        delay_ms,
                         error = %failure.error,
                         "transient failure, retrying"
                     );
@@ -211,7 +228,7 @@ fn is_service_protection(body: &[u8]) -> bool {
     SERVICE_PROTECTION.contains(&code.to_ascii_lowercase().as_str())
 }
 
-/// `Retry-After` in seconds (the form Dataverse and Entra use).
+/// `Retry-After` in seconds (the form Dataverse and Entra use), at most `MAX_WAIT`.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
@@ -263,6 +280,23 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_capped_and_never_panics() {
+        let mut headers = HeaderMap::new();
+        for value in ["86400", "1e308", "18446744073709551615"] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+            assert_eq!(
+                retry_after(&headers),
+                Some(dynsync_domain::retry::MAX_WAIT),
+                "{value}"
+            );
+        }
+        for value in ["NaN", "inf", "-1"] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+            assert_eq!(retry_after(&headers), None, "{value}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The [`InsiderClient`]: one upsert request per batch with Insider's headers
 //! (`X-PARTNER-NAME`, `X-REQUEST-TOKEN`, `Content-Type: application/json`), retries with the
 //! shared [`RetryPolicy`] on 429, 5xx, timeouts and connection errors (never sooner than
-//! `Retry-After`), permanent errors for credentials and limits, and a credential check.
+//! `Retry-After`, never longer than `MAX_WAIT`, never past the invocation's deadline:
+//! `fits_before_deadline`), permanent errors for credentials and limits, and a credential
+//! check.
 //!
 //! Timeout and retries: Insider's settings in the definition have neither, so
 //! [`InsiderClient::for_integration`] uses the definition's `dynamics.retries` (the guide's
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use dynsync_domain::definition::InsiderSettings;
 use dynsync_domain::ports::{BatchOutcome, PortError, Secret, UserFailure, UserSink};
-use dynsync_domain::retry::{RetryPolicy, retry_after_secs};
+use dynsync_domain::retry::{RetryPolicy, fits_before_deadline, retry_after_secs};
 use dynsync_domain::{InsiderUser, Integration};
 use dynsync_mapping::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH};
 use dynsync_mapping::upsert_body;
@@ -179,17 +181,17 @@ impl InsiderClient {
                     let retry_after = retry_after(response.headers());
                     let reply = match response.bytes().await {
                         Ok(bytes) => bytes.to_vec(),
-                        Err(source) if !last => {
-                            tracing::warn!(attempt, error = %source, "insider reply interrupted, retrying");
-                            self.pause(attempt, None).await;
-                            continue;
-                        }
                         Err(source) => {
-                            return Err(InsiderError::Transport {
+                            let error = InsiderError::Transport {
                                 attempts: attempt,
                                 what: "reading the reply",
                                 source,
-                            });
+                            };
+                            if last {
+                                return Err(error);
+                            }
+                            self.pause(attempt, None, error).await?;
+                            continue;
                         }
                     };
                     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -229,23 +231,39 @@ impl InsiderClient {
             if last {
                 return Err(error);
             }
-            tracing::warn!(attempt, error = %error, "insider request failed, retrying");
-            self.pause(attempt, retry_after).await;
+            self.pause(attempt, retry_after, error).await?;
         }
     }
 
-    async fn pause(&self, attempt: u32, retry_after: Option<Duration>) {
+    /// Waits before retrying after `error`, or returns it (wrapped) when the wait would
+    /// outlive the invocation.
+    async fn pause(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        error: InsiderError,
+    ) -> Result<(), InsiderError> {
         let delay = self
             .policy
             .delay(attempt, retry_after, rand::random::<f64>());
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        if !fits_before_deadline(delay) {
+            tracing::warn!(attempt, delay_ms, error = %error, "insider request failed; not retried: the wait would outlive the invocation");
+            return Err(InsiderError::WouldOutliveInvocation {
+                wait_secs: delay.as_secs() + u64::from(delay.subsec_nanos() > 0),
+                last: Box::new(error),
+            });
+        }
+        tracing::warn!(attempt, delay_ms, error = %error, "insider request failed, retrying");
         tokio::time::sleep(delay).await;
+        Ok(())
     }
 }
 
-/// `Retry-After` in seconds (the form Insider uses); HTTP dates are ignored.
+/// `Retry-After` in seconds (the form Insider uses), at most `MAX_WAIT`; HTTP dates are
+/// ignored.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)?;
-    Some(seconds.min(Duration::from_secs(3600)))
+    retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 /// The permanent error of a non-2xx, non-transient reply.

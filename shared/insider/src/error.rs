@@ -76,6 +76,14 @@ pub enum InsiderError {
 
     #[error("Insider's reply could not be read: {reason}")]
     BadReply { reason: String },
+
+    #[error(
+        "{last}; not retried: the wait of {wait_secs} s before the next attempt would outlive the invocation, so the page is handed back to be retried by a later delivery"
+    )]
+    WouldOutliveInvocation {
+        wait_secs: u64,
+        last: Box<InsiderError>,
+    },
 }
 
 impl InsiderError {
@@ -83,7 +91,8 @@ impl InsiderError {
         match self {
             InsiderError::Throttled { .. }
             | InsiderError::Server { .. }
-            | InsiderError::Transport { .. } => ErrorKind::Transient,
+            | InsiderError::Transport { .. }
+            | InsiderError::WouldOutliveInvocation { .. } => ErrorKind::Transient,
             InsiderError::InvalidUrl { .. }
             | InsiderError::InvalidToken
             | InsiderError::InvalidPartnerHeader

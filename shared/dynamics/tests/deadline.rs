@@ -1,0 +1,44 @@
+//! A `Retry-After` longer than the invocation has left is not waited out: with the process
+//! deadline 30 s ahead, a Dataverse 429 asking for a day ends the call at once with a
+//! transient error that says the wait would outlive the invocation (the page is handed back).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use dynsync_domain::ErrorKind;
+use dynsync_domain::retry::set_deadline;
+use dynsync_emulators::dataverse::{DataverseEmulator, Seed};
+
+#[tokio::test]
+async fn a_retry_after_of_a_day_is_not_slept_when_the_invocation_ends_sooner() {
+    let emu = DataverseEmulator::start(Seed::contacts(5, 1))
+        .await
+        .unwrap();
+    let client = client(&client_credentials(&emu), secrets());
+    client.who_am_i().await.unwrap();
+    emu.faults().throttle_every(1, 86_400);
+    set_deadline(Some(Instant::now() + Duration::from_secs(30)));
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(15), client.who_am_i()).await;
+    set_deadline(None);
+    let error = result
+        .expect("the call must not wait out a day-long Retry-After")
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("would outlive the invocation"),
+        "{message}"
+    );
+    assert!(message.contains("429"), "{message}");
+    assert_eq!(emu.requests(), 2, "the throttled request is not retried");
+}
