@@ -6,7 +6,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{Problem, did_you_mean};
+use super::checks::Rules;
+use super::{Problem, did_you_mean, rules};
 use crate::definition::{
     Definition, DynamicsSettings, EventMapping, FieldMapping, FixedValue, IdentifierMapping,
     InsiderSettings, InvalidIdentifierStrategy, Method, PhoneSettings, Source,
@@ -91,9 +92,33 @@ pub(super) fn parse(text: &str) -> Result<Definition, Vec<Problem>> {
         problems.extend(found);
     }
     if !problems.is_empty() {
+        source_keys_of_raw(root, &mut problems);
         return Err(problems);
     }
     serde_json::from_value(value).map_err(|e| vec![problem("", e.to_string())])
+}
+
+/// The semantic rules need a typed definition, so a type error anywhere stops them; the
+/// key the method needs in `source` is still named, from the raw document, unless that
+/// path already has a problem.
+fn source_keys_of_raw(root: &Map<String, Value>, problems: &mut Vec<Problem>) {
+    let Some(method) = root
+        .get("method")
+        .and_then(|m| serde_json::from_value::<Method>(m.clone()).ok())
+    else {
+        return;
+    };
+    let Some(source) = root.get("source").and_then(Value::as_object) else {
+        return;
+    };
+    let given = |key: &str| source.get(key).is_some_and(|v| !v.is_null());
+    let mut rules = Rules::default();
+    rules::source_keys(&mut rules, method, given("entity"), given("list"));
+    for found in rules.problems {
+        if !problems.iter().any(|p| p.path == found.path) {
+            problems.push(found);
+        }
+    }
 }
 
 /// Deserialises one top-level section; a problem carries the full path.

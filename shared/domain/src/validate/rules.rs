@@ -189,30 +189,46 @@ fn dynamics(r: &mut Rules, d: &DynamicsSettings) {
     );
 }
 
-fn source(r: &mut Rules, method: Method, s: &Source) -> Option<FetchXmlFilter> {
-    match (method, &s.entity, &s.list) {
-        (_, Some(_), Some(_)) => r.add(
+/// The key each method needs in `source`: `entity` for `entity`, `list` for
+/// `marketing_list`, named at its own path whenever it is missing (also when the other one
+/// was given instead). `parse` applies this to the raw document too, so a type error
+/// elsewhere does not hide it.
+pub(super) fn source_keys(r: &mut Rules, method: Method, entity: bool, list: bool) {
+    match (method, entity, list) {
+        (_, true, true) => r.add(
             "source",
             "give either entity (method: entity) or list (method: marketing_list), not both",
         ),
-        (Method::Entity, None, Some(_)) => r.add(
-            "source.list",
-            "applies only to method: marketing_list; for method: entity write entity: <logical name>",
-        ),
-        (Method::MarketingList, Some(_), None) => r.add(
-            "source.entity",
-            "applies only to method: entity; for method: marketing_list write list: <name or id>",
-        ),
-        (Method::Entity, None, None) => r.add(
-            "source.entity",
-            "method: entity needs the entity's logical name, e.g. entity: contact",
-        ),
-        (Method::MarketingList, None, None) => r.add(
-            "source.list",
-            "method: marketing_list needs the list's name or id, e.g. list: \"VIP Segment\"",
-        ),
-        (Method::Entity, Some(_), None) | (Method::MarketingList, None, Some(_)) => {}
+        (Method::Entity, false, list) => {
+            r.add(
+                "source.entity",
+                "required with method: entity; write the entity's logical name, e.g. entity: contact",
+            );
+            if list {
+                r.add(
+                    "source.list",
+                    "applies only to method: marketing_list; remove it (method: entity reads source.entity)",
+                );
+            }
+        }
+        (Method::MarketingList, entity, false) => {
+            if entity {
+                r.add(
+                    "source.entity",
+                    "applies only to method: entity; remove it (method: marketing_list reads source.list)",
+                );
+            }
+            r.add(
+                "source.list",
+                "required with method: marketing_list; write the list's name or id, e.g. list: \"VIP Segment\"",
+            );
+        }
+        (Method::Entity, true, false) | (Method::MarketingList, false, true) => {}
     }
+}
+
+fn source(r: &mut Rules, method: Method, s: &Source) -> Option<FetchXmlFilter> {
+    source_keys(r, method, s.entity.is_some(), s.list.is_some());
     match (method, &s.entity, &s.list) {
         (Method::Entity, Some(entity), _)
             if entity.is_empty()
