@@ -158,6 +158,44 @@ impl DynamicsError {
         }
     }
 
+    /// Whether this is an organization refusing a range condition (`gt`, `ge`, `lt`, `le`)
+    /// on the primary id, the refusal that switches paging to the paging cookie: a 400
+    /// (Dataverse's invalid-argument `0x80040203` or another rejection) whose message names
+    /// the primary id and says an operator is not valid or supported for it.
+    pub fn refuses_primary_id_range(&self, primary_id: &str) -> bool {
+        let message = match self {
+            Self::InvalidFetchXml { message, .. }
+            | Self::Rejected {
+                status: 400,
+                message,
+                ..
+            } => message.to_ascii_lowercase(),
+            _ => return false,
+        };
+        let names_id = message.contains(&format!("'{}'", primary_id.to_ascii_lowercase()));
+        let operator = [
+            "'gt'",
+            "'ge'",
+            "'lt'",
+            "'le'",
+            "greaterthan",
+            "lessthan",
+            "operator",
+        ]
+        .iter()
+        .any(|w| message.contains(w));
+        let refused = [
+            "not valid",
+            "invalid",
+            "not supported",
+            "unsupported",
+            "not allowed",
+        ]
+        .iter()
+        .any(|w| message.contains(w));
+        names_id && operator && refused
+    }
+
     /// The error for an Entra ID token endpoint reply that is not a token.
     pub(crate) fn from_token_reply(client_id: &str, body: &TokenErrorBody) -> Self {
         let code = body
@@ -303,6 +341,42 @@ mod tests {
             "'contact' entity doesn't contain attribute with Name = 'emailadress1' and NameMapping = 'Logical'.".to_owned(),
         );
         assert!(error.to_string().contains("no attribute 'emailadress1'"));
+    }
+
+    #[test]
+    fn a_refused_range_on_the_primary_id_is_recognised_and_nothing_else_is() {
+        let refusal = |code: &str, message: &str| {
+            DynamicsError::from_dataverse_reply(400, code.to_owned(), message.to_owned())
+        };
+        let emulator = refusal(
+            "0x80040203",
+            "The operator 'gt' is not valid for attribute 'contactid' of type 'Uniqueidentifier' of entity 'contact'.",
+        );
+        assert!(emulator.refuses_primary_id_range("contactid"));
+        assert!(!emulator.refuses_primary_id_range("accountid"));
+        assert!(
+            refusal(
+                "0x8004431a",
+                "Condition operator GreaterThan is not supported for attribute 'contactid'."
+            )
+            .refuses_primary_id_range("contactid")
+        );
+        for other in [
+            refusal("0x80040203", "Invalid XML: unexpected end of input."),
+            refusal("0x80040203", "The 'count' attribute of <fetch> must be between 1 and 5000, got 0."),
+            DynamicsError::from_dataverse_reply(
+                400,
+                "0x80041103".to_owned(),
+                "'contact' entity doesn't contain attribute with Name = 'contactid' and NameMapping = 'Logical'.".to_owned(),
+            ),
+            DynamicsError::from_dataverse_reply(
+                403,
+                String::new(),
+                "The operator 'gt' is not valid for attribute 'contactid'.".to_owned(),
+            ),
+        ] {
+            assert!(!other.refuses_primary_id_range("contactid"), "{other}");
+        }
     }
 
     #[test]

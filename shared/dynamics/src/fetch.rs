@@ -32,8 +32,8 @@ pub struct FetchPage {
     pub records: Vec<Record>,
     /// Dataverse said more records follow (`morerecords`).
     pub more: bool,
-    /// The raw paging-cookie annotation (pages are keyset-paged; kept for a paging-cookie
-    /// fallback, which is not wired in yet).
+    /// The raw paging-cookie annotation. The source does not follow it: its fallback
+    /// synthesizes cookies from the page cursor (`dynsync_fetchxml::cookie_after`).
     pub paging_cookie: Option<String>,
 }
 

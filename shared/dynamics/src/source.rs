@@ -1,27 +1,62 @@
 //! [`DataverseSource`]: Dataverse as the engine's [`DataSource`]. Planning resolves the
 //! entity (or the marketing list and its member type), the entity set and primary id, and
 //! the labels of every `code_to_label` field; a page is one keyset FetchXML query.
+//!
+//! Where an organization refuses `gt`/`le` on an entity's primary id, the source switches
+//! that entity (once, remembered for the source's life, logged at warn) to the paging-cookie
+//! fallback (ARCHITECTURE.md section 2): the same cursor becomes a synthesized cookie, and
+//! the partition's `after`/`until`, which the query can no longer express, are enforced here
+//! in SQL Server GUID order (records at or before the start dropped; records past the end
+//! dropped and paging stops there), so a redelivered page refetches the same fixed range.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use dynsync_domain::definition::Method;
 use dynsync_domain::execution::{ListTarget, SourcePlan};
 use dynsync_domain::ports::{DataSource, PageRequest, PortError, SourcePage};
 use dynsync_domain::{Integration, Record};
+use dynsync_fetchxml::sql_server_key;
 use serde_json::Value;
+use uuid::Uuid;
 
-use crate::client::DataverseClient;
+use crate::client::{DataverseClient, SERVICE};
 use crate::error::DynamicsError;
+use crate::fetch::FetchPage;
 use crate::transport::count_throttles;
 
 /// Reads an integration's records through a [`DataverseClient`].
 #[derive(Debug, Clone)]
 pub struct DataverseSource {
     client: DataverseClient,
+    /// Entities (logical names) whose organization refused range conditions on the primary
+    /// id: their pages use the paging-cookie fallback. Shared by clones.
+    cookie_paged: Arc<Mutex<HashSet<String>>>,
 }
 
 impl DataverseSource {
     pub fn new(client: DataverseClient) -> Self {
-        Self { client }
+        Self {
+            client,
+            cookie_paged: Arc::default(),
+        }
+    }
+
+    /// Whether pages of `entity` use the paging-cookie fallback.
+    pub fn uses_paging_cookie(&self, entity: &str) -> bool {
+        self.cookie_paged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(entity)
+    }
+
+    /// Remembers the switch; true the first time for `entity`.
+    fn switch_to_paging_cookie(&self, entity: &str) -> bool {
+        self.cookie_paged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entity.to_owned())
     }
 
     pub fn client(&self) -> &DataverseClient {
@@ -97,45 +132,180 @@ impl DataverseSource {
         &self,
         request: PageRequest<'_>,
     ) -> Result<SourcePage, DynamicsError> {
-        let filter = request.integration.filter().map(|f| f.xml());
-        let fetchxml = dynsync_fetchxml::page_query(&request, filter)?;
-        let (page, throttles) = count_throttles(self.client.fetch(
-            &request.plan.entity_set,
-            &fetchxml,
-            false,
-        ))
-        .await;
-        let page = page?;
-        let page_size = request.integration.definition().dynamics.page_size;
-        let full = u32::try_from(page.records.len()).is_ok_and(|n| n >= page_size);
-        let next_cursor = if full || page.more {
-            page.records
-                .last()
-                .and_then(|r| primary_id(r, &request.plan.primary_id))
-        } else {
-            None
-        };
+        let (page, throttles) = count_throttles(self.page(&request)).await;
+        let (page, cookie) = page?;
         tracing::debug!(
             integration_id = request.integration.id(),
             partition = request.partition.index,
             records = page.records.len(),
-            more = next_cursor.is_some(),
+            more = page.next_cursor.is_some(),
+            paging = if cookie { "cookie" } else { "keyset" },
             throttles,
             "page fetched"
         );
         Ok(SourcePage {
             records: page.records,
-            next_cursor,
+            next_cursor: page.next_cursor,
             throttles,
         })
     }
+
+    /// The page, keyset-paged unless the entity uses the paging-cookie fallback (or its
+    /// organization refuses this keyset query); the flag says whether the cookie was used.
+    async fn page(&self, request: &PageRequest<'_>) -> Result<(Paged, bool), DynamicsError> {
+        let plan = request.plan;
+        let filter = request.integration.filter().map(|f| f.xml());
+        if !self.uses_paging_cookie(&plan.entity) {
+            let fetchxml = dynsync_fetchxml::page_query(request, filter)?;
+            match self.client.fetch(&plan.entity_set, &fetchxml, false).await {
+                Ok(page) => return Ok((keyset_page(request, page)?, false)),
+                Err(e) if e.refuses_primary_id_range(&plan.primary_id) => {
+                    if self.switch_to_paging_cookie(&plan.entity) {
+                        let partitions = request.integration.definition().dynamics.partitions;
+                        tracing::warn!(
+                            integration_id = request.integration.id(),
+                            entity = %plan.entity,
+                            partitions,
+                            refusal = %e,
+                            "Dataverse refuses range conditions on {}: paging {} with the paging cookie from now on. Partition bounds are then enforced client-side; more than one partition (dynamics.partitions) is slow in this mode, use 1",
+                            plan.primary_id,
+                            plan.entity,
+                        );
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let fetchxml = dynsync_fetchxml::cookie_page_query(request, filter)?;
+        let page = self
+            .client
+            .fetch(&plan.entity_set, &fetchxml, false)
+            .await?;
+        Ok((cookie_page(request, page)?, true))
+    }
 }
 
-fn primary_id(record: &Record, primary_id: &str) -> Option<String> {
-    record
-        .get(primary_id)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+/// A page's records and the cursor of the next page.
+struct Paged {
+    records: Vec<Record>,
+    next_cursor: Option<String>,
+}
+
+/// Whether more pages follow a page of `len` records.
+fn more_follow(request: &PageRequest<'_>, len: usize, more: bool) -> bool {
+    let page_size = request.integration.definition().dynamics.page_size;
+    more || u32::try_from(len).is_ok_and(|n| n >= page_size)
+}
+
+fn keyset_page(request: &PageRequest<'_>, page: FetchPage) -> Result<Paged, DynamicsError> {
+    let keys = primary_keys(request, &page.records)?;
+    let next_cursor = match keys.last() {
+        Some((_, id)) if more_follow(request, page.records.len(), page.more) => Some(id.clone()),
+        _ => None,
+    };
+    Ok(Paged {
+        records: page.records,
+        next_cursor,
+    })
+}
+
+/// A page of the paging-cookie fallback: the partition's bounds applied here.
+fn cookie_page(request: &PageRequest<'_>, page: FetchPage) -> Result<Paged, DynamicsError> {
+    let keys = primary_keys(request, &page.records)?;
+    let bound = |what, value: Option<&str>| {
+        value
+            .map(|v| dynsync_fetchxml::parse_guid(what, v).map(|id| sql_server_key(&id)))
+            .transpose()
+    };
+    let partition = request.partition;
+    let after = bound("the partition start", partition.after.as_deref())?;
+    let cursor = bound("the page cursor", request.cursor)?;
+    let until = bound("the partition end", partition.until.as_deref())?;
+    let start = after.max(cursor);
+    let next = match keys.last() {
+        // A page ending at the partition's end (or past it) is its last.
+        Some((key, _)) if until.is_some_and(|until| *key >= until) => None,
+        Some((_, id)) if more_follow(request, page.records.len(), page.more) => Some(id.clone()),
+        _ => None,
+    };
+    let mut past_end = false;
+    let records = page
+        .records
+        .into_iter()
+        .zip(keys)
+        .filter(|(_, (key, _))| {
+            if until.is_some_and(|until| *key > until) {
+                past_end = true;
+                return false;
+            }
+            start.is_none_or(|start| *key > start)
+        })
+        .map(|(record, _)| record)
+        .collect();
+    Ok(Paged {
+        records,
+        next_cursor: if past_end { None } else { next },
+    })
+}
+
+/// Each record's position in SQL Server order and its primary id; a record without a
+/// primary id, or with one that is not a GUID, makes the page malformed (paging must not end
+/// there silently, nor go on from a wrong position).
+fn primary_keys(
+    request: &PageRequest<'_>,
+    records: &[Record],
+) -> Result<Vec<(u128, String)>, DynamicsError> {
+    let plan = request.plan;
+    let malformed = |position: usize, problem: String| DynamicsError::MalformedReply {
+        service: SERVICE,
+        detail: format!(
+            "record {} of {} in the page of '{}' {problem}",
+            position + 1,
+            records.len(),
+            plan.entity
+        ),
+        attempts: 1,
+    };
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| match record.get(&plan.primary_id) {
+            None | Some(Value::Null) => Err(malformed(
+                i,
+                format!("has no primary id '{}'", plan.primary_id),
+            )),
+            Some(Value::String(id)) => Uuid::parse_str(id)
+                .map(|uuid| (sql_server_key(&uuid), id.clone()))
+                .map_err(|_| {
+                    malformed(
+                        i,
+                        format!(
+                            "has a primary id '{}' that is not a GUID: '{id}'",
+                            plan.primary_id
+                        ),
+                    )
+                }),
+            Some(other) => Err(malformed(
+                i,
+                format!(
+                    "has a primary id '{}' that is not a GUID but {}",
+                    plan.primary_id,
+                    json_type(other)
+                ),
+            )),
+        })
+        .collect()
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[async_trait]

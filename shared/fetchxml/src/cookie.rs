@@ -1,16 +1,18 @@
-//! Dataverse's paging cookie, for a fallback where an organization rejects keyset
-//! conditions on the primary id (API-FACTS.md 2.3). Not wired in yet: pages are always
-//! keyset-paged; these helpers are tested against the emulator for when it is. The
+//! Dataverse's paging cookie, for the fallback where an organization rejects keyset
+//! conditions on the primary id (ARCHITECTURE.md section 2, API-FACTS.md 2.3). The
 //! `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie` annotation is a `<cookie>` element whose
 //! `pagingcookie` attribute is URL-encoded twice; the next request carries it as
-//! `paging-cookie` with `page` incremented.
+//! `paging-cookie` with `page` incremented. The fallback does not follow annotations: it
+//! synthesizes the cookie from the page cursor ([`cookie_after`]), so a page task still
+//! carries a plain GUID and a redelivery refetches the same page.
 
 use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
 use crate::error::FetchXmlError;
-use crate::tree::parse;
+use crate::guid::parse_guid;
+use crate::tree::{Element, parse};
 
 /// What the next page request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,33 @@ pub fn with_paging_cookie(fetchxml: &str, cookie: &PagingCookie) -> Result<Strin
     fetch.to_xml()
 }
 
+/// The cookie of the page after `after` in primary-id order: `page="1"` with `last` (and
+/// `first`) = `{AFTER}`, leading to page 2. Dataverse reads only the position from it, so
+/// the page numbers need not be the real ones; they are kept consecutive (cookie page + 1)
+/// as Dataverse's own cookies are.
+pub fn cookie_after(primary_id: &str, after: &str) -> Result<PagingCookie, FetchXmlError> {
+    if primary_id.is_empty()
+        || !primary_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(FetchXmlError::PagingCookie {
+            problem: format!("cannot name the primary id '{primary_id}'"),
+        });
+    }
+    let after = parse_guid("the page cursor", after)?;
+    let braced = format!("{{{}}}", after.hyphenated().to_string().to_uppercase());
+    let cookie = Element::new("cookie")
+        .attr("page", "1")
+        .child(
+            Element::new(primary_id)
+                .attr("last", &braced)
+                .attr("first", &braced),
+        )
+        .to_xml()?;
+    Ok(PagingCookie { page: 2, cookie })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -83,6 +112,24 @@ mod tests {
         ));
         let back = parse(&xml, "test").unwrap();
         assert_eq!(back.get("paging-cookie"), Some(cookie.cookie.as_str()));
+    }
+
+    #[test]
+    fn a_cursor_becomes_a_cookie_positioned_after_it() {
+        let cookie = cookie_after("contactid", "0748c6ec-55a8-eb11-b1b5-000d3a9b2d36").unwrap();
+        assert_eq!(cookie.page, 2);
+        assert_eq!(
+            cookie.cookie,
+            "<cookie page=\"1\"><contactid last=\"{0748C6EC-55A8-EB11-B1B5-000D3A9B2D36}\" first=\"{0748C6EC-55A8-EB11-B1B5-000D3A9B2D36}\"/></cookie>"
+        );
+        assert!(
+            cookie_after("contactid", "' or 1=1")
+                .unwrap_err()
+                .to_string()
+                .contains("not a GUID")
+        );
+        assert!(cookie_after("contact id", "0748c6ec-55a8-eb11-b1b5-000d3a9b2d36").is_err());
+        assert!(cookie_after("", "0748c6ec-55a8-eb11-b1b5-000d3a9b2d36").is_err());
     }
 
     #[test]

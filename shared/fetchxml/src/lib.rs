@@ -6,7 +6,8 @@
 //! (fields + record filter + fetch-mode window + keyset cursor + marketing list -> one
 //! `<fetch>`), `list` (static lists through `listmember`, dynamic lists by rewriting their
 //! stored query), `guid` (SQL Server uniqueidentifier order and partitions of the id
-//! space), `cookie` (paging-cookie helpers for a fallback not wired in yet). Depends only on `dynsync-domain`.
+//! space), `cookie` (paging cookies: decoding Dataverse's annotation, and the cookie the
+//! fallback synthesizes from a cursor where keyset conditions are refused). Depends only on `dynsync-domain`.
 
 mod cookie;
 mod error;
@@ -15,9 +16,9 @@ mod list;
 mod query;
 mod tree;
 
-pub use cookie::{PagingCookie, decode_paging_cookie, with_paging_cookie};
+pub use cookie::{PagingCookie, cookie_after, decode_paging_cookie, with_paging_cookie};
 pub use error::FetchXmlError;
 pub use guid::{
     parse_guid, partition_contains, partitions, sql_server_cmp, sql_server_key, uuid_from_key,
 };
-pub use query::{PageQuery, page_query};
+pub use query::{PageQuery, cookie_page_query, page_query};

@@ -2,12 +2,16 @@
 //! primary-id order (ARCHITECTURE.md sections 2 and 8). Columns are the definition's fields
 //! plus the primary id; the record filter, the fetch-mode window and the keyset bounds are
 //! ANDed in one outer `<filter type='and'>`; marketing lists restrict the rows to members.
+//! Where an organization refuses range conditions on the primary id, the cookie query
+//! ([`cookie_page_query`]) has no keyset bounds and starts after the cursor through a
+//! synthesized paging cookie; the caller enforces the partition's bounds.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use dynsync_domain::definition::FetchMode;
 use dynsync_domain::execution::{ListTarget, Partition, Window};
 use dynsync_domain::ports::PageRequest;
 
+use crate::cookie::{cookie_after, with_paging_cookie};
 use crate::error::FetchXmlError;
 use crate::guid::parse_guid;
 use crate::list::{dynamic_members, static_members};
@@ -40,23 +44,58 @@ pub fn page_query(
     request: &PageRequest<'_>,
     filter: Option<&str>,
 ) -> Result<String, FetchXmlError> {
-    let definition = request.integration.definition();
-    PageQuery {
-        entity: &request.plan.entity,
-        primary_id: &request.plan.primary_id,
-        fields: &definition.source.fields,
-        page_size: definition.dynamics.page_size,
-        filter,
-        fetch_mode: definition.source.fetch_mode(),
-        window: request.window,
-        list: request.plan.list.as_ref(),
-        partition: Some(request.partition),
-        cursor: request.cursor,
+    PageQuery::of(request, filter).to_fetchxml()
+}
+
+/// The paging-cookie form of [`page_query`], for organizations that refuse `gt`/`le` on
+/// the primary id: see [`PageQuery::to_cookie_fetchxml`].
+pub fn cookie_page_query(
+    request: &PageRequest<'_>,
+    filter: Option<&str>,
+) -> Result<String, FetchXmlError> {
+    PageQuery::of(request, filter).to_cookie_fetchxml()
+}
+
+impl<'a> PageQuery<'a> {
+    /// The query of a page request.
+    pub fn of(request: &PageRequest<'a>, filter: Option<&'a str>) -> Self {
+        let definition = request.integration.definition();
+        PageQuery {
+            entity: &request.plan.entity,
+            primary_id: &request.plan.primary_id,
+            fields: &definition.source.fields,
+            page_size: definition.dynamics.page_size,
+            filter,
+            fetch_mode: definition.source.fetch_mode(),
+            window: request.window,
+            list: request.plan.list.as_ref(),
+            partition: Some(request.partition),
+            cursor: request.cursor,
+        }
     }
-    .to_fetchxml()
 }
 
 impl PageQuery<'_> {
+    /// The query without keyset conditions, ordered by the primary id, positioned after the
+    /// cursor (or, for a partition's first page, after the partition start) by a paging
+    /// cookie synthesized from that id. The partition's end is not in the query: the caller
+    /// drops records past it and stops there.
+    pub fn to_cookie_fetchxml(&self) -> Result<String, FetchXmlError> {
+        let position = self
+            .cursor
+            .or_else(|| self.partition.and_then(|p| p.after.as_deref()));
+        let unbounded = PageQuery {
+            partition: None,
+            cursor: None,
+            ..*self
+        }
+        .to_fetchxml()?;
+        match position {
+            None => Ok(unbounded),
+            Some(after) => with_paging_cookie(&unbounded, &cookie_after(self.primary_id, after)?),
+        }
+    }
+
     pub fn to_fetchxml(&self) -> Result<String, FetchXmlError> {
         let mut fetch = Element::new("fetch").attr("count", &self.page_size.to_string());
         let mut entity = Element::new("entity").attr("name", self.entity);
@@ -325,6 +364,45 @@ mod tests {
             xml,
             r#"<fetch count="500"><entity name="contact"><attribute name="contactid"/><attribute name="emailaddress1"/><order attribute="contactid"/><filter type="and"><filter type="or"><condition attribute="address1_city" operator="eq" value="Ankara"/></filter><condition attribute="contactid" operator="gt" value="00000000-0000-0000-0000-000000000005"/></filter></entity></fetch>"#
         );
+    }
+
+    #[test]
+    fn the_cookie_query_has_no_keyset_conditions_and_starts_after_the_cursor_or_partition_start() {
+        let partition = Partition {
+            index: 1,
+            after: Some("00000000-0000-0000-0000-000000000001".to_owned()),
+            until: Some("00000000-0000-0000-0000-000000000009".to_owned()),
+        };
+        let window = Window {
+            from: Some(at(9)),
+            to: None,
+        };
+        let mut query = base(&[]);
+        query.window = Some(&window);
+        let first = query.to_cookie_fetchxml().unwrap();
+        assert_eq!(
+            first,
+            r#"<fetch count="500"><entity name="contact"><attribute name="contactid"/><order attribute="contactid"/><filter type="and"><condition attribute="modifiedon" operator="ge" value="2026-11-27T09:00:00Z"/></filter></entity></fetch>"#
+        );
+        query.partition = Some(&partition);
+        let start = query.to_cookie_fetchxml().unwrap();
+        assert!(start.starts_with(r#"<fetch count="500" page="2" paging-cookie="&lt;cookie page=&quot;1&quot;&gt;&lt;contactid last=&quot;{00000000-0000-0000-0000-000000000001}&quot;"#), "{start}");
+        assert!(
+            !start.contains(r#"attribute="contactid" operator"#),
+            "{start}"
+        );
+        assert!(
+            !start.contains("000000000009"),
+            "the end is enforced by the caller"
+        );
+        query.cursor = Some("00000000-0000-0000-0000-000000000005");
+        let next = query.to_cookie_fetchxml().unwrap();
+        assert!(
+            next.contains("last=&quot;{00000000-0000-0000-0000-000000000005}"),
+            "{next}"
+        );
+        assert!(next.contains(r#"<order attribute="contactid"/>"#));
+        assert!(!next.contains("000000000001"));
     }
 
     #[test]
