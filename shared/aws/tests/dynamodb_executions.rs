@@ -47,7 +47,10 @@ async fn an_execution_is_stored_with_its_plan_and_first_pages() {
     assert_eq!(store.get_plan("e1").await.unwrap(), Some(plan("i", 2)));
     assert_eq!(
         store.page_ledger("e1", "0:start").await.unwrap(),
-        Some(PageLedger::default())
+        Some(PageLedger {
+            outstanding: 2,
+            ..PageLedger::default()
+        })
     );
     assert_eq!(store.page_ledger("e1", "1:later").await.unwrap(), None);
 
@@ -182,6 +185,7 @@ async fn answered_batches_are_remembered_in_the_ledger() {
         failed: 1,
         events_sent: 5,
         failures: failures("b", 1),
+        record_ids: vec!["00000000-0000-0000-0000-000000000001".into()],
     };
     store
         .record_batch("e1", "0:start", &batch(1))
@@ -199,7 +203,9 @@ async fn answered_batches_are_remembered_in_the_ledger() {
         store.page_ledger("e1", "0:start").await.unwrap(),
         Some(PageLedger {
             done: false,
-            batches: vec![batch(0), batch(1)]
+            fixed: None,
+            batches: vec![batch(0), batch(1)],
+            outstanding: 1,
         })
     );
     assert!(

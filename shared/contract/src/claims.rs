@@ -32,6 +32,7 @@ fn claim(claimant: &str, minutes: i64) -> PageClaim {
 
 fn acquired() -> ClaimOutcome {
     ClaimOutcome::Acquired {
+        fixed: None,
         batches: Vec::new(),
     }
 }
@@ -121,6 +122,7 @@ pub async fn a_page_claim_returns_the_batches_already_answered(make: &impl MakeS
         failed: 0,
         events_sent: 3,
         failures: Vec::new(),
+        record_ids: vec!["r1".into(), "r2".into(), "r3".into()],
     };
     store.record_batch(&id, &page, &batch).await.unwrap();
     assert_eq!(
@@ -129,6 +131,7 @@ pub async fn a_page_claim_returns_the_batches_already_answered(make: &impl MakeS
             .await
             .unwrap(),
         ClaimOutcome::Acquired {
+            fixed: None,
             batches: vec![batch]
         }
     );

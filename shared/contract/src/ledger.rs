@@ -28,7 +28,10 @@ pub async fn a_new_execution_registers_its_first_pages_as_outstanding(make: &imp
     for page in &pages {
         assert_eq!(
             store.page_ledger(&execution.id, page).await.unwrap(),
-            Some(PageLedger::default())
+            Some(PageLedger {
+                outstanding: pages.len() as u64,
+                ..PageLedger::default()
+            })
         );
         assert!(
             !store.register_page(&execution.id, page).await.unwrap(),
@@ -188,6 +191,7 @@ pub async fn sent_batches_are_remembered_by_index(make: &impl MakeStateStore) {
         failed: 1,
         events_sent: 3,
         failures: failures(&format!("b{index}"), 1),
+        record_ids: vec![format!("r{index}")],
     };
     for b in [batch(1, 999), batch(0, 1000), batch(1, 998)] {
         store.record_batch(&execution.id, &page, &b).await.unwrap();
@@ -196,7 +200,9 @@ pub async fn sent_batches_are_remembered_by_index(make: &impl MakeStateStore) {
         store.page_ledger(&execution.id, &page).await.unwrap(),
         Some(PageLedger {
             done: false,
+            fixed: None,
             batches: vec![batch(0, 1000), batch(1, 998)],
+            outstanding: 1,
         })
     );
 }

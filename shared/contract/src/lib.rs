@@ -3,7 +3,8 @@
 //!
 //! Each check is a public async function taking a `make` closure that builds the adapter,
 //! and panics on a broken promise. Modules: `state` (definitions, slots, run locks),
-//! `ledger` (executions and their page ledger), `claims` (page claims), `lifecycle`
+//! `ledger` (executions and their page ledger), `claims` (page claims), `pages` (stable
+//! pages: a page's end fixed once, batches with their record ids), `lifecycle`
 //! (finish, watermarks, listing), `queue` (SQS semantics), `secrets`; `fixtures` and
 //! `race` help them. Checks use ids of their own, so runs may share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
 //! [`secret_store_tests!`] turn every check into a `#[tokio::test]` of the calling test
@@ -18,6 +19,7 @@ pub mod claims;
 pub mod fixtures;
 pub mod ledger;
 pub mod lifecycle;
+pub mod pages;
 pub mod queue;
 pub mod race;
 pub mod secrets;
@@ -76,6 +78,14 @@ macro_rules! state_store_tests {
             a_page_claim_returns_the_batches_already_answered,
             a_page_is_claimed_by_one_of_concurrent_claimers,
             claiming_an_unregistered_page_is_a_permanent_error,
+        );
+        $crate::__contract_tests!(pages, $make;
+            a_page_is_fixed_once_and_the_first_fix_wins,
+            a_last_page_is_fixed_without_a_next_cursor,
+            one_of_concurrent_fixes_wins_and_all_see_it,
+            fixing_an_unregistered_page_is_a_permanent_error,
+            answered_batches_keep_the_ids_of_their_records,
+            the_ledger_tells_how_many_pages_are_outstanding,
         );
         $crate::__contract_tests!(lifecycle, $make;
             an_execution_finishes_exactly_once_under_concurrent_finishers,
@@ -137,6 +147,12 @@ pub async fn state_store_contract(make: impl MakeStateStore) {
     claims::a_page_claim_returns_the_batches_already_answered(&make).await;
     claims::a_page_is_claimed_by_one_of_concurrent_claimers(&make).await;
     claims::claiming_an_unregistered_page_is_a_permanent_error(&make).await;
+    pages::a_page_is_fixed_once_and_the_first_fix_wins(&make).await;
+    pages::a_last_page_is_fixed_without_a_next_cursor(&make).await;
+    pages::one_of_concurrent_fixes_wins_and_all_see_it(&make).await;
+    pages::fixing_an_unregistered_page_is_a_permanent_error(&make).await;
+    pages::answered_batches_keep_the_ids_of_their_records(&make).await;
+    pages::the_ledger_tells_how_many_pages_are_outstanding(&make).await;
     lifecycle::an_execution_finishes_exactly_once_under_concurrent_finishers(&make).await;
     lifecycle::the_watermark_moves_only_forward_and_only_by_a_successful_finish(&make).await;
     lifecycle::executions_are_listed_newest_first(&make).await;

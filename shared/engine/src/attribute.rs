@@ -48,6 +48,7 @@ pub(crate) fn attribute(
         failed: rejected.len() as u64,
         events_sent,
         failures,
+        record_ids: ids.to_vec(),
     }
 }
 
@@ -65,6 +66,7 @@ pub(crate) fn whole_batch_failed(index: u32, ids: &[String], error: &str) -> Bat
                 reason: format!("Insider failed the whole batch: {error}"),
             })
             .collect(),
+        record_ids: ids.to_vec(),
     }
 }
 

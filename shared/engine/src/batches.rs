@@ -1,6 +1,7 @@
 //! The upsert of one page's users in batches (≤ 1,000 users, < 5,000,000 bytes), with the
-//! page ledger: a batch Insider already answered is read back from the ledger instead of
-//! being sent again, so a redelivered page never sends a batch of events twice.
+//! page ledger: a batch Insider answered is recorded with the ids of the records it held,
+//! and a redelivered page sends only the records no answered batch holds, so it never
+//! sends a batch of events twice, whatever moved in the source in between.
 //! Per-user rejections are attributed to records. A batch Insider refuses as a whole with a
 //! permanent error (a wrong token or partner, an account that may not send) counts all of
 //! its users failed and stops the execution: every later batch would be refused the same
@@ -9,6 +10,8 @@
 //! The delivery holds a claim on its page (`claim.rs`), renewed before a batch is sent
 //! when it is half gone; if another delivery took the page over meanwhile, nothing more is
 //! sent and the page is left to that delivery.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::InsiderUser;
@@ -32,20 +35,59 @@ pub(crate) struct BatchTally {
     /// Set when another delivery took the page over (until then): the tally is partial and
     /// the page must not be completed by this delivery.
     pub lost_claim: Option<DateTime<Utc>>,
+    /// The indexes of the batches counted, and the index of the next batch sent.
+    counted: HashSet<u32>,
+    next_index: u32,
 }
 
 impl BatchTally {
-    fn add(&mut self, batch: &BatchRecord) {
-        self.upserted += batch.upserted;
-        self.failed += batch.failed;
-        self.events_sent += batch.events_sent;
-        record_failures(&mut self.failures, batch.failures.iter().cloned());
+    /// Adds the batches not counted yet; `true` when there were any.
+    fn count(&mut self, batches: &[BatchRecord]) -> bool {
+        let mut any = false;
+        for batch in batches {
+            if !self.counted.insert(batch.index) {
+                continue;
+            }
+            any = true;
+            self.upserted += batch.upserted;
+            self.failed += batch.failed;
+            self.events_sent += batch.events_sent;
+            record_failures(&mut self.failures, batch.failures.iter().cloned());
+            self.next_index = self.next_index.max(batch.index.saturating_add(1));
+        }
+        any
     }
 }
 
-/// Sends (or reads back from the ledger) every batch of `users`; `record_ids[i]` is the
-/// record `users[i]` came from, `answered` the batches the ledger already has. A transient sink error returns `Err`: batches answered so
-/// far are in the ledger, the rest are sent by the redelivery.
+/// The users of a page still to send, in record order; `record_ids[i]` is the record
+/// `users[i]` came from. None of them is in a batch the ledger has.
+#[derive(Debug, Default)]
+pub(crate) struct Unsent {
+    pub users: Vec<InsiderUser>,
+    pub record_ids: Vec<String>,
+}
+
+impl Unsent {
+    /// Drops the users whose records these batches hold.
+    fn without(&mut self, batches: &[BatchRecord]) {
+        let sent: HashSet<&str> = batches
+            .iter()
+            .flat_map(|b| b.record_ids.iter().map(String::as_str))
+            .collect();
+        let users = std::mem::take(&mut self.users);
+        let ids = std::mem::take(&mut self.record_ids);
+        for (user, id) in users.into_iter().zip(ids) {
+            if !sent.contains(id.as_str()) {
+                self.users.push(user);
+                self.record_ids.push(id);
+            }
+        }
+    }
+}
+
+/// Counts the batches the ledger already has (`answered`) and sends `unsent` in new
+/// batches, each recorded as soon as Insider answered it. A transient sink error returns
+/// `Err`: batches answered so far are in the ledger, the rest are sent by the redelivery.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_batches(
     state: &dyn StateStore,
@@ -53,57 +95,53 @@ pub(crate) async fn send_batches(
     claim: &mut HeldClaim<'_>,
     task: &PageTask,
     answered: Vec<BatchRecord>,
-    users: &[InsiderUser],
-    record_ids: &[String],
+    mut unsent: Unsent,
     skip_hook: bool,
     fast_fail: bool,
 ) -> Result<BatchTally, EngineError> {
     let key = task.page_key();
     let mut tally = BatchTally::default();
-    let mut answered_batches = answered;
-    for (index, range) in dynsync_mapping::batch::split(users, skip_hook)
-        .into_iter()
-        .enumerate()
-    {
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        let batch = users.get(range.clone()).unwrap_or_default();
-        let ids = record_ids.get(range.clone()).unwrap_or_default();
-        let mut refused = None;
-        let mut answered = answered_batches.iter().find(|b| b.index == index).cloned();
-        if answered.is_none() {
-            match claim.renew_if_due().await? {
-                Renewal::Held => {}
-                Renewal::Renewed(fresh) => {
-                    answered_batches = fresh;
-                    answered = answered_batches.iter().find(|b| b.index == index).cloned();
+    tally.count(&answered);
+    let mut ranges = dynsync_mapping::batch::split(&unsent.users, skip_hook);
+    let mut done = 0;
+    while let Some(range) = ranges.get(done).cloned() {
+        match claim.renew_if_due().await? {
+            Renewal::Held => {}
+            Renewal::Renewed(fresh) => {
+                if tally.count(&fresh) {
+                    // Another delivery sent batches while our claim had lapsed: what they
+                    // held is sent; split what is left again.
+                    unsent.users.drain(..range.start);
+                    unsent.record_ids.drain(..range.start);
+                    unsent.without(&fresh);
+                    ranges = dynsync_mapping::batch::split(&unsent.users, skip_hook);
+                    done = 0;
+                    continue;
                 }
-                Renewal::Lost(until) => {
-                    tally.lost_claim = Some(until);
-                    return Ok(tally);
-                }
+            }
+            Renewal::Lost(until) => {
+                tally.lost_claim = Some(until);
+                return Ok(tally);
             }
         }
-        let record = match answered {
-            Some(answered) => answered,
-            None => {
-                let record = match sink.upsert(batch, skip_hook).await {
-                    Ok(outcome) => attribute(index, batch, ids, &outcome),
-                    Err(error) if error.kind().is_transient() => {
-                        return Err(EngineError::Sink(error));
-                    }
-                    Err(error) => {
-                        refused = Some(error.to_string());
-                        whole_batch_failed(index, ids, &error.to_string())
-                    }
-                };
-                state
-                    .record_batch(&task.execution_id, &key, &record)
-                    .await
-                    .map_err(EngineError::State)?;
-                record
+        done += 1;
+        let index = tally.next_index;
+        let batch = unsent.users.get(range.clone()).unwrap_or_default();
+        let ids = unsent.record_ids.get(range.clone()).unwrap_or_default();
+        let mut refused = None;
+        let record = match sink.upsert(batch, skip_hook).await {
+            Ok(outcome) => attribute(index, batch, ids, &outcome),
+            Err(error) if error.kind().is_transient() => return Err(EngineError::Sink(error)),
+            Err(error) => {
+                refused = Some(error.to_string());
+                whole_batch_failed(index, ids, &error.to_string())
             }
         };
-        tally.add(&record);
+        state
+            .record_batch(&task.execution_id, &key, &record)
+            .await
+            .map_err(EngineError::State)?;
+        tally.count(std::slice::from_ref(&record));
         let stop = match refused {
             Some(error) => Some(format!(
                 "Insider refused batch {} of page {key}: {error}",
@@ -124,7 +162,7 @@ pub(crate) async fn send_batches(
         };
         if let Some(message) = stop {
             tally.stop = Some(message);
-            let unsent = record_ids.get(range.end..).unwrap_or_default();
+            let unsent = unsent.record_ids.get(range.end..).unwrap_or_default();
             tally.failed += unsent.len() as u64;
             record_failures(
                 &mut tally.failures,

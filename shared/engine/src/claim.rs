@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim};
 
 use crate::start::later;
 use crate::{Engine, EngineError};
@@ -23,6 +23,12 @@ pub(crate) struct HeldClaim<'a> {
     execution_id: &'a str,
     page_key: &'a str,
     claim: PageClaim,
+}
+
+/// What the ledger held of the page when the claim was taken.
+pub(crate) struct Claimed {
+    pub fixed: Option<FixedPage>,
+    pub batches: Vec<BatchRecord>,
 }
 
 /// What renewing a claim found.
@@ -37,13 +43,13 @@ pub(crate) enum Renewal {
 }
 
 impl<'a> HeldClaim<'a> {
-    /// Claims the page for a new delivery: `Ok(Ok((claim, batches answered so far)))`, or
+    /// Claims the page for a new delivery: `Ok(Ok((claim, what the ledger holds)))`, or
     /// `Ok(Err(until))` when another delivery holds it.
     pub(crate) async fn take(
         engine: &'a Engine,
         execution_id: &'a str,
         page_key: &'a str,
-    ) -> Result<Result<(Self, Vec<BatchRecord>), DateTime<Utc>>, EngineError> {
+    ) -> Result<Result<(Self, Claimed), DateTime<Utc>>, EngineError> {
         let mut held = Self {
             engine,
             execution_id,
@@ -54,7 +60,7 @@ impl<'a> HeldClaim<'a> {
             },
         };
         Ok(match held.claim_again().await? {
-            ClaimOutcome::Acquired { batches } => Ok((held, batches)),
+            ClaimOutcome::Acquired { fixed, batches } => Ok((held, Claimed { fixed, batches })),
             ClaimOutcome::HeldBy { claimant, until } => {
                 tracing::info!(execution_id, page = page_key, held_by = %claimant, until = %until, "page is being processed by another delivery; this one waits");
                 Err(until)
@@ -69,7 +75,7 @@ impl<'a> HeldClaim<'a> {
             return Ok(Renewal::Held);
         }
         Ok(match self.claim_again().await? {
-            ClaimOutcome::Acquired { batches } => Renewal::Renewed(batches),
+            ClaimOutcome::Acquired { batches, .. } => Renewal::Renewed(batches),
             ClaimOutcome::HeldBy { claimant, until } => {
                 tracing::warn!(execution_id = self.execution_id, page = self.page_key, held_by = %claimant, "another delivery took this page over while it was processed; this one stops");
                 Renewal::Lost(until)

@@ -16,6 +16,7 @@ mod batches;
 mod claim;
 mod engine;
 mod error;
+mod fetch;
 mod finish;
 pub mod memory;
 mod page;

@@ -6,13 +6,17 @@
 
 use std::time::{Duration, Instant};
 
-use dynsync_domain::execution::{Counters, Execution, PageTask};
-use dynsync_domain::ports::{BatchRecord, PageRequest, PortError};
+use std::collections::HashSet;
+
+use dynsync_domain::Record;
+use dynsync_domain::execution::{Counters, Execution, PageTask, RecordFailure, record_failures};
+use dynsync_domain::ports::{BatchRecord, PortError};
 use dynsync_mapping::Outcome;
 
-use crate::batches::{BatchTally, send_batches};
-use crate::claim::{HeldClaim, wait_for};
+use crate::batches::{BatchTally, Unsent, send_batches};
+use crate::claim::{Claimed, HeldClaim, wait_for};
 use crate::engine::Prepared;
+use crate::fetch::FetchStop;
 use crate::{Engine, EngineError};
 
 /// What became of one page task.
@@ -99,17 +103,16 @@ impl Engine {
                 PageDisposition::ExecutionNotRunning,
             ));
         }
-        match self
+        let last_page_done = match self
             .state
             .page_ledger(&task.execution_id, &key)
             .await
             .map_err(EngineError::State)?
         {
-            Some(ledger) if ledger.done => {
+            Some(ledger) if ledger.done && ledger.outstanding > 0 => {
                 return Ok(PageOutcome::skipped(task, PageDisposition::AlreadyDone));
             }
-            // Its answered batches come with the claim below.
-            Some(_) => {}
+            Some(ledger) => ledger.done,
             None => {
                 // Pages are registered before their task is sent; register a stray one so
                 // it is counted outstanding before it completes.
@@ -117,8 +120,9 @@ impl Engine {
                     .register_page(&task.execution_id, &key)
                     .await
                     .map_err(EngineError::State)?;
+                false
             }
-        }
+        };
         let prepared = match self.prepared(&task.execution_id).await {
             Ok(Some(prepared)) => prepared,
             Ok(None) => {
@@ -130,14 +134,24 @@ impl Engine {
             }
             Err(error) => return Err(error),
         };
-        let (mut claim, answered) = match HeldClaim::take(self, &task.execution_id, &key).await? {
+        if last_page_done {
+            // Every page is done but the execution still runs: the delivery that completed
+            // the last page died or failed before it finished the execution. Finish it
+            // (only one caller ends an execution).
+            let mut outcome = PageOutcome::skipped(task, PageDisposition::AlreadyDone);
+            outcome.finished = self
+                .finish_after_last_page(&prepared, &task.execution_id)
+                .await?;
+            return Ok(outcome);
+        }
+        let (mut claim, ledger) = match HeldClaim::take(self, &task.execution_id, &key).await? {
             Ok(held) => held,
             Err(until) => {
                 return Ok(PageOutcome::held_elsewhere(task, wait_for(self, until)));
             }
         };
         let outcome = self
-            .process_fetched(task, receive_count, &prepared, answered, &mut claim)
+            .process_fetched(task, receive_count, &prepared, ledger, &mut claim)
             .await;
         if outcome.is_err() {
             // The retry is a new delivery: let it claim the page at once.
@@ -165,7 +179,7 @@ impl Engine {
         task: &PageTask,
         receive_count: u32,
         prepared: &Prepared,
-        answered: Vec<BatchRecord>,
+        ledger: Claimed,
         claim: &mut HeldClaim<'_>,
     ) -> Result<PageOutcome, EngineError> {
         let key = task.page_key();
@@ -181,76 +195,19 @@ impl Engine {
             Ok(source) => source,
             Err(error) => return self.source_error(task, error).await,
         };
-        let request = PageRequest {
-            integration: &prepared.integration,
-            plan: &plan.source,
-            window: plan.window.as_ref(),
-            partition,
-            cursor: task.cursor.as_deref(),
-        };
-        let page = match source.fetch_page(request).await {
+        let page = match self
+            .page_records(task, prepared, partition, source.as_ref(), ledger.fixed)
+            .await
+        {
             Ok(page) => page,
-            Err(error) => return self.source_error(task, error).await,
+            Err(FetchStop::Error(error)) => return Err(error),
+            Err(FetchStop::Fail(error)) => return self.fail_from_page(task, &error).await,
         };
-
-        let mut next_page_queued = false;
-        if let Some(next_cursor) = page.next_cursor.as_deref() {
-            if task.cursor.as_deref() == Some(next_cursor) || page.records.is_empty() {
-                let error = format!(
-                    "Dataverse returned a page that does not move forward (page {key}); the source's paging is broken"
-                );
-                return self.fail_from_page(task, &error).await;
-            }
-            let next = PageTask {
-                cursor: Some(next_cursor.to_owned()),
-                ..task.clone()
-            };
-            let registered = self
-                .state
-                .register_page(&task.execution_id, &next.page_key())
-                .await
-                .map_err(EngineError::State)?;
-            // A redelivery may have crashed between registering and sending: send again;
-            // the ledger drops the duplicate.
-            if registered || receive_count > 1 {
-                self.queue
-                    .send(std::slice::from_ref(&next))
-                    .await
-                    .map_err(EngineError::Queue)?;
-                next_page_queued = true;
-            }
-        }
-
-        let mut counters = Counters {
-            records_read: page.records.len() as u64,
-            pages: 1,
-            ..Counters::default()
-        };
-        let mut failures = Vec::new();
-        let mut events_not_sent: u64 = 0;
-        let mut users = Vec::new();
-        let mut record_ids = Vec::new();
-        for record in &page.records {
-            let mapped = prepared.mapper.map(record, plan.processing_time);
-            events_not_sent += u64::from(mapped.events_not_sent);
-            match mapped.outcome {
-                Outcome::User(user) => {
-                    users.push(user);
-                    record_ids.push(mapped.record_id);
-                }
-                Outcome::Skipped { reason } => {
-                    counters.skipped += 1;
-                    tracing::debug!(execution_id = %task.execution_id, record_id = %mapped.record_id, reason = %reason, "record skipped");
-                }
-                Outcome::Failed { reason } => {
-                    counters.failed += 1;
-                    failures.push(dynsync_domain::execution::RecordFailure {
-                        record_id: mapped.record_id,
-                        reason,
-                    });
-                }
-            }
-        }
+        let next_page_queued = self
+            .queue_next(task, page.fixed.next_cursor.as_deref(), receive_count)
+            .await?;
+        let (mut counters, mut failures, unsent) =
+            self.map_unsent(task, prepared, &page.records, &ledger.batches);
 
         let sink = match self.connectors.sink(&prepared.integration).await {
             Ok(sink) => sink,
@@ -267,9 +224,8 @@ impl Engine {
             sink.as_ref(),
             claim,
             task,
-            answered,
-            &users,
-            &record_ids,
+            ledger.batches,
+            unsent,
             settings.skip_hook,
             settings.fast_fail,
         )
@@ -283,12 +239,11 @@ impl Engine {
         counters.upserted += tally.upserted;
         counters.failed += tally.failed;
         counters.events_sent += tally.events_sent;
-        failures.extend(tally.failures);
-        failures.truncate(dynsync_domain::execution::MAX_RECORDED_FAILURES);
+        // Every record of the page is upserted, skipped or failed, once: also those an
+        // earlier delivery sent and the source no longer returns.
+        counters.records_read = counters.upserted + counters.skipped + counters.failed;
+        record_failures(&mut failures, tally.failures);
 
-        if events_not_sent > 0 {
-            tracing::info!(execution_id = %task.execution_id, page = %key, events_not_sent, "events not sent (unmapped name or empty timestamp)");
-        }
         let remaining = self
             .state
             .complete_page(
@@ -327,6 +282,91 @@ impl Engine {
                 .await?;
         }
         Ok(outcome)
+    }
+
+    /// Registers and sends the next page's task (before this page is mapped, so the next
+    /// fetch overlaps this page's upsert). `true` when it was sent.
+    async fn queue_next(
+        &self,
+        task: &PageTask,
+        next_cursor: Option<&str>,
+        receive_count: u32,
+    ) -> Result<bool, EngineError> {
+        let Some(next_cursor) = next_cursor else {
+            return Ok(false);
+        };
+        let next = PageTask {
+            cursor: Some(next_cursor.to_owned()),
+            ..task.clone()
+        };
+        let registered = self
+            .state
+            .register_page(&task.execution_id, &next.page_key())
+            .await
+            .map_err(EngineError::State)?;
+        // A redelivery may have crashed between registering and sending: send again; the
+        // ledger drops the duplicate.
+        if !registered && receive_count <= 1 {
+            return Ok(false);
+        }
+        self.queue
+            .send(std::slice::from_ref(&next))
+            .await
+            .map_err(EngineError::Queue)?;
+        Ok(true)
+    }
+
+    /// Maps the page's records that no answered batch holds: the counters of the skipped
+    /// and failed ones, their failures, and the users to send.
+    fn map_unsent(
+        &self,
+        task: &PageTask,
+        prepared: &Prepared,
+        records: &[Record],
+        answered: &[BatchRecord],
+    ) -> (Counters, Vec<RecordFailure>, Unsent) {
+        let sent: HashSet<&str> = answered
+            .iter()
+            .flat_map(|b| b.record_ids.iter().map(String::as_str))
+            .collect();
+        let mut counters = Counters {
+            pages: 1,
+            ..Counters::default()
+        };
+        let mut failures = Vec::new();
+        let mut events_not_sent: u64 = 0;
+        let mut unsent = Unsent::default();
+        for record in records {
+            let mapped = prepared.mapper.map(record, prepared.plan.processing_time);
+            if sent.contains(mapped.record_id.as_str()) {
+                continue;
+            }
+            events_not_sent += u64::from(mapped.events_not_sent);
+            match mapped.outcome {
+                Outcome::User(user) => {
+                    unsent.users.push(user);
+                    unsent.record_ids.push(mapped.record_id);
+                }
+                Outcome::Skipped { reason } => {
+                    counters.skipped += 1;
+                    tracing::debug!(execution_id = %task.execution_id, record_id = %mapped.record_id, reason = %reason, "record skipped");
+                }
+                Outcome::Failed { reason } => {
+                    counters.failed += 1;
+                    record_failures(
+                        &mut failures,
+                        [RecordFailure {
+                            record_id: mapped.record_id,
+                            reason,
+                        }],
+                    );
+                }
+            }
+        }
+        if events_not_sent > 0 {
+            tracing::info!(execution_id = %task.execution_id, page = %task.page_key(), events_not_sent, "events not sent (unmapped name or empty timestamp)");
+        }
+        (counters, failures, unsent)
     }
 
     /// A source error: transient ones are retried by the queue, permanent ones fail the

@@ -76,6 +76,9 @@ const MIGRATIONS: &[&str] = &[
     // 2: page claims (one delivery at a time processes a page).
     "ALTER TABLE pages ADD COLUMN claimant TEXT;
      ALTER TABLE pages ADD COLUMN claimed_until TEXT;",
+    // 3: stable pages (what a page's first delivery fetched: where it ends).
+    "ALTER TABLE pages ADD COLUMN fixed INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE pages ADD COLUMN next_cursor TEXT;",
 ];
 
 /// One connection to a state folder's database, shareable across tasks.

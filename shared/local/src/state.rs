@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Clock, Finish, LockOutcome, LockRequest, PageClaim, PageLedger,
-    PortError, StateStore, SystemClock,
+    BatchRecord, ClaimOutcome, Clock, Finish, FixedPage, LockOutcome, LockRequest, PageClaim,
+    PageLedger, PortError, StateStore, SystemClock,
 };
 use rusqlite::{OptionalExtension, params};
 
@@ -344,6 +344,21 @@ impl StateStore for SqliteStateStore {
         Ok(self
             .db
             .call(move |conn| ledger::page_ledger(conn, &id, &key))
+            .await?)
+    }
+
+    async fn fix_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, PortError> {
+        let (id, key, page) = (execution_id.to_owned(), page_key.to_owned(), page.clone());
+        Ok(self
+            .db
+            .write("fixing a page", move |tx| {
+                ledger::fix_page(tx, &id, &key, &page)
+            })
             .await?)
     }
 

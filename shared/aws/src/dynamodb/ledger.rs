@@ -11,6 +11,8 @@
 //! - `page_ledger` reads both items in one `BatchGetItem`: done = registered and no longer
 //!   open.
 //!
+//! - `fix_page` sets the page item's `fixed` end if it has none (`if_not_exists`) and
+//!   returns what it holds, in one `UpdateItem`.
 //! - `claim_page` is one conditional `UpdateItem` of the ledger item (claimant and expiry),
 //!   returning the batches in the same call; `release_page_claim` removes them on the
 //!   condition that the caller still holds the claim.
@@ -28,10 +30,12 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim, PageLedger};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger};
 
 use super::calls::{TxOutcome, update_condition_failed};
-use super::codec::{Reader, batch_value, counter_fields, failure_list, read_batches};
+use super::codec::{
+    Reader, batch_value, counter_fields, failure_list, fixed_value, read_batches, read_fixed,
+};
 use super::schema::*;
 use super::{DynamoDbStateStore, locked};
 use crate::error::AwsError;
@@ -106,9 +110,10 @@ impl DynamoDbStateStore {
         let request = KeysAndAttributes::builder()
             .keys(page)
             .keys(execution)
-            .projection_expression("#pk, #sk, #batches, #open")
+            .projection_expression("#pk, #sk, #fixed, #batches, #open")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
+            .expression_attribute_names("#fixed", FIXED)
             .expression_attribute_names("#batches", BATCHES)
             .expression_attribute_names("#open", OPEN_PAGES)
             .consistent_read(true)
@@ -121,16 +126,16 @@ impl DynamoDbStateStore {
         let Some(page) = items.iter().find(|i| is(i, &page_sk(page_key))) else {
             return Ok(None);
         };
-        let open = match items.iter().find(|i| is(i, SK_EXECUTION)) {
-            Some(execution) => Reader::new(execution, &self.resource)
-                .string_set(OPEN_PAGES)?
-                .iter()
-                .any(|p| p == page_key),
-            None => false,
+        let open_pages = match items.iter().find(|i| is(i, SK_EXECUTION)) {
+            Some(execution) => Reader::new(execution, &self.resource).string_set(OPEN_PAGES)?,
+            None => &[],
         };
+        let page = Reader::new(page, &self.resource);
         Ok(Some(PageLedger {
-            done: !open,
-            batches: read_batches(&Reader::new(page, &self.resource))?,
+            done: !open_pages.iter().any(|p| p == page_key),
+            fixed: read_fixed(&page)?,
+            batches: read_batches(&page)?,
+            outstanding: open_pages.len() as u64,
         }))
     }
 
@@ -162,8 +167,10 @@ impl DynamoDbStateStore {
         let error = match result {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
+                let page = Reader::new(&item, &self.resource);
                 return Ok(ClaimOutcome::Acquired {
-                    batches: read_batches(&Reader::new(&item, &self.resource))?,
+                    fixed: read_fixed(&page)?,
+                    batches: read_batches(&page)?,
                 });
             }
             Err(error) => error,
@@ -226,6 +233,41 @@ impl DynamoDbStateStore {
             Ok(_) => Ok(()),
             // Someone else holds it, or nobody: nothing of ours to release.
             Err(e) if update_condition_failed(&e) => Ok(()),
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
+        }
+    }
+
+    pub(super) async fn fix_page_item(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_expression("SET #fixed = if_not_exists(#fixed, :fixed)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#fixed", FIXED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":fixed", fixed_value(page))
+            // All of it: an `if_not_exists` that changed nothing is no "updated" attribute.
+            // A page is fixed before its first batch, so the item is small then.
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let reader = Reader::new(&item, &self.resource);
+                read_fixed(&reader)?
+                    .ok_or_else(|| reader.corrupt("fixing a page returned no 'fixed' attribute"))
+            }
+            Err(e) if update_condition_failed(&e) => {
+                Err(self.not_registered(execution_id, page_key))
+            }
             Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
         }
     }

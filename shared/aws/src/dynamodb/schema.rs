@@ -50,6 +50,12 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const WATERMARK: &str = "watermark";
 pub const PLAN: &str = "plan";
 pub const BATCHES: &str = "batches";
+/// On a page ledger item: where the page's first delivery found it ends (a map, see
+/// `codec::fixed_value`).
+pub const FIXED: &str = "fixed";
+pub const NEXT_CURSOR: &str = "next_cursor";
+/// On a batch: the primary ids of its records (binary, see `codec::pack_ids`).
+pub const RECORD_IDS: &str = "record_ids";
 /// On a page ledger item: the delivery processing the page, and until when (a timestamp in
 /// the fixed-width form of [`timestamp`], so it compares as text).
 pub const CLAIMANT: &str = "claimant";

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Finish, LockOutcome, LockRequest, PageClaim, PageLedger, PortError,
-    StateStore,
+    BatchRecord, ClaimOutcome, Finish, FixedPage, LockOutcome, LockRequest, PageClaim, PageLedger,
+    PortError, StateStore,
 };
 
 use super::DynamoDbStateStore;
@@ -102,6 +102,15 @@ impl StateStore for DynamoDbStateStore {
         page_key: &str,
     ) -> Result<Option<PageLedger>, PortError> {
         Ok(self.page_ledger_item(execution_id, page_key).await?)
+    }
+
+    async fn fix_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, PortError> {
+        Ok(self.fix_page_item(execution_id, page_key, page).await?)
     }
 
     async fn record_batch(

@@ -16,5 +16,6 @@ pub use source::{
     BatchOutcome, Connectors, DataSource, PageRequest, SourcePage, UserFailure, UserSink,
 };
 pub use state::{
-    BatchRecord, ClaimOutcome, Finish, LockOutcome, LockRequest, PageClaim, PageLedger, StateStore,
+    BatchRecord, ClaimOutcome, Finish, FixedPage, LockOutcome, LockRequest, PageClaim, PageLedger,
+    StateStore,
 };

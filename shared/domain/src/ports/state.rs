@@ -29,22 +29,42 @@ pub struct LockRequest {
 }
 
 /// One upsert batch of a page that Insider answered, kept so that a redelivered page does
-/// not send it (and its events) again.
+/// not send it (and its events) again. A redelivery knows the batch by the records it held,
+/// never by their positions: the source's data may have moved in between.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRecord {
+    /// Unique within the page (batches are numbered in the order they were sent).
     pub index: u32,
     pub upserted: u64,
     pub failed: u64,
     pub events_sent: u64,
     pub failures: Vec<RecordFailure>,
+    /// The primary ids of the records whose users the batch held.
+    pub record_ids: Vec<String>,
+}
+
+/// What a page's first delivery fetched, fixed in the ledger before anything of the page is
+/// sent, so that every later delivery works on the same page: the same id range and the
+/// same next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedPage {
+    /// The next page's cursor (this page's last primary id), which also ends this page's id
+    /// range; `None` when the page was its partition's last.
+    pub next_cursor: Option<String>,
 }
 
 /// A page's row in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PageLedger {
     pub done: bool,
+    /// Set once the page's first delivery fetched it.
+    pub fixed: Option<FixedPage>,
     /// Batches already sent, by index.
     pub batches: Vec<BatchRecord>,
+    /// The execution's pages registered and not yet completed, read in the same step (0 with
+    /// `done`: the execution's last page is done, and a delivery that finds it so finishes
+    /// the execution if nobody did).
+    pub outstanding: u64,
 }
 
 /// A delivery's hold on a page while it fetches and upserts it, so that two deliveries of
@@ -61,9 +81,13 @@ pub struct PageClaim {
 /// The result of [`StateStore::claim_page`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
-    /// The claimant holds the page; these are its batches already answered, read in the
-    /// same atomic step (a batch recorded before the claim is never sent again).
-    Acquired { batches: Vec<BatchRecord> },
+    /// The claimant holds the page; this is what the ledger fixed of it and its batches
+    /// already answered, read in the same atomic step (a batch recorded before the claim is
+    /// never sent again).
+    Acquired {
+        fixed: Option<FixedPage>,
+        batches: Vec<BatchRecord>,
+    },
     /// Another delivery holds the page until `until`.
     HeldBy {
         claimant: String,
@@ -147,6 +171,15 @@ pub trait StateStore: Send + Sync {
         execution_id: &str,
         page_key: &str,
     ) -> Result<Option<PageLedger>, PortError>;
+    /// Fixes what the page's first delivery fetched, once: the first call stores `page`,
+    /// later ones change nothing. Returns what the ledger holds. An unregistered page is a
+    /// permanent error.
+    async fn fix_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, PortError>;
     /// Remembers that a batch of the page was answered by Insider.
     async fn record_batch(
         &self,

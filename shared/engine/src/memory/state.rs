@@ -11,8 +11,8 @@ use dynsync_domain::execution::{
     Counters, Execution, ExecutionPlan, ExecutionStatus, RecordFailure, record_failures,
 };
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Clock, Finish, LockOutcome, LockRequest, PageClaim, PageLedger,
-    PortError, StateStore, SystemClock,
+    BatchRecord, ClaimOutcome, Clock, Finish, FixedPage, LockOutcome, LockRequest, PageClaim,
+    PageLedger, PortError, StateStore, SystemClock,
 };
 
 /// Everything a state store keeps, in maps.
@@ -303,11 +303,32 @@ impl StateStore for MemoryStateStore {
         execution_id: &str,
         page_key_: &str,
     ) -> Result<Option<PageLedger>, PortError> {
-        Ok(self
-            .inner()
+        let inner = self.inner();
+        let outstanding = inner
+            .executions
+            .get(execution_id)
+            .map_or(0, |row| row.outstanding);
+        Ok(inner
             .pages
             .get(&page_key(execution_id, page_key_))
-            .cloned())
+            .map(|ledger| PageLedger {
+                outstanding,
+                ..ledger.clone()
+            }))
+    }
+
+    async fn fix_page(
+        &self,
+        execution_id: &str,
+        page_key_: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, PortError> {
+        let mut inner = self.inner();
+        let ledger = inner
+            .pages
+            .get_mut(&page_key(execution_id, page_key_))
+            .ok_or_else(|| not_registered(execution_id, page_key_))?;
+        Ok(ledger.fixed.get_or_insert_with(|| page.clone()).clone())
     }
 
     async fn record_batch(
@@ -336,12 +357,11 @@ impl StateStore for MemoryStateStore {
         let now = self.clock.now();
         let mut inner = self.inner();
         let key = page_key(execution_id, page_key_);
-        let batches = inner
+        let ledger = inner
             .pages
             .get(&key)
-            .ok_or_else(|| not_registered(execution_id, page_key_))?
-            .batches
-            .clone();
+            .ok_or_else(|| not_registered(execution_id, page_key_))?;
+        let (fixed, batches) = (ledger.fixed.clone(), ledger.batches.clone());
         if let Some(held) = inner.claims.get(&key)
             && held.claimant != claim.claimant
             && held.until > now
@@ -352,7 +372,7 @@ impl StateStore for MemoryStateStore {
             });
         }
         inner.claims.insert(key, claim.clone());
-        Ok(ClaimOutcome::Acquired { batches })
+        Ok(ClaimOutcome::Acquired { fixed, batches })
     }
 
     async fn release_page_claim(

@@ -77,6 +77,24 @@ impl ScriptedSource {
         }
     }
 
+    /// Deletes the row with this id.
+    pub fn remove(&self, id: &str) {
+        self.rows.lock().unwrap().retain(|r| r.id != id);
+    }
+
+    /// The ids of every row, in primary-id (SQL Server) order.
+    pub fn ids_in_order(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+        ids.sort_by_key(|id| sql_server_key(&parse_guid("id", id).unwrap()));
+        ids
+    }
+
     pub fn fail_plan(&self, kind: ErrorKind, message: &str) {
         *self.plan_error.lock().unwrap() = Some((kind, message.to_owned()));
     }

@@ -1,11 +1,12 @@
 //! The page ledger in SQLite: each function is the body of one port method's transaction.
-//! A page is a row keyed by execution and page key, with its done flag and the upsert
-//! batches already sent (JSON); registering and completing a page move the execution's
+//! A page is a row keyed by execution and page key, with its done flag, where its first
+//! delivery found it ends (`fixed`, `next_cursor`) and the upsert batches already sent with
+//! their record ids (JSON); registering and completing a page move the execution's
 //! outstanding count and counters in the same transaction.
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, RecordFailure, record_failures};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, PageClaim, PageLedger};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,9 @@ struct StoredBatch {
     failed: u64,
     events_sent: u64,
     failures: Vec<RecordFailure>,
+    /// Absent in batches recorded before schema 3.
+    #[serde(default)]
+    record_ids: Vec<String>,
 }
 
 impl StoredBatch {
@@ -71,33 +75,58 @@ impl StoredBatch {
             failed: self.failed,
             events_sent: self.events_sent,
             failures: self.failures,
+            record_ids: self.record_ids,
         }
     }
 }
 
-fn read_page(
-    conn: &Connection,
-    id: &str,
-    key: &str,
-) -> Result<Option<(bool, Vec<StoredBatch>)>, LocalError> {
-    let row: Option<(bool, String)> = conn
+/// A page's row.
+struct PageRow {
+    done: bool,
+    fixed: Option<FixedPage>,
+    batches: Vec<StoredBatch>,
+}
+
+fn read_page(conn: &Connection, id: &str, key: &str) -> Result<Option<PageRow>, LocalError> {
+    let row: Option<(bool, bool, Option<String>, String)> = conn
         .query_row(
-            "SELECT done, batches FROM pages WHERE execution_id = ?1 AND page_key = ?2",
+            "SELECT done, fixed, next_cursor, batches FROM pages
+             WHERE execution_id = ?1 AND page_key = ?2",
             params![id, key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()
         .map_err(LocalError::sqlite("reading the page ledger"))?;
-    row.map(|(done, batches)| Ok((done, decode(&batches, "page ledger batches")?)))
-        .transpose()
+    row.map(|(done, fixed, next_cursor, batches)| {
+        Ok(PageRow {
+            done,
+            fixed: fixed.then_some(FixedPage { next_cursor }),
+            batches: decode(&batches, "page ledger batches")?,
+        })
+    })
+    .transpose()
 }
 
-fn known_page(
-    conn: &Connection,
+fn known_page(conn: &Connection, id: &str, key: &str) -> Result<PageRow, LocalError> {
+    read_page(conn, id, key)?.ok_or_else(|| never_registered(id, key))
+}
+
+/// Fixes where the page ends, once; returns what the row holds.
+pub(super) fn fix_page(
+    tx: &Transaction<'_>,
     id: &str,
     key: &str,
-) -> Result<(bool, Vec<StoredBatch>), LocalError> {
-    read_page(conn, id, key)?.ok_or_else(|| never_registered(id, key))
+    page: &FixedPage,
+) -> Result<FixedPage, LocalError> {
+    if let Some(fixed) = known_page(tx, id, key)?.fixed {
+        return Ok(fixed);
+    }
+    tx.execute(
+        "UPDATE pages SET fixed = 1, next_cursor = ?3 WHERE execution_id = ?1 AND page_key = ?2",
+        params![id, key, page.next_cursor],
+    )
+    .map_err(LocalError::sqlite("fixing a page"))?;
+    Ok(page.clone())
 }
 
 fn never_registered(id: &str, key: &str) -> LocalError {
@@ -113,16 +142,15 @@ pub(super) fn claim_page(
     now: DateTime<Utc>,
 ) -> Result<ClaimOutcome, LocalError> {
     let op = "claiming a page";
-    let row: Option<(String, Option<String>, Option<String>)> = tx
+    let holder: Option<(Option<String>, Option<String>)> = tx
         .query_row(
-            "SELECT batches, claimant, claimed_until FROM pages
-             WHERE execution_id = ?1 AND page_key = ?2",
+            "SELECT claimant, claimed_until FROM pages WHERE execution_id = ?1 AND page_key = ?2",
             params![id, key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()
         .map_err(LocalError::sqlite(op))?;
-    let Some((batches, holder, until)) = row else {
+    let Some((holder, until)) = holder else {
         return Err(never_registered(id, key));
     };
     if let (Some(claimant), Some(until)) = (holder, until)
@@ -133,7 +161,7 @@ pub(super) fn claim_page(
             return Ok(ClaimOutcome::HeldBy { claimant, until });
         }
     }
-    let batches: Vec<StoredBatch> = decode(&batches, "page ledger batches")?;
+    let page = known_page(tx, id, key)?;
     tx.execute(
         "UPDATE pages SET claimant = ?3, claimed_until = ?4
          WHERE execution_id = ?1 AND page_key = ?2",
@@ -141,7 +169,12 @@ pub(super) fn claim_page(
     )
     .map_err(LocalError::sqlite(op))?;
     Ok(ClaimOutcome::Acquired {
-        batches: batches.into_iter().map(StoredBatch::into_record).collect(),
+        fixed: page.fixed,
+        batches: page
+            .batches
+            .into_iter()
+            .map(StoredBatch::into_record)
+            .collect(),
     })
 }
 
@@ -179,9 +212,19 @@ pub(super) fn page_ledger(
     id: &str,
     key: &str,
 ) -> Result<Option<PageLedger>, LocalError> {
-    Ok(read_page(conn, id, key)?.map(|(done, batches)| PageLedger {
-        done,
-        batches: batches.into_iter().map(StoredBatch::into_record).collect(),
+    let Some(page) = read_page(conn, id, key)? else {
+        return Ok(None);
+    };
+    let outstanding = get_known(conn, id).map_or(0, |row| row.outstanding);
+    Ok(Some(PageLedger {
+        done: page.done,
+        fixed: page.fixed,
+        batches: page
+            .batches
+            .into_iter()
+            .map(StoredBatch::into_record)
+            .collect(),
+        outstanding,
     }))
 }
 
@@ -192,7 +235,7 @@ pub(super) fn record_batch(
     batch: BatchRecord,
     now: DateTime<Utc>,
 ) -> Result<(), LocalError> {
-    let (_, mut batches) = known_page(tx, id, key)?;
+    let mut batches = known_page(tx, id, key)?.batches;
     batches.retain(|b| b.index != batch.index);
     batches.push(StoredBatch {
         index: batch.index,
@@ -200,6 +243,7 @@ pub(super) fn record_batch(
         failed: batch.failed,
         events_sent: batch.events_sent,
         failures: batch.failures,
+        record_ids: batch.record_ids,
     });
     batches.sort_by_key(|b| b.index);
     let op = "recording a sent batch";
@@ -230,8 +274,7 @@ pub(super) fn complete_page(
         outstanding,
         last_progress,
     } = get_known(tx, id)?;
-    let (done, _) = known_page(tx, id, key)?;
-    if done {
+    if known_page(tx, id, key)?.done {
         return Ok(None);
     }
     tx.execute(
