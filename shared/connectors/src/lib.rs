@@ -5,6 +5,8 @@
 //! Built connectors are cached per definition (keyed by the definition's full content, so an
 //! edited definition gets new clients), which keeps the Dataverse access token and the
 //! Insider token across pages of a run and across invocations of a warm Lambda container.
+//! A rotated Insider token is still picked up: after a 401 the Insider client re-reads its
+//! secret once through the secret store and retries with the new value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,10 +72,12 @@ impl LiveConnectors {
                 source: Some(Box::new(e)),
             }
         })?;
-        let client = InsiderClient::for_integration(integration, &token).map_err(|e| {
-            let kind = e.kind();
-            PortError::from_error(kind, e)
-        })?;
+        let client = InsiderClient::for_integration(integration, &token)
+            .map_err(|e| {
+                let kind = e.kind();
+                PortError::from_error(kind, e)
+            })?
+            .with_token_store(self.secrets.clone());
         let sink = Arc::new(client);
         sinks.insert(key, Arc::clone(&sink));
         Ok(sink)

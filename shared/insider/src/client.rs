@@ -11,14 +11,22 @@
 //! most 5 MB is answered well within it, and the Dynamics timeout (up to 300 s) is sized for
 //! large Dataverse pages, not for Insider.
 //!
+//! A rotated token: the client sends the token it was built with until Insider answers 401.
+//! Built with [`InsiderClient::with_token_store`], it then re-reads the token secret once
+//! through the secret store and, when the value changed, sends the same request again with
+//! the new one (and keeps it for later requests); an unchanged secret fails as before. A warm
+//! Lambda, which keeps its clients across invocations, so picks up a rotated key (once the
+//! store's own cache, 5 minutes for Secrets Manager, serves the new value).
+//!
 //! Retrying is safe for profiles (upserts are idempotent by identifier) but a request that
 //! timed out after Insider applied it will, when retried, append its events a second time:
 //! the at-least-once trade-off the architecture accepts (ARCHITECTURE.md section 7).
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use dynsync_domain::definition::InsiderSettings;
-use dynsync_domain::ports::{BatchOutcome, PortError, Secret, UserFailure, UserSink};
+use dynsync_domain::ports::{BatchOutcome, PortError, Secret, SecretStore, UserFailure, UserSink};
 use dynsync_domain::retry::{RetryPolicy, fits_before_deadline, retry_after_secs};
 use dynsync_domain::{InsiderUser, Integration};
 use dynsync_mapping::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH};
@@ -38,6 +46,22 @@ pub struct InsiderClient {
     http: reqwest::Client,
     url: Url,
     policy: RetryPolicy,
+    /// The `X-REQUEST-TOKEN` sent; replaced when a re-read after a 401 finds a new one.
+    token: Arc<RwLock<HeaderValue>>,
+    /// The secret holding the token (`insider.token.secret`).
+    token_secret: String,
+    /// Where the token is re-read after a 401 (none: a 401 fails at once).
+    store: Option<TokenStore>,
+}
+
+/// The secret store, for re-reading the token.
+#[derive(Clone)]
+struct TokenStore(Arc<dyn SecretStore>);
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenStore")
+    }
 }
 
 impl InsiderClient {
@@ -61,11 +85,8 @@ impl InsiderClient {
         let mut headers = HeaderMap::new();
         let partner = HeaderValue::from_str(&settings.partner)
             .map_err(|_| InsiderError::InvalidPartnerHeader)?;
-        let mut token =
-            HeaderValue::from_str(token.expose()).map_err(|_| InsiderError::InvalidToken)?;
-        token.set_sensitive(true);
+        let token = token_header(token)?;
         headers.insert("x-partner-name", partner);
-        headers.insert("x-request-token", token);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let http = reqwest::Client::builder()
             .default_headers(headers)
@@ -76,7 +97,16 @@ impl InsiderClient {
             http,
             url,
             policy: RetryPolicy::new(retries),
+            token: Arc::new(RwLock::new(token)),
+            token_secret: settings.token.secret.clone(),
+            store: None,
         })
+    }
+
+    /// Re-reads the token secret from `secrets` after a 401 (see the module comment).
+    pub fn with_token_store(mut self, secrets: Arc<dyn SecretStore>) -> Self {
+        self.store = Some(TokenStore(secrets));
+        self
     }
 
     /// A client for an integration: its `insider` section, [`DEFAULT_TIMEOUT`] and the
@@ -131,7 +161,7 @@ impl InsiderClient {
             return Err(InsiderError::TooLarge { bytes: body.len() });
         }
         let bytes = body.len();
-        let (status, reply) = self.post(body).await?;
+        let (status, reply) = self.post_authorised(body).await?;
         if !status.is_success() {
             return Err(classify(status, &reply, bytes));
         }
@@ -153,7 +183,7 @@ impl InsiderClient {
     /// credentials, while the body's own rejection (400 "users must be defined") or a 2xx
     /// means they were accepted.
     pub async fn check_credentials(&self) -> Result<(), InsiderError> {
-        let (status, reply) = self.post(upsert_body(&[], true)).await?;
+        let (status, reply) = self.post_authorised(upsert_body(&[], true)).await?;
         if status.is_success() {
             return Ok(());
         }
@@ -163,8 +193,70 @@ impl InsiderClient {
         }
     }
 
-    /// POSTs `body`, retrying transient failures; returns the first non-transient reply.
-    async fn post(&self, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), InsiderError> {
+    /// [`Self::post`]s `body`; after a 401, once more if re-reading the token secret gives
+    /// a new token.
+    async fn post_authorised(&self, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), InsiderError> {
+        let token = self.current_token();
+        let (status, reply) = self.post(body.clone(), &token).await?;
+        if status != StatusCode::UNAUTHORIZED {
+            return Ok((status, reply));
+        }
+        match self.renewed_token(&token).await? {
+            Some(renewed) => {
+                tracing::info!(
+                    secret = %self.token_secret,
+                    "Insider refused the token (401); sending again with the token re-read from the secret store"
+                );
+                self.post(body, &renewed).await
+            }
+            None => Ok((status, reply)),
+        }
+    }
+
+    fn current_token(&self) -> HeaderValue {
+        self.token
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The token to try after Insider refused `rejected`: one another request already
+    /// renewed, or a new value of the token secret (kept for later requests); `None` when
+    /// the secret still holds `rejected` or there is no secret store.
+    async fn renewed_token(
+        &self,
+        rejected: &HeaderValue,
+    ) -> Result<Option<HeaderValue>, InsiderError> {
+        let Some(TokenStore(secrets)) = &self.store else {
+            return Ok(None);
+        };
+        let current = self.current_token();
+        if current != *rejected {
+            return Ok(Some(current));
+        }
+        let stored =
+            secrets
+                .get(&self.token_secret)
+                .await
+                .map_err(|source| InsiderError::TokenSecret {
+                    name: self.token_secret.clone(),
+                    source,
+                })?;
+        let stored = token_header(&stored)?;
+        if stored == *rejected {
+            return Ok(None);
+        }
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) = stored.clone();
+        Ok(Some(stored))
+    }
+
+    /// POSTs `body` with `token`, retrying transient failures; returns the first
+    /// non-transient reply.
+    async fn post(
+        &self,
+        body: Vec<u8>,
+        token: &HeaderValue,
+    ) -> Result<(StatusCode, Vec<u8>), InsiderError> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -172,6 +264,7 @@ impl InsiderClient {
             let result = self
                 .http
                 .post(self.url.clone())
+                .header("x-request-token", token.clone())
                 .body(body.clone())
                 .send()
                 .await;
@@ -258,6 +351,14 @@ impl InsiderClient {
         tokio::time::sleep(delay).await;
         Ok(())
     }
+}
+
+/// The `X-REQUEST-TOKEN` header of `token`, marked sensitive (never printed).
+fn token_header(token: &Secret) -> Result<HeaderValue, InsiderError> {
+    let mut header =
+        HeaderValue::from_str(token.expose()).map_err(|_| InsiderError::InvalidToken)?;
+    header.set_sensitive(true);
+    Ok(header)
 }
 
 /// `Retry-After` in seconds (the form Insider uses), at most `MAX_WAIT`; HTTP dates are

@@ -4,6 +4,7 @@
 //! to fix. No variant carries the token.
 
 use dynsync_domain::ErrorKind;
+use dynsync_domain::ports::SecretError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsiderError {
@@ -26,6 +27,15 @@ pub enum InsiderError {
 
     #[error("Partner token authentication failed: check insider.partner and the token secret")]
     Unauthorized,
+
+    #[error(
+        "Insider refused the token (401) and re-reading the token secret '{name}' failed: {source}"
+    )]
+    TokenSecret {
+        name: String,
+        #[source]
+        source: SecretError,
+    },
 
     #[error(
         "Partner is invalid: check insider.partner (the lowercase partner name from InOne > \
@@ -93,6 +103,7 @@ impl InsiderError {
             | InsiderError::Server { .. }
             | InsiderError::Transport { .. }
             | InsiderError::WouldOutliveInvocation { .. } => ErrorKind::Transient,
+            InsiderError::TokenSecret { source, .. } => source.kind(),
             InsiderError::InvalidUrl { .. }
             | InsiderError::InvalidToken
             | InsiderError::InvalidPartnerHeader
