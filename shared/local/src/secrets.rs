@@ -2,15 +2,31 @@
 //! read from the environment variable `DYNSYNC_SECRET_DYNSYNC_INSIDER`, else from the state
 //! folder's `secrets.json` (a JSON object from name to value, mode 0600). Writes (rotated
 //! refresh tokens, `dynsync auth login`) go to `secrets.json`.
+//!
+//! Which wins when both hold a secret: the environment variable, except for a secret
+//! dynsync itself wrote to the file (`dynsync auth login`, or a refresh token rotated by a
+//! refresh): that value is newer than any variable set before, so the file wins, and the
+//! file lists such names under [`WRITTEN_KEY`]. Either way a variable and a file that
+//! disagree get one warning per secret and process, naming both places, never the values.
+//!
+//! The file stays private: it is written through a fresh owner-only temporary file
+//! (created with `O_CREAT | O_EXCL`, which never follows a link, after removing any
+//! leftover) renamed into place, and a file that is a link or open to group or others is
+//! refused with the `chmod` that fixes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use dynsync_domain::ErrorKind;
 use dynsync_domain::ports::{Secret, SecretError, SecretStore};
+use serde_json::{Map, Value};
+
+/// The key of `secrets.json` listing the secrets dynsync wrote there (a JSON array of
+/// names). No secret name can take it: names never contain `#`.
+pub const WRITTEN_KEY: &str = "#written-by-dynsync";
 
 /// The environment variable that holds a secret locally.
 pub fn env_var_name(secret_name: &str) -> String {
@@ -26,12 +42,26 @@ pub fn env_var_name(secret_name: &str) -> String {
     var
 }
 
-/// Environment first, then `<state dir>/secrets.json`.
+/// Environment first, then `<state dir>/secrets.json`; a value dynsync wrote to the file
+/// wins over the environment (see the module documentation).
 #[derive(Debug)]
 pub struct LocalSecretStore {
     file: PathBuf,
     /// Serialises read-modify-write of the file within this process.
     write_lock: Mutex<()>,
+    /// Secrets whose variable and file disagreement was already reported.
+    warned: Mutex<BTreeSet<String>>,
+    /// Reads an environment variable (a seam for tests, which may not change the
+    /// process environment).
+    env: fn(&str) -> Option<String>,
+}
+
+/// What `secrets.json` holds.
+#[derive(Default)]
+struct SecretsFile {
+    values: BTreeMap<String, String>,
+    /// Names whose value dynsync wrote.
+    written: BTreeSet<String>,
 }
 
 impl LocalSecretStore {
@@ -39,6 +69,8 @@ impl LocalSecretStore {
         Self {
             file: state_dir.join("secrets.json"),
             write_lock: Mutex::new(()),
+            warned: Mutex::new(BTreeSet::new()),
+            env: |var| std::env::var(var).ok(),
         }
     }
 
@@ -46,19 +78,155 @@ impl LocalSecretStore {
         &self.file
     }
 
-    fn read_file(&self, name: &str) -> Result<BTreeMap<String, String>, SecretError> {
-        let text = match fs::read_to_string(&self.file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(self.store_error(name, format!("cannot read: {e}"))),
+    /// The same store reading environment variables through `env`.
+    #[cfg(test)]
+    fn with_env(self, env: fn(&str) -> Option<String>) -> Self {
+        Self { env, ..self }
+    }
+
+    fn read_file(&self, name: &str) -> Result<SecretsFile, SecretError> {
+        let Some(text) = self.read_private(name)? else {
+            return Ok(SecretsFile::default());
         };
         // The parse error is not shown: it could quote a secret value.
-        serde_json::from_str(&text).map_err(|_| {
-            self.store_error(
+        let shape = "is not a JSON object of secret name to string value";
+        let raw: Map<String, Value> =
+            serde_json::from_str(&text).map_err(|_| self.store_error(name, shape.to_owned()))?;
+        let mut file = SecretsFile::default();
+        for (key, value) in raw {
+            match value {
+                Value::String(value) if key != WRITTEN_KEY => {
+                    file.values.insert(key, value);
+                }
+                Value::Array(names) if key == WRITTEN_KEY => {
+                    file.written = names
+                        .into_iter()
+                        .filter_map(|n| n.as_str().map(str::to_owned))
+                        .collect();
+                }
+                _ => {
+                    return Err(self.store_error(
+                        name,
+                        format!(
+                            "{shape}: \"{key}\" holds something else; fix or remove that entry"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    /// The file's text, `None` when there is no file. Refuses a link and a file group or
+    /// others may read or write: secrets only come from a private, regular file.
+    fn read_private(&self, name: &str) -> Result<Option<String>, SecretError> {
+        let path = self.file.display();
+        let before = match fs::symlink_metadata(&self.file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.store_error(name, format!("cannot read: {e}"))),
+        };
+        if before.file_type().is_symlink() {
+            return Err(self.store_error(
                 name,
-                "is not a JSON object of secret name to string value".to_owned(),
-            )
-        })
+                format!(
+                    "is a symbolic link; dynsync reads secrets only from a regular file: replace the link by the file (mv TARGET {path}) and run chmod 600 {path}"
+                ),
+            ));
+        }
+        if !before.is_file() {
+            return Err(self.store_error(
+                name,
+                "is not a regular file; move it aside and store the secrets again".to_owned(),
+            ));
+        }
+        let mut file = fs::File::open(&self.file)
+            .map_err(|e| self.store_error(name, format!("cannot read: {e}")))?;
+        let opened = file
+            .metadata()
+            .map_err(|e| self.store_error(name, format!("cannot read: {e}")))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            // Replaced (by a link, say) between the check and the open: not what was checked.
+            if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) {
+                return Err(self.store_error(
+                    name,
+                    "changed while it was being opened; check who else writes to the state folder and try again".to_owned(),
+                ));
+            }
+            let mode = opened.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(self.store_error(
+                    name,
+                    format!(
+                        "is open to group or others (mode {mode:03o}), so its secrets are not private; run chmod 600 {path}"
+                    ),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = opened;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| self.store_error(name, format!("cannot read: {e}")))?;
+        Ok(Some(text))
+    }
+
+    /// Writes the whole file: a fresh owner-only temporary file, then a rename, so the
+    /// file is never half-written, never readable by others, and no link is followed.
+    fn write_file(&self, name: &str, file: &SecretsFile) -> Result<(), SecretError> {
+        let mut object = Map::new();
+        for (key, value) in &file.values {
+            object.insert(key.clone(), Value::String(value.clone()));
+        }
+        if !file.written.is_empty() {
+            let names = file.written.iter().cloned().map(Value::String).collect();
+            object.insert(WRITTEN_KEY.to_owned(), Value::Array(names));
+        }
+        let text = serde_json::to_string_pretty(&object)
+            .map_err(|e| self.store_error(name, format!("cannot encode: {e}")))?;
+        if let Some(dir) = self.file.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| self.store_error(name, format!("cannot create folder: {e}")))?;
+        }
+        // One temporary name per process, so two processes never share one; a leftover
+        // of a crashed writer (whatever its mode, or a planted link) is removed, not
+        // reused.
+        let tmp = self
+            .file
+            .with_extension(format!("json.{}.tmp", std::process::id()));
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(self.store_error(
+                    name,
+                    format!(
+                        "cannot be written: the leftover {} cannot be removed ({e}); delete it",
+                        tmp.display()
+                    ),
+                ));
+            }
+        }
+        let mut options = fs::OpenOptions::new();
+        // O_CREAT | O_EXCL: fails on anything already there, a link included.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(&tmp).and_then(|mut out| {
+            out.write_all(text.as_bytes())?;
+            out.sync_all()
+        });
+        let written = written.and_then(|()| fs::rename(&tmp, &self.file));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.store_error(
+                name,
+                format!("cannot be written ({e}); check that the state folder is writable"),
+            ));
+        }
+        Ok(())
     }
 
     fn store_error(&self, name: &str, problem: String) -> SecretError {
@@ -68,23 +236,60 @@ impl LocalSecretStore {
             kind: ErrorKind::Permanent,
         }
     }
+
+    /// Runs `warn` the first time a disagreement about `name` is seen.
+    fn warn_once(&self, name: &str, warn: impl FnOnce()) {
+        let first = self
+            .warned
+            .lock()
+            .map(|mut warned| warned.insert(name.to_owned()))
+            .unwrap_or(true);
+        if first {
+            warn();
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl SecretStore for LocalSecretStore {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
         let var = env_var_name(name);
-        if let Ok(value) = std::env::var(&var) {
-            return Ok(Secret::new(value));
-        }
-        match self.read_file(name)?.remove(name) {
-            Some(value) => Ok(Secret::new(value)),
-            None => Err(SecretError::NotFound {
+        let from_env = (self.env)(&var);
+        let mut file = self.read_file(name)?;
+        let written = file.written.contains(name);
+        let path = self.file.display();
+        match (from_env, file.values.remove(name)) {
+            (Some(from_env), Some(stored)) if written => {
+                if from_env != stored {
+                    self.warn_once(name, || {
+                        tracing::warn!(
+                            secret = name,
+                            variable = %var,
+                            file = %path,
+                            "the environment variable {var} holds another value of secret '{name}' than {path}, where dynsync wrote it (dynsync auth login, or a refresh token rotated by a refresh); the file's newer value is used: unset {var}"
+                        );
+                    });
+                }
+                Ok(Secret::new(stored))
+            }
+            (Some(from_env), Some(stored)) => {
+                if from_env != stored {
+                    self.warn_once(name, || {
+                        tracing::warn!(
+                            secret = name,
+                            variable = %var,
+                            file = %path,
+                            "the environment variable {var} overrides another value of secret '{name}' in {path}; the variable's value is used: remove one of the two"
+                        );
+                    });
+                }
+                Ok(Secret::new(from_env))
+            }
+            (Some(from_env), None) => Ok(Secret::new(from_env)),
+            (None, Some(stored)) => Ok(Secret::new(stored)),
+            (None, None) => Err(SecretError::NotFound {
                 name: name.to_owned(),
-                hint: format!(
-                    "set the environment variable {var} or add \"{name}\" to {}",
-                    self.file.display()
-                ),
+                hint: format!("set the environment variable {var} or add \"{name}\" to {path}"),
             }),
         }
     }
@@ -94,29 +299,23 @@ impl SecretStore for LocalSecretStore {
             .write_lock
             .lock()
             .map_err(|_| self.store_error(name, "lock poisoned".to_owned()))?;
-        let mut secrets = self.read_file(name)?;
-        secrets.insert(name.to_owned(), value.expose().to_owned());
-        let text = serde_json::to_string_pretty(&secrets)
-            .map_err(|e| self.store_error(name, format!("cannot encode: {e}")))?;
-        if let Some(dir) = self.file.parent() {
-            fs::create_dir_all(dir)
-                .map_err(|e| self.store_error(name, format!("cannot create folder: {e}")))?;
+        let mut file = self.read_file(name)?;
+        file.values
+            .insert(name.to_owned(), value.expose().to_owned());
+        file.written.insert(name.to_owned());
+        self.write_file(name, &file)?;
+        let var = env_var_name(name);
+        if (self.env)(&var).is_some_and(|from_env| from_env != value.expose()) {
+            let path = self.file.display();
+            self.warn_once(name, || {
+                tracing::warn!(
+                    secret = name,
+                    variable = %var,
+                    file = %path,
+                    "secret '{name}' was written to {path}; from now on that value is used, not the environment variable {var}, which holds an older one: unset {var}"
+                );
+            });
         }
-        // Write a private temporary file, then rename: the file is never half-written and
-        // never readable by others.
-        let tmp = self.file.with_extension("json.tmp");
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(&tmp)
-            .map_err(|e| self.store_error(name, format!("cannot write: {e}")))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| self.store_error(name, format!("cannot write: {e}")))?;
-        fs::rename(&tmp, &self.file)
-            .map_err(|e| self.store_error(name, format!("cannot replace: {e}")))?;
         Ok(())
     }
 }
@@ -174,5 +373,154 @@ mod tests {
         let store = LocalSecretStore::new(dir.path());
         let err = store.get("a").await.unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    /// Every event's fields, as text, recorded while a test runs.
+    mod capture {
+        use std::fmt::Write as _;
+        use std::sync::{Arc, Mutex};
+
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Metadata, Subscriber};
+
+        #[derive(Clone, Default)]
+        pub struct Logs(pub Arc<Mutex<Vec<String>>>);
+
+        impl Logs {
+            pub fn lines(&self) -> Vec<String> {
+                self.0.lock().unwrap().clone()
+            }
+        }
+
+        struct Text(String);
+
+        impl Visit for Text {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                let _ = write!(self.0, "{}={value:?} ", field.name());
+            }
+        }
+
+        impl Subscriber for Logs {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut text = Text(format!("{} ", event.metadata().level()));
+                event.record(&mut text);
+                self.0.lock().unwrap().push(text.0);
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+    }
+
+    const OLD: &str = "old-token-from-the-environment";
+    const ROTATED: &str = "rotated-token-written-by-dynsync";
+
+    fn old_refresh_token(var: &str) -> Option<String> {
+        (var == "DYNSYNC_SECRET_TEST_REFRESH").then(|| OLD.to_owned())
+    }
+
+    fn no_variables(_: &str) -> Option<String> {
+        None
+    }
+
+    fn assert_no_value_in(lines: &[String]) {
+        for line in lines {
+            assert!(
+                !line.contains(OLD) && !line.contains(ROTATED) && !line.contains("by-hand"),
+                "a value reached the log"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_refresh_token_in_the_file_wins_over_an_older_variable_with_one_warning() {
+        let logs = capture::Logs::default();
+        let _guard = tracing::subscriber::set_default(logs.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalSecretStore::new(dir.path()).with_env(old_refresh_token);
+        assert!(
+            store.get("test/refresh").await.unwrap().expose() == OLD,
+            "the variable's value"
+        );
+        assert!(logs.lines().is_empty(), "only the variable holds it yet");
+
+        store
+            .put("test/refresh", &Secret::new(ROTATED))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            assert!(
+                store.get("test/refresh").await.unwrap().expose() == ROTATED,
+                "the rotated value"
+            );
+        }
+        // The next process (a later run) reads the rotated token too, and says so once.
+        let later = LocalSecretStore::new(dir.path()).with_env(old_refresh_token);
+        for _ in 0..2 {
+            assert!(
+                later.get("test/refresh").await.unwrap().expose() == ROTATED,
+                "the rotated value"
+            );
+        }
+        let lines = logs.lines();
+        assert_eq!(lines.len(), 2, "one warning per process: {lines:#?}");
+        for line in &lines {
+            assert!(line.starts_with("WARN"), "{line}");
+            assert!(line.contains("DYNSYNC_SECRET_TEST_REFRESH"), "{line}");
+            assert!(line.contains("secrets.json"), "{line}");
+            assert!(line.contains("unset DYNSYNC_SECRET_TEST_REFRESH"), "{line}");
+        }
+        assert_no_value_in(&lines);
+    }
+
+    #[tokio::test]
+    async fn a_value_written_by_hand_is_overridden_by_the_variable_with_one_warning() {
+        let logs = capture::Logs::default();
+        let _guard = tracing::subscriber::set_default(logs.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secrets.json");
+        fs::write(&file, "{\"test/refresh\": \"by-hand\"}").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let store = LocalSecretStore::new(dir.path()).with_env(old_refresh_token);
+        for _ in 0..2 {
+            assert!(
+                store.get("test/refresh").await.unwrap().expose() == OLD,
+                "the variable's value"
+            );
+        }
+        let lines = logs.lines();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("overrides"), "{}", lines[0]);
+        assert_no_value_in(&lines);
+    }
+
+    #[tokio::test]
+    async fn the_file_lists_what_dynsync_wrote_and_still_maps_names_to_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalSecretStore::new(dir.path()).with_env(no_variables);
+        store.put("test/b", &Secret::new("2")).await.unwrap();
+        store.put("test/a", &Secret::new("1")).await.unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(store.file()).unwrap()).unwrap();
+        assert_eq!(raw["test/a"], "1");
+        assert_eq!(raw["test/b"], "2");
+        assert_eq!(raw[WRITTEN_KEY], serde_json::json!(["test/a", "test/b"]));
+        assert_eq!(store.get("test/a").await.unwrap().expose(), "1");
+        assert!(
+            store.get(WRITTEN_KEY).await.is_err(),
+            "the list is no secret"
+        );
     }
 }
