@@ -73,6 +73,8 @@ fn main() -> ExitCode {
     if let Err(error) = dynsync_telemetry::init_cli("warn") {
         eprintln!("warning: logging is off: {error}");
     }
+    // Test builds only: the engine's failpoints named in FAILPOINTS (kill tests).
+    let _failpoints = dynsync_engine::setup_failpoints_from_env();
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run::run(&args),

@@ -21,6 +21,7 @@ use dynsync_domain::ports::{BatchRecord, StateStore, UserSink};
 use crate::EngineError;
 use crate::attribute::{attribute, whole_batch_failed};
 use crate::claim::{HeldClaim, Renewal};
+use crate::failpoints::failpoint;
 
 /// The sum of a page's batches.
 #[derive(Debug, Default)]
@@ -141,6 +142,7 @@ pub(crate) async fn send_batches(
             .record_batch(&task.execution_id, &key, &record)
             .await
             .map_err(EngineError::State)?;
+        failpoint!("page.after_batch");
         tally.count(std::slice::from_ref(&record));
         let stop = match refused {
             Some(error) => Some(format!(

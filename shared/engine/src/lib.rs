@@ -16,6 +16,7 @@ mod batches;
 mod claim;
 mod engine;
 mod error;
+mod failpoints;
 mod fetch;
 mod finish;
 pub mod memory;
@@ -27,6 +28,7 @@ pub mod window;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use failpoints::{Failpoints, setup_from_env as setup_failpoints_from_env};
 pub use page::{PageDisposition, PageOutcome};
 pub use runner::{MAX_RECEIVES, OnProgress, after_error, run_until_finished};
 pub use schedule::{TickOutcome, TickReport, TickStart, latest_slot};

@@ -16,6 +16,7 @@ use dynsync_mapping::Outcome;
 use crate::batches::{BatchTally, Unsent, send_batches};
 use crate::claim::{Claimed, HeldClaim, wait_for};
 use crate::engine::Prepared;
+use crate::failpoints::failpoint;
 use crate::fetch::FetchStop;
 use crate::{Engine, EngineError};
 
@@ -203,9 +204,11 @@ impl Engine {
             Err(FetchStop::Error(error)) => return Err(error),
             Err(FetchStop::Fail(error)) => return self.fail_from_page(task, &error).await,
         };
+        failpoint!("page.after_fetch");
         let next_page_queued = self
             .queue_next(task, page.fixed.next_cursor.as_deref(), receive_count)
             .await?;
+        failpoint!("page.after_next");
         let (mut counters, mut failures, unsent) =
             self.map_unsent(task, prepared, &page.records, &ledger.batches);
 
@@ -255,6 +258,7 @@ impl Engine {
             )
             .await
             .map_err(EngineError::State)?;
+        failpoint!("page.after_complete");
         let mut outcome = PageOutcome {
             execution_id: task.execution_id.clone(),
             page_key: key,
