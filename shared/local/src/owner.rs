@@ -1,9 +1,21 @@
 //! Owner tags of local run locks (`pid:<n>@<host>;boot=<id>;start=<ticks>`) and whether
-//! the process behind one is gone. ARCHITECTURE.md section 8, "Local resume": a lock held by a dead local process is
-//! stale at once, so `dynsync run` resumes that execution instead of waiting for the lock
-//! to expire.
+//! the process behind one is gone. ARCHITECTURE.md section 8, "Local resume": a lock held
+//! by a dead local process is stale at once, so `dynsync run` resumes that execution
+//! instead of waiting for the lock to expire; [`TakeOver`] is what the resume decision
+//! (`SqliteStateStore::take_over_execution`) found.
 
 use std::path::Path;
+
+/// What [`crate::SqliteStateStore::take_over_execution`] decided for a local run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TakeOver {
+    /// No unfinished execution of the integration: start a new one.
+    Nothing,
+    /// Its process is gone and the run lock is now this caller's: resume it.
+    Resume(dynsync_domain::execution::Execution),
+    /// A live process holds the run lock (it runs the execution, or resumes it).
+    Busy { execution_id: String, owner: String },
+}
 
 /// This process's owner tag: `pid:<pid>@<host>;boot=<boot id>;start=<start time>`, the
 /// boot id from `/proc/sys/kernel/random/boot_id` and the start time field 22 of

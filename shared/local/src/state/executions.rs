@@ -217,7 +217,7 @@ pub(super) fn running(
 }
 
 pub(super) fn running_of(
-    conn: &mut Connection,
+    conn: &Connection,
     integration_id: &str,
 ) -> Result<Option<Execution>, LocalError> {
     let sql = format!(

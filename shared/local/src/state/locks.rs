@@ -1,5 +1,6 @@
 //! Schedule slots, run locks and the timestamps they keep, in SQLite: each function is the
-//! body of one port method's transaction (a compare-and-set inside `BEGIN IMMEDIATE`).
+//! body of one port method's transaction (a compare-and-set inside `BEGIN IMMEDIATE`),
+//! and the local resume decision (`take_over_execution`), one such transaction too.
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::ports::{LockOutcome, LockRequest};
@@ -7,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::db::{time_from_text, time_to_text};
 use crate::error::LocalError;
+use crate::owner::TakeOver;
 
 /// Moves the integration's last slot from `previous` to a later `slot`; `false` when the
 /// stored slot is not `previous` (someone else moved it) or `slot` is not later.
@@ -36,7 +38,6 @@ pub(super) fn acquire(
     request: &LockRequest,
     now: DateTime<Utc>,
 ) -> Result<LockOutcome, LocalError> {
-    let op = "taking a run lock";
     if let Some((holder, _, expires_at)) = read_lock(tx, &request.integration_id)?
         && holder != request.execution_id
         && expires_at > now
@@ -45,6 +46,12 @@ pub(super) fn acquire(
             execution_id: holder,
         });
     }
+    write_lock(tx, request)?;
+    Ok(LockOutcome::Acquired)
+}
+
+/// Writes the lock as `request` says, whoever held it.
+fn write_lock(tx: &Transaction<'_>, request: &LockRequest) -> Result<(), LocalError> {
     tx.execute(
         "INSERT INTO locks (integration_id, execution_id, owner, expires_at)
          VALUES (?1, ?2, ?3, ?4)
@@ -57,8 +64,8 @@ pub(super) fn acquire(
             time_to_text(request.expires_at)
         ],
     )
-    .map_err(LocalError::sqlite(op))?;
-    Ok(LockOutcome::Acquired)
+    .map_err(LocalError::sqlite("taking a run lock"))?;
+    Ok(())
 }
 
 /// Deletes the lock only if `execution_id` holds it.
@@ -115,4 +122,57 @@ pub(super) fn read_time(
         .optional()
         .map_err(LocalError::sqlite(op))?;
     text.map(|text| time_from_text(&text, column)).transpose()
+}
+
+impl super::SqliteStateStore {
+    /// The resume decision of a local run, atomic: in one write transaction, find the
+    /// integration's newest `running` execution and, unless a live process holds its run
+    /// lock (one that has not expired and whose owner is not gone, see
+    /// [`crate::owner::owner_is_gone`]), write the lock anew for that execution under
+    /// `owner`, valid for `ttl`. Of two runs deciding at once, one gets
+    /// [`TakeOver::Resume`]; the other then sees the first one's live lock:
+    /// [`TakeOver::Busy`]. [`TakeOver::Nothing`] when nothing is left to resume (no
+    /// running execution, or one orphaned by another execution taking its expired lock).
+    pub async fn take_over_execution(
+        &self,
+        integration_id: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<TakeOver, LocalError> {
+        let (integration_id, owner) = (integration_id.to_owned(), owner.to_owned());
+        let now = self.clock.now();
+        let expires_at = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.db
+            .write("taking over an unfinished execution", move |tx| {
+                let Some(execution) = super::executions::running_of(tx, &integration_id)? else {
+                    return Ok(TakeOver::Nothing);
+                };
+                if let Some((holder, held_by, lock_expires)) = read_lock(tx, &integration_id)? {
+                    let live = lock_expires > now && !crate::owner::owner_is_gone(&held_by);
+                    match (holder == execution.id, live) {
+                        (_, true) => {
+                            return Ok(TakeOver::Busy {
+                                execution_id: holder,
+                                owner: held_by,
+                            });
+                        }
+                        // Another execution took the expired lock: not this one's to resume.
+                        (false, false) => return Ok(TakeOver::Nothing),
+                        (true, false) => {}
+                    }
+                }
+                let request = LockRequest {
+                    integration_id: integration_id.clone(),
+                    execution_id: execution.id.clone(),
+                    owner,
+                    expires_at,
+                };
+                write_lock(tx, &request)?;
+                Ok(TakeOver::Resume(execution))
+            })
+            .await
+    }
 }
