@@ -8,12 +8,15 @@
 //! it again soon; on its last delivery ([`dynsync_engine::MAX_RECEIVES`], the queue's
 //! `maxReceiveCount`) it fails its execution with the error instead of going silently to
 //! the dead-letter queue (the same decision as the local runner's, `after_error`).
-//! A page another delivery is processing (an SQS duplicate) is reported failed too, with
-//! its visibility set to when that delivery's claim lapses; it then finds the page done.
-//! Messages are processed one after another (the event source's maximum concurrency then
-//! bounds the load on Dataverse); a message not started when less than the reserve of the
-//! invocation's time remains is handed back unstarted. A malformed message is reported as
-//! failed and released at once, so it reaches the dead-letter queue and its alarm.
+//! A page another delivery is processing (an SQS duplicate) is handed back until that
+//! delivery's claim lapses; it then finds the page done. Messages are processed one after
+//! another (the event source's maximum concurrency then bounds the load on Dataverse); a
+//! message not started when less than the reserve of the invocation's time remains is
+//! handed back unstarted. A hand-back ([`PageQueue::hand_back`]) re-sends the task with a
+//! delay and deletes the delivered message, so it is settled (not a batch item failure) and
+//! waiting never uses up the queue's receives; only if the re-send fails is the message
+//! reported failed and released instead. A malformed message is reported as failed and
+//! released at once, so it reaches the dead-letter queue and its alarm.
 //! The binary's `main.rs` only wires ports and the runtime; this handler needs no AWS.
 
 use std::sync::Arc;
@@ -40,7 +43,7 @@ pub struct Worker {
 /// What became of one message of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
-    /// Done (or never doable): SQS may delete it.
+    /// Done, never doable, or handed back (queued again as a new message): SQS may delete it.
     Acknowledge,
     /// Report as a batch item failure: SQS delivers it again.
     Retry,
@@ -115,10 +118,7 @@ impl Worker {
                 self.report(&task, &outcome, started, metrics);
                 match outcome.retry_after {
                     // Another delivery holds the page: come back when its claim has lapsed.
-                    Some(delay) => {
-                        self.release(receipt, delay).await;
-                        Verdict::Retry
-                    }
+                    Some(delay) => self.hand_back(&task, receipt, delay).await,
                     None => Verdict::Acknowledge,
                 }
             }
@@ -178,19 +178,42 @@ impl Worker {
     }
 
     async fn defer(&self, message: &SqsMessage, remaining: Duration, metrics: &Metrics) -> Verdict {
-        let (integration_id, execution_id) = match parse_task(message) {
-            Ok(task) => (task.integration_id, task.execution_id),
-            Err(_) => (String::new(), String::new()),
-        };
+        let receipt = message.receipt_handle.as_deref();
+        let task = parse_task(message).ok();
+        let (integration_id, execution_id) = task
+            .as_ref()
+            .map(|t| (t.integration_id.as_str(), t.execution_id.as_str()))
+            .unwrap_or_default();
         PageDeferred {
-            integration_id: &integration_id,
-            execution_id: &execution_id,
+            integration_id,
+            execution_id,
             remaining_ms: millis(remaining),
         }
         .emit(metrics);
-        self.release(message.receipt_handle.as_deref(), Duration::ZERO)
-            .await;
-        Verdict::Retry
+        match &task {
+            Some(task) => self.hand_back(task, receipt, Duration::ZERO).await,
+            // Malformed: the next invocation reports it, on its way to the dead-letter queue.
+            None => {
+                self.release(receipt, Duration::ZERO).await;
+                Verdict::Retry
+            }
+        }
+    }
+
+    /// Puts a task this invocation did not attempt back without using up a receive; if
+    /// that fails, reports it failed (released after `delay`) so SQS delivers it again.
+    async fn hand_back(&self, task: &PageTask, receipt: Option<&str>, delay: Duration) -> Verdict {
+        let Some(receipt) = receipt else {
+            return Verdict::Retry;
+        };
+        match self.queue.hand_back(task, receipt, delay).await {
+            Ok(()) => Verdict::Acknowledge,
+            Err(error) => {
+                tracing::warn!(execution_id = %task.execution_id, page = %task.page_key(), error = %error, "cannot hand the task back; reporting it failed instead (this counts a receive)");
+                self.release(Some(receipt), delay).await;
+                Verdict::Retry
+            }
+        }
     }
 
     fn report(&self, task: &PageTask, outcome: &PageOutcome, started: Instant, metrics: &Metrics) {

@@ -1,7 +1,11 @@
 //! The page queue on SQS: a task is a message whose body is the task's JSON. Sends go out
 //! in `SendMessageBatch` calls of at most 10, retrying only the entries SQS failed;
 //! receives long-poll (at most 20 s) and report `ApproximateReceiveCount`; ack deletes the
-//! message; release changes its visibility so it comes back after the delay.
+//! message; release changes its visibility so it comes back after the delay (and its next
+//! receive counts towards the redrive policy's `maxReceiveCount`); hand-back re-sends the
+//! task as a new message with `DelaySeconds` (at most 900 s, SQS's longest delay) and only
+//! then deletes the delivered one, so a task put off without an attempt starts again at one
+//! receive and never reaches the dead-letter queue for waiting.
 //!
 //! IAM (resource: the queue): `sqs:SendMessage` (covers batches), `sqs:ReceiveMessage`,
 //! `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility`.
@@ -25,6 +29,8 @@ const RECEIVE_MAX: usize = 10;
 const MAX_WAIT_SECS: u64 = 20;
 /// Longest visibility timeout SQS allows (12 hours).
 const MAX_VISIBILITY_SECS: u64 = 43_200;
+/// Longest `DelaySeconds` SQS allows (15 minutes).
+const MAX_DELAY_SECS: u64 = 900;
 /// Attempts of a batch whose entries SQS keeps failing (server side).
 const SEND_ATTEMPTS: u32 = 5;
 
@@ -134,7 +140,9 @@ impl SqsPageQueue {
 
 /// Whole seconds, rounded up, at most `max`.
 fn ceil_secs(duration: Duration, max: u64) -> i32 {
-    let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    let secs = duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0));
     i32::try_from(secs.min(max)).unwrap_or(i32::MAX)
 }
 
@@ -215,6 +223,31 @@ impl PageQueue for SqsPageQueue {
             .map_err(|e| AwsError::from_sdk("sqs:ChangeMessageVisibility", &self.resource, e))?;
         Ok(())
     }
+
+    async fn hand_back(
+        &self,
+        task: &PageTask,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), PortError> {
+        let action = "sqs:SendMessage";
+        let body = serde_json::to_string(task).map_err(|e| self.invalid(action, e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(ceil_secs(delay, MAX_DELAY_SECS))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(action, &self.resource, e))?;
+        // The task is queued again: the delivered message is now a spare copy. If it cannot
+        // be deleted here, Lambda's event source deletes it (the handler settles it), or it
+        // comes back once more as a duplicate the page ledger and claim make harmless.
+        if let Err(error) = self.ack(receipt).await {
+            tracing::warn!(queue = %self.queue_url, page = %task.page_key(), error = %error, "handed back, but the delivered message was not deleted; it may come back once more");
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -232,5 +265,13 @@ mod tests {
             ceil_secs(Duration::from_secs(100_000), MAX_VISIBILITY_SECS),
             43_200
         );
+    }
+
+    #[test]
+    fn hand_back_delays_are_capped_at_the_longest_sqs_delay() {
+        assert_eq!(ceil_secs(Duration::from_millis(200), MAX_DELAY_SECS), 1);
+        assert_eq!(ceil_secs(Duration::from_secs(600), MAX_DELAY_SECS), 600);
+        assert_eq!(ceil_secs(Duration::from_secs(3_600), MAX_DELAY_SECS), 900);
+        assert_eq!(ceil_secs(Duration::MAX, MAX_DELAY_SECS), 900);
     }
 }

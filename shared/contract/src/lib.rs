@@ -5,7 +5,8 @@
 //! and panics on a broken promise. Modules: `state` (definitions, slots, run locks),
 //! `ledger` (executions and their page ledger), `claims` (page claims), `pages` (stable
 //! pages: a page's end fixed once, batches with their record ids), `lifecycle`
-//! (finish, watermarks, listing), `queue` (SQS semantics), `secrets`; `fixtures` and
+//! (finish, watermarks, listing), `queue` (SQS semantics), `hand_back` (a task put back
+//! without using up a receive), `secrets`; `fixtures` and
 //! `race` help them. Checks use ids of their own, so runs may share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
 //! [`secret_store_tests!`] turn every check into a `#[tokio::test]` of the calling test
 //! crate; [`state_store_contract`], [`queue_contract`] and [`secret_store_contract`] run
@@ -17,6 +18,7 @@
 
 pub mod claims;
 pub mod fixtures;
+pub mod hand_back;
 pub mod ledger;
 pub mod lifecycle;
 pub mod pages;
@@ -111,6 +113,9 @@ macro_rules! queue_tests {
             concurrent_receivers_never_get_the_same_visible_task,
             a_waiting_receive_returns_a_task_sent_meanwhile,
         );
+        $crate::__contract_tests!(hand_back, $make;
+            a_handed_back_task_comes_back_after_its_delay_without_using_a_receive,
+        );
     };
 }
 
@@ -168,6 +173,7 @@ pub async fn queue_contract(make: impl MakeQueue) {
     queue::a_stale_receipt_neither_acknowledges_nor_releases(&make).await;
     queue::concurrent_receivers_never_get_the_same_visible_task(&make).await;
     queue::a_waiting_receive_returns_a_task_sent_meanwhile(&make).await;
+    hand_back::a_handed_back_task_comes_back_after_its_delay_without_using_a_receive(&make).await;
 }
 
 /// Runs every secret store check, one after another.

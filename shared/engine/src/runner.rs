@@ -1,7 +1,8 @@
 //! A local runner: a pool of workers receiving page tasks from a [`PageQueue`] and calling
 //! [`Engine::process_page`], as the worker Lambda does on AWS. Success and permanent
-//! failure acknowledge the task; a transient error releases it with backoff, a page held by
-//! another delivery until that delivery's claim lapses; a task
+//! failure acknowledge the task; a transient error releases it with backoff; a page held by
+//! another delivery is handed back ([`PageQueue::hand_back`], not counted as a receive)
+//! until that delivery's claim lapses; a task
 //! received [`MAX_RECEIVES`] times fails its execution with its last error (SQS's
 //! `maxReceiveCount` before the dead-letter queue). It returns when the execution is final;
 //! an execution whose pages stopped moving is failed after the engine's `stall_after`, so a
@@ -155,8 +156,9 @@ async fn handle(
         Ok(outcome) => {
             on_progress(&outcome);
             match outcome.retry_after {
-                // Another delivery holds the page: come back when its claim has lapsed.
-                Some(delay) => release(queue, delivery, delay).await,
+                // Another delivery holds the page: come back when its claim has lapsed,
+                // without using up a receive (waiting is not a failed attempt).
+                Some(delay) => hand_back(queue, delivery, delay).await,
                 None => acknowledge(queue, delivery).await,
             }
         }
@@ -195,6 +197,16 @@ async fn give_up(engine: &Engine, queue: &dyn PageQueue, delivery: &Delivery, er
 async fn release(queue: &dyn PageQueue, delivery: &Delivery, delay: Duration) {
     if let Err(error) = queue.release(&delivery.receipt, delay).await {
         tracing::warn!(page = %delivery.task.page_key(), error = %error, "cannot release the page task; it returns after its visibility timeout");
+    }
+}
+
+async fn hand_back(queue: &dyn PageQueue, delivery: &Delivery, delay: Duration) {
+    if let Err(error) = queue
+        .hand_back(&delivery.task, &delivery.receipt, delay)
+        .await
+    {
+        tracing::warn!(page = %delivery.task.page_key(), error = %error, "cannot hand the page task back; releasing it (this counts a receive)");
+        release(queue, delivery, delay).await;
     }
 }
 

@@ -7,15 +7,18 @@
 //!   again: after a redelivery the old receipt no longer acknowledges or releases it (as in
 //!   SQS, such a call succeeds and changes nothing).
 //! - `release(delay)` makes the message visible again after `delay`; `ack` deletes it.
+//! - `hand_back(delay)` makes it visible again after `delay` and takes back the receive
+//!   this delivery counted: a task put off without an attempt (another delivery holds its
+//!   page) never uses up the runner's `MAX_RECEIVES`.
 //! - `receive` long-polls: it re-checks every poll interval, and at once when a sender of
-//!   this process sends or releases.
+//!   this process sends, releases or hands back.
 //! - Several workers of one process and several processes may share a queue: each receive
 //!   is one `BEGIN IMMEDIATE` transaction, so no visible message goes to two receivers.
 //!
 //! There is no dead-letter queue: `receive_count` keeps rising. The local runner
 //! (`dynsync_engine::runner`, `MAX_RECEIVES` = 5) does what the AWS redrive policy
 //! (`maxReceiveCount` 5) leads to: a task that has not completed by its fifth delivery
-//! fails its execution, and the task is acknowledged.
+//! fails its execution, and the task is acknowledged (hand-backs do not count).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -135,24 +138,34 @@ impl SqliteQueue {
             .await
     }
 
-    /// Moves the message of `receipt` to be visible at `visible_at_ms`, or deletes it.
-    async fn settle(&self, receipt: &str, visible_at: Option<Duration>) -> Result<(), LocalError> {
+    /// Settles the delivery of `receipt`: deletes its message, or makes it visible again
+    /// after a delay, counted as a receive or (a hand-back) not.
+    async fn settle(&self, receipt: &str, settle: Settle) -> Result<(), LocalError> {
         let (name, receipt) = (self.name.clone(), receipt.to_owned());
-        let op = if visible_at.is_some() {
-            "releasing a task"
-        } else {
-            "acknowledging a task"
+        let op = match settle {
+            Settle::Ack => "acknowledging a task",
+            Settle::Release(_) => "releasing a task",
+            Settle::HandBack(_) => "handing a task back",
         };
         let changed = self
             .db
             .write(op, move |tx| {
-                match visible_at {
-                    Some(delay) => tx.execute(
+                match settle {
+                    Settle::Release(delay) => tx.execute(
                         "UPDATE queue_messages SET visible_at_ms = ?3
                          WHERE queue = ?1 AND receipt = ?2",
                         params![name, receipt, now_ms().saturating_add(millis(delay))],
                     ),
-                    None => tx.execute(
+                    // The receipt is dropped with the receive it counted: the next delivery
+                    // counts the same attempt again.
+                    Settle::HandBack(delay) => tx.execute(
+                        "UPDATE queue_messages
+                         SET visible_at_ms = ?3, receipt = NULL,
+                             receive_count = MAX(receive_count - 1, 0)
+                         WHERE queue = ?1 AND receipt = ?2",
+                        params![name, receipt, now_ms().saturating_add(millis(delay))],
+                    ),
+                    Settle::Ack => tx.execute(
                         "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                         params![name, receipt],
                     ),
@@ -168,6 +181,14 @@ impl SqliteQueue {
         }
         Ok(())
     }
+}
+
+/// How [`SqliteQueue::settle`] ends a delivery.
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Ack,
+    Release(Duration),
+    HandBack(Duration),
 }
 
 fn take(
@@ -282,11 +303,24 @@ impl PageQueue for SqliteQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), PortError> {
-        Ok(self.settle(receipt, None).await?)
+        Ok(self.settle(receipt, Settle::Ack).await?)
     }
 
     async fn release(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
-        self.settle(receipt, Some(delay)).await?;
+        self.settle(receipt, Settle::Release(delay)).await?;
+        if delay.is_zero() {
+            self.wake.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn hand_back(
+        &self,
+        _task: &PageTask,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), PortError> {
+        self.settle(receipt, Settle::HandBack(delay)).await?;
         if delay.is_zero() {
             self.wake.notify_waiters();
         }

@@ -1,6 +1,8 @@
 //! An in-memory page queue with SQS semantics: a received task is invisible for the
 //! visibility timeout and comes back (receive count + 1) unless acknowledged; each delivery
 //! has its own receipt, so a receipt from an earlier delivery can no longer ack or release.
+//! A hand-back makes the task visible after its delay and takes back the receive its
+//! delivery counted (as SQS's re-sent message starts again at one receive).
 //! Time is tokio's, so tests can pause and advance it.
 
 use std::collections::BTreeMap;
@@ -193,12 +195,36 @@ impl PageQueue for MemoryQueue {
         {
             let mut inner = self.inner();
             let (_, message) = Self::by_receipt(&mut inner, receipt)?;
-            message.visible_at = Instant::now() + delay;
+            message.visible_at = later(delay);
             message.receipt = None;
         }
         self.arrived.notify_waiters();
         Ok(())
     }
+
+    async fn hand_back(
+        &self,
+        _task: &PageTask,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), PortError> {
+        {
+            let mut inner = self.inner();
+            let (_, message) = Self::by_receipt(&mut inner, receipt)?;
+            message.visible_at = later(delay);
+            message.receipt = None;
+            message.receive_count = message.receive_count.saturating_sub(1);
+        }
+        self.arrived.notify_waiters();
+        Ok(())
+    }
+}
+
+/// Now + `delay`, saturating far in the future.
+fn later(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 #[cfg(test)]
