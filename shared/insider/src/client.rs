@@ -167,11 +167,12 @@ impl InsiderClient {
         }
         let outcome = batch_outcome(&reply, users.len())
             .map_err(|reason| InsiderError::BadReply { reason })?;
+        let failed = outcome.failed_users(users.len()).len();
         tracing::debug!(
             users = users.len(),
             bytes,
-            upserted = outcome.accepted,
-            failed = outcome.failures.len(),
+            upserted = users.len().saturating_sub(failed),
+            failed,
             "insider batch sent"
         );
         Ok(outcome)

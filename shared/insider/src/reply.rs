@@ -1,6 +1,11 @@
 //! Reading Insider's replies (API-FACTS.md 1.5). A 200 reply carries per-batch counts:
 //! `{"data":{"successful":{"count":n},"fail":{"count":m,"errors":{"users.<i>.<rule>":[..]}}}}`;
 //! failures are attributed to batch indexes from the `users.<i>.` prefix of each key.
+//! The counts are reconciled, not trusted: rejections Insider counted (`fail.count`) beyond
+//! the users its keys name, and users neither counted successful nor named, are reported as
+//! [`UserFailure::unattributed`] (the larger of the two numbers, at most the users not named),
+//! with the messages of keys that name no user of the batch; the engine then fails every user
+//! without an attributed rejection. Every count is bounded by the batch size.
 //! Insider's messages end with the rejected value (`not a valid email address: sample`); that
 //! tail is cut so reasons never carry PII.
 
@@ -15,20 +20,18 @@ pub(crate) fn batch_outcome(body: &[u8], len: usize) -> Result<BatchOutcome, Str
     let data = reply
         .get("data")
         .ok_or_else(|| "no 'data' object in the reply".to_owned())?;
-    let accepted = data
-        .pointer("/successful/count")
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(len as u64);
-    let failed_count = data
-        .pointer("/fail/count")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let count = |pointer: &str| {
+        data.pointer(pointer)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(len as u64)
+    };
+    let accepted = count("/successful/count");
+    let failed_count = count("/fail/count");
     let mut by_user: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut unattributed = Vec::new();
     if let Some(errors) = data.pointer("/fail/errors").and_then(Value::as_object) {
         for (key, messages) in errors {
-            let reason = describe(key, messages);
             match user_index(key) {
                 Some((index, rule)) if index < len => {
                     by_user
@@ -36,10 +39,11 @@ pub(crate) fn batch_outcome(body: &[u8], len: usize) -> Result<BatchOutcome, Str
                         .or_default()
                         .push(describe(rule, messages));
                 }
-                _ => unattributed.push(reason),
+                _ => unattributed.push(describe(key, messages)),
             }
         }
     }
+    let named = by_user.len() as u64;
     let mut failures: Vec<UserFailure> = by_user
         .into_iter()
         .map(|(index, reasons)| UserFailure {
@@ -47,25 +51,20 @@ pub(crate) fn batch_outcome(body: &[u8], len: usize) -> Result<BatchOutcome, Str
             reason: format!("Insider rejected the user: {}", reasons.join("; ")),
         })
         .collect();
-    // Failures Insider counted but did not attribute: when nothing was accepted, every user
-    // not already failed failed for the batch-level reason.
-    let accounted = accepted as usize + failures.len();
-    if failed_count > failures.len() as u64 && accepted == 0 && accounted < len {
+    let not_named = (len as u64).saturating_sub(named);
+    let counted_failed = failed_count.saturating_sub(named);
+    let not_accounted = not_named.saturating_sub(accepted);
+    let missing = counted_failed.max(not_accounted).min(not_named);
+    if missing > 0 {
         let reason = if unattributed.is_empty() {
-            "Insider rejected the user without saying why".to_owned()
+            format!(
+                "no reason given: fail.count {failed_count} and successful.count {accepted} \
+                 for {len} users, {named} of them named in fail.errors"
+            )
         } else {
-            format!("Insider rejected the batch: {}", unattributed.join("; "))
+            unattributed.join("; ")
         };
-        let already: Vec<usize> = failures.iter().map(|f| f.index).collect();
-        failures.extend(
-            (0..len)
-                .filter(|i| !already.contains(i))
-                .map(|index| UserFailure {
-                    index,
-                    reason: reason.clone(),
-                }),
-        );
-        failures.sort_by_key(|f| f.index);
+        failures.extend((0..missing).map(|_| UserFailure::unattributed(reason.clone())));
     }
     Ok(BatchOutcome { accepted, failures })
 }
@@ -146,12 +145,57 @@ mod tests {
     }
 
     #[test]
-    fn unattributed_failures_fail_the_whole_batch_when_nothing_was_accepted() {
+    fn batch_level_failures_when_nothing_was_accepted_are_unattributed_rejections() {
         let body = br#"{"data":{"successful":{},"fail":{"count":2,"errors":{"users":["bad"]}}}}"#;
         let outcome = batch_outcome(body, 2).unwrap_or_default();
         assert_eq!(outcome.accepted, 0);
         assert_eq!(outcome.failures.len(), 2);
+        assert!(
+            outcome
+                .failures
+                .iter()
+                .all(|f| f.index == UserFailure::UNATTRIBUTED && f.reason == "users: bad")
+        );
+        assert_eq!(outcome.failed_users(2).len(), 2);
         assert!(batch_outcome(b"<html>", 2).is_err());
+    }
+
+    #[test]
+    fn rejections_counted_beyond_the_indexed_errors_are_reported_unattributed() {
+        // fail.count 2, but only user 1 is named.
+        let body = br#"{"data":{"successful":{"count":2},"fail":{"count":2,"errors":{
+            "users.1.identifiers.*.regexp(^.+@.+\\..+$)":["not a valid email address: sample"]}}}}"#;
+        let outcome = batch_outcome(body, 4).unwrap_or_default();
+        let indexes: Vec<usize> = outcome.failures.iter().map(|f| f.index).collect();
+        assert_eq!(indexes, vec![1, UserFailure::UNATTRIBUTED]);
+        assert!(
+            outcome.failures[1]
+                .reason
+                .contains("no reason given: fail.count 2"),
+            "{}",
+            outcome.failures[1].reason
+        );
+        // Users neither counted successful nor named are unattributed rejections too.
+        let body = br#"{"data":{"successful":{"count":1},"fail":{"count":1,"errors":{
+            "users.0.identifiers.required":["either insider_id or idenifiers must be specified"],
+            "users.9.x":["an index outside the batch"]}}}}"#;
+        let outcome = batch_outcome(body, 4).unwrap_or_default();
+        let unattributed: Vec<&UserFailure> = outcome
+            .failures
+            .iter()
+            .filter(|f| f.index == UserFailure::UNATTRIBUTED)
+            .collect();
+        assert_eq!(unattributed.len(), 2, "{outcome:?}");
+        assert!(
+            unattributed[0]
+                .reason
+                .contains("users.9.x: an index outside the batch")
+        );
+        // Absurd counts are bounded by the batch.
+        let body = br#"{"data":{"successful":{"count":18446744073709551615},"fail":{"count":18446744073709551615}}}"#;
+        let outcome = batch_outcome(body, 3).unwrap_or_default();
+        assert_eq!(outcome.accepted, 3);
+        assert_eq!(outcome.failures.len(), 3);
     }
 
     #[test]

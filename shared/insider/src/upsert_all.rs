@@ -3,7 +3,8 @@
 //! stops at the first failed batch (a batch fails when its request fails or any user in it
 //! is rejected). Whatever the setting, sending stops at a credential error (401, 403,
 //! invalid partner), since every further batch would fail the same way. Every user ends
-//! accepted, failed (with a reason) or not sent.
+//! accepted, failed (with a reason) or not sent; a user Insider did not confirm (it reported
+//! rejections without saying which users) is failed, as the engine counts it.
 
 use std::ops::Range;
 
@@ -54,13 +55,15 @@ impl InsiderClient {
             report.batches += 1;
             let failed = match self.send_batch(slice, skip_hook).await {
                 Ok(outcome) => {
-                    report.accepted += outcome.accepted;
-                    let any_failed = !outcome.failures.is_empty();
+                    // As the engine counts: users Insider did not confirm are failed.
+                    let failed = outcome.failed_users(slice.len());
+                    report.accepted += slice.len().saturating_sub(failed.len()) as u64;
+                    let any_failed = !failed.is_empty();
                     report
                         .failures
-                        .extend(outcome.failures.into_iter().map(|f| UserFailure {
-                            index: range.start + f.index,
-                            reason: f.reason,
+                        .extend(failed.into_iter().map(|(index, reason)| UserFailure {
+                            index: range.start + index,
+                            reason,
                         }));
                     any_failed
                 }

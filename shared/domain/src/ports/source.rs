@@ -1,5 +1,6 @@
 //! The data source port: Dataverse as the engine sees it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::execution::{Partition, SourcePlan, Window};
@@ -42,16 +43,81 @@ pub trait DataSource: Send + Sync {
 /// What Insider said about one batch of users.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
-    /// Users Insider accepted.
+    /// Users Insider accepted (its `successful.count`).
     pub accepted: u64,
-    /// Users it rejected, by index in the batch sent.
+    /// Users it rejected, by index in the batch sent, and one [`UserFailure::unattributed`]
+    /// entry per rejection it reported without saying which user.
     pub failures: Vec<UserFailure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFailure {
+    /// The user's index in the batch sent; an index outside the batch
+    /// ([`UserFailure::UNATTRIBUTED`]) is a rejection that names no user.
     pub index: usize,
     pub reason: String,
+}
+
+impl BatchOutcome {
+    /// The users of a batch of `len` that failed, by index, with a reason: each user rejected
+    /// by index (with its first reason) and, when some rejection names no user, every other
+    /// user too, since Insider did not say which of them it upserted. The rest were upserted.
+    pub fn failed_users(&self, len: usize) -> BTreeMap<usize, String> {
+        let mut failed = BTreeMap::new();
+        let mut unattributed: Vec<&str> = Vec::new();
+        for failure in &self.failures {
+            if failure.index < len {
+                failed
+                    .entry(failure.index)
+                    .or_insert_with(|| failure.reason.clone());
+            } else {
+                unattributed.push(&failure.reason);
+            }
+        }
+        if !unattributed.is_empty() && failed.len() < len {
+            let reason = unattributed_reason(&unattributed);
+            for index in 0..len {
+                failed.entry(index).or_insert_with(|| reason.clone());
+            }
+        }
+        failed
+    }
+}
+
+/// The reason of a user failed because Insider reported rejections without naming users.
+fn unattributed_reason(reasons: &[&str]) -> String {
+    let mut distinct: Vec<&str> = Vec::new();
+    for reason in reasons {
+        if !distinct.contains(reason) {
+            distinct.push(reason);
+        }
+    }
+    let shown: Vec<&str> = distinct.iter().take(3).copied().collect();
+    let more = if distinct.len() > shown.len() {
+        format!("; and {} more", distinct.len() - shown.len())
+    } else {
+        String::new()
+    };
+    let n = reasons.len();
+    format!(
+        "Insider reported {n} rejection{} without saying which users ({}{more}); counted failed \
+         because Insider did not confirm this user was upserted",
+        if n == 1 { "" } else { "s" },
+        shown.join("; "),
+    )
+}
+
+impl UserFailure {
+    /// The index of a rejection Insider reported without saying which user.
+    pub const UNATTRIBUTED: usize = usize::MAX;
+
+    /// A rejection Insider counted without naming the user.
+    pub fn unattributed(reason: impl Into<String>) -> Self {
+        Self {
+            index: Self::UNATTRIBUTED,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The destination port: Insider's upsert API as the engine sees it. A call sends one batch
