@@ -1,11 +1,14 @@
 //! dynsync's sync engine: the use-cases of ARCHITECTURE.md section 2 written only against
 //! the ports of `dynsync_domain::ports`, so the Lambdas and the local CLI run the very same
-//! code with different adapters.
+//! code with different adapters (docs/architecture.md walks one page through them).
 //!
 //! Modules: `engine` (the [`Engine`] and its configuration), `window` (fetch-mode windows),
-//! `start` (run lock, window, plan, first page tasks), `page` (one page task: fetch, next
-//! task, map, upsert, counters), `batches` (batched upsert with a ledger so redeliveries
-//! send nothing twice), `claim` (one delivery at a time processes a page),
+//! `start` (run lock, window, plan, first page tasks), `page` (one page task, step by step:
+//! skip or finish, claim, records, next task, map, send, complete), `fetch` (a page's
+//! records, fixed by the first delivery and re-read in that range by later ones),
+//! `batches` (batched upsert recorded by record id so redeliveries send nothing twice),
+//! `attribute` (Insider's answer to a batch as counts), `claim` (one delivery at a time
+//! processes a page), `failpoints` (test-only fault injection on the page path),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,

@@ -1,12 +1,13 @@
-//! One page task (ARCHITECTURE.md section 2, step 3): fetch the page, queue the next one
-//! before mapping so the next fetch overlaps this upsert, map every record, upsert in
-//! batches, count, and complete the page. The page ledger makes it idempotent: a batch
-//! Insider already answered is never sent again, a page is counted once. A claim on the
-//! page (`claim.rs`) keeps a second delivery from processing it at the same time.
-
-use std::time::{Duration, Instant};
+//! One page task (ARCHITECTURE.md section 2, step 3), in the order it runs: skip a done
+//! page (finishing an execution whose last page is done), claim the page, get its records
+//! (fixed by the first delivery, `fetch.rs`), queue the next page's task before mapping so
+//! the next fetch overlaps this upsert, map the records no answered batch holds, send and
+//! record them in batches (`batches.rs`), and complete the page. The page ledger makes it
+//! idempotent: a record Insider already answered is never sent again, a page is counted
+//! once. The claim (`claim.rs`) keeps a second delivery from processing it at the same time.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use dynsync_domain::Record;
 use dynsync_domain::execution::{Counters, Execution, PageTask, RecordFailure, record_failures};
