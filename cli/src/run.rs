@@ -1,11 +1,13 @@
 //! `dynsync run FILE`: one execution of an integration, to the end, on this machine.
 //!
 //! The definition is validated and stored in the state folder; an unfinished execution of
-//! the same integration whose process is gone is resumed (same id, remaining pages);
-//! otherwise a new one starts. A pool of workers then processes page tasks from the local
-//! queue with the same engine the Lambdas run. Progress goes to stderr; the summary (or,
-//! with `--json`, exactly one JSON object: the execution record) to stdout. Exit codes:
-//! 0 succeeded, 3 completed with record failures, 1 failed, 2 invalid input.
+//! the same integration whose process is gone is resumed (same id, remaining pages; the
+//! decision and the take-over of its run lock are one transaction, so of two runs started
+//! at once only one resumes it); otherwise a new one starts. A pool of workers then
+//! processes page tasks from the local queue with the same engine the Lambdas run.
+//! Progress goes to stderr; the summary (or, with `--json`, exactly one JSON object: the
+//! execution record) to stdout. Exit codes: 0 succeeded, 3 completed with record failures,
+//! 1 failed, 2 invalid input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +21,7 @@ use dynsync_domain::ports::{Connectors, SecretStore, StateStore};
 use dynsync_engine::memory::{MemoryQueue, MemoryStateStore};
 use dynsync_engine::{Engine, EngineConfig, OnProgress, PageDisposition, StartOutcome};
 use dynsync_local::local_owner_tag;
+use dynsync_local::owner::TakeOver;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::context::{self, CommonArgs, Context, Failure};
@@ -81,6 +84,7 @@ pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
     }
 
     let definition = ctx.integration.definition();
+    let lock_ttl = config.lock_ttl;
     let local = LocalState::open(&args.common.state)?;
     let queue = local.queue(&definition.id)?;
     local
@@ -94,8 +98,16 @@ pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
         config,
     );
 
-    let execution = match unfinished_execution(&local, &definition.id).await? {
-        Some(execution_id) => {
+    // One transaction decides: of two runs started at once on a crashed execution, one
+    // takes it over and the other is told who holds it.
+    let decision = local
+        .state
+        .take_over_execution(&definition.id, &owner, lock_ttl)
+        .await
+        .map_err(|e| Failure::Remote(format!("cannot read the local state: {e}")))?;
+    let execution = match decision {
+        TakeOver::Resume(unfinished) => {
+            let execution_id = unfinished.id;
             let resumed = engine
                 .resume_execution(&execution_id, &owner)
                 .await
@@ -122,7 +134,16 @@ pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
                 None => start(&engine, &ctx, &owner).await?,
             }
         }
-        None => start(&engine, &ctx, &owner).await?,
+        TakeOver::Busy {
+            execution_id,
+            owner: holder,
+        } => {
+            return Err(Failure::Remote(format!(
+                "execution {execution_id} of '{}' holds the run lock: a live process ({holder}) runs or resumes it; wait for it to finish",
+                definition.id
+            )));
+        }
+        TakeOver::Nothing => start(&engine, &ctx, &owner).await?,
     };
     if execution.status.is_final() {
         return Ok(execution);
@@ -147,21 +168,6 @@ async fn run_in_memory(
         return Ok(execution);
     }
     drive(engine, queue, &execution, args.concurrency).await
-}
-
-/// The running execution of this integration left by a process that is gone, if any (see
-/// `SqliteStateStore::resumable_execution`). One a live process still runs is not
-/// returned: starting then fails on its run lock, which says so.
-async fn unfinished_execution(
-    local: &LocalState,
-    integration_id: &str,
-) -> Result<Option<String>, Failure> {
-    let resumable = local
-        .state
-        .resumable_execution(integration_id)
-        .await
-        .map_err(|e| Failure::Remote(format!("cannot read the local state: {e}")))?;
-    Ok(resumable.map(|execution| execution.id))
 }
 
 async fn start(engine: &Engine, ctx: &Context, owner: &str) -> Result<Execution, Failure> {
