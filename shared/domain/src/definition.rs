@@ -122,7 +122,9 @@ pub struct DynamicsAuth {
     pub client_id: String,
     /// The client secret, as a reference `{ secret: NAME }`.
     pub client_secret: SecretRef,
-    /// Authorization code only: where `dynsync auth login` stores the refresh token.
+    /// Authorization code only: where `dynsync auth login` stores the refresh token (and
+    /// every refresh that rotates it writes the new one; locally that stored value wins
+    /// over a `DYNSYNC_SECRET_<NAME>` variable, with a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<SecretRef>,
 }
@@ -140,17 +142,21 @@ pub enum AuthMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
-    /// The secret's name: a Secrets Manager name on AWS, an env var or secrets-file key locally.
+    /// The secret's name: a Secrets Manager name on AWS; locally the variable
+    /// `DYNSYNC_SECRET_<NAME>`, else that key of the state folder's `secrets.json` (the file
+    /// wins for a value dynsync wrote there: a refresh token from `dynsync auth login` or
+    /// rotated by a refresh).
     pub secret: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    /// `method: entity`: the entity's logical name (contact, lead, ...).
+    /// `method: entity`: the entity's logical name (contact, lead, ...; required with that
+    /// method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity: Option<String>,
-    /// `method: marketing_list`: the list's name or id.
+    /// `method: marketing_list`: the list's name or id (required with that method).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<String>,
     /// `method: entity` only; default `all`.
