@@ -7,7 +7,8 @@
 //! skip or finish, claim, records, next task, map, send, complete), `fetch` (a page's
 //! records, fixed by the first delivery and re-read in that range by later ones),
 //! `batches` (batched upsert recorded by record id so redeliveries send nothing twice),
-//! `attribute` (Insider's answer to a batch as counts), `claim` (one delivery at a time
+//! `outcome` (what became of a page task), `attribute` (Insider's answer to a batch as
+//! counts), `claim` (one delivery at a time
 //! processes a page), `failpoints` (test-only fault injection on the page path),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
@@ -23,6 +24,7 @@ mod failpoints;
 mod fetch;
 mod finish;
 pub mod memory;
+mod outcome;
 mod page;
 pub mod runner;
 mod schedule;
@@ -32,7 +34,7 @@ pub mod window;
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use failpoints::{Failpoints, setup_from_env as setup_failpoints_from_env};
-pub use page::{PageDisposition, PageOutcome};
+pub use outcome::{PageDisposition, PageOutcome};
 pub use runner::{MAX_RECEIVES, OnProgress, after_error, run_until_finished};
 pub use schedule::{TickOutcome, TickReport, TickStart, latest_slot};
 pub use start::StartOutcome;

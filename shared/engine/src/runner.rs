@@ -19,7 +19,7 @@ use dynsync_domain::retry::RetryPolicy;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::page::PageOutcome;
+use crate::outcome::PageOutcome;
 use crate::{Engine, EngineError};
 
 /// Deliveries of one task before it fails its execution (SQS `maxReceiveCount`).
