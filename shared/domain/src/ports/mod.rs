@@ -13,7 +13,8 @@ pub use error::PortError;
 pub use queue::{Delivery, PageQueue};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use source::{
-    BatchOutcome, Connectors, DataSource, PageRequest, SourcePage, UserFailure, UserSink,
+    BatchOutcome, ChangesPage, ChangesReply, ChangesRequest, Connectors, DataSource, DeleteOutcome,
+    PageRequest, SourcePage, UserFailure, UserSink,
 };
 pub use state::{
     BatchRecord, ClaimOutcome, Finish, FixedPage, LockOutcome, LockRequest, PageClaim, PageLedger,

@@ -38,6 +38,53 @@ pub trait DataSource: Send + Sync {
     async fn plan(&self, integration: &Integration) -> Result<SourcePlan, PortError>;
 
     async fn fetch_page(&self, request: PageRequest<'_>) -> Result<SourcePage, PortError>;
+
+    /// One page of a change-tracking read (fetch mode `changes`, API-FACTS.md 2.6).
+    /// Sources that cannot track changes refuse it as a permanent error.
+    async fn fetch_changes(&self, request: ChangesRequest<'_>) -> Result<ChangesReply, PortError> {
+        let _ = request;
+        Err(PortError::permanent(
+            "this source cannot read Dataverse change tracking",
+        ))
+    }
+}
+
+/// One page of a change-tracking read to fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangesRequest<'a> {
+    pub integration: &'a Integration,
+    pub plan: &'a SourcePlan,
+    /// Where to read: a continuation link of this read (`@odata.nextLink` of the page
+    /// before), the previous successful run's delta link (an incremental run's first
+    /// page), or `None` for a full read that starts change tracking.
+    pub link: Option<&'a str>,
+}
+
+/// What a change-tracking page read found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangesReply {
+    Page(ChangesPage),
+    /// The delta link's token is older than the organization keeps changes (or unknown):
+    /// only a full read can start tracking again. Dataverse's message.
+    TokenExpired(String),
+}
+
+/// One page of changes. Dataverse lists changed rows first, then deleted ones.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangesPage {
+    /// The changed (or, on a full read, all) records that the definition's filter selects,
+    /// with the definition's fields, evaluated by Dataverse.
+    pub records: Vec<Record>,
+    /// Ids of changed records the filter does not select (skipped, with that reason).
+    pub filtered_out: Vec<String>,
+    /// Ids of records deleted since the link's token.
+    pub deleted: Vec<String>,
+    /// The next page of this read, when more follow.
+    pub next_link: Option<String>,
+    /// On the read's last page: the link the next run reads from.
+    pub delta_link: Option<String>,
+    /// Throttled replies (429 / service protection) the source waited out for this page.
+    pub throttles: u32,
 }
 
 /// What Insider said about one batch of users.
@@ -130,6 +177,27 @@ pub trait UserSink: Send + Sync {
         users: &[InsiderUser],
         skip_hook: bool,
     ) -> Result<BatchOutcome, PortError>;
+
+    /// Deletes these users' profiles (`removals: delete_profile`; each user carries only
+    /// the identifier taken from the record's primary id). Insider deletes one user per
+    /// request: the sink sends them with bounded concurrency, honours 429/Retry-After and
+    /// retries transient failures itself. A user Insider does not know is not a failure.
+    /// An `Err` means none of them can be deleted (e.g. the token is refused).
+    async fn delete_users(&self, users: &[InsiderUser]) -> Result<DeleteOutcome, PortError> {
+        let _ = users;
+        Err(PortError::permanent(
+            "this sink cannot delete Insider users",
+        ))
+    }
+}
+
+/// What Insider said about deleting users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// Users deleted, or that Insider did not know (nothing left to delete).
+    pub deleted: u64,
+    /// Users it could not delete, by index in the slice given.
+    pub failures: Vec<UserFailure>,
 }
 
 /// Builds the source and sink of an integration (endpoints and credentials come from its
