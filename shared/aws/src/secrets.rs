@@ -290,6 +290,14 @@ impl SecretStore for SecretsManagerSecretStore {
         Ok(entry.value.clone())
     }
 
+    async fn get_fresh(&self, name: &str) -> Result<Secret, SecretError> {
+        // A value of ours not yet written is newer than the stored one: keep it; any other
+        // cached value is read again.
+        self.cache()
+            .retain(|cached, entry| cached != name || entry.pending);
+        self.get(name).await
+    }
+
     async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
         let now = self.clock.now();
         let write_now = {

@@ -98,6 +98,47 @@ async fn a_secret_is_read_from_secrets_manager_once_per_cache_ttl() {
 }
 
 #[tokio::test]
+async fn a_fresh_read_after_a_refused_token_sees_a_rotation_the_cache_would_hide() {
+    let config = aws_or_skip!();
+    let f = Fixture::new(&config);
+    f.create("insider", "token-1").await;
+    assert_eq!(f.store.get("insider").await.unwrap().expose(), "token-1");
+    f.raw
+        .put_secret_value()
+        .secret_id(format!("{}insider", f.prefix))
+        .secret_string("token-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(f.store.get("insider").await.unwrap().expose(), "token-1");
+    assert_eq!(
+        f.store.get_fresh("insider").await.unwrap().expose(),
+        "token-2",
+        "read past the cache"
+    );
+    assert_eq!(
+        f.store.get("insider").await.unwrap().expose(),
+        "token-2",
+        "and cached"
+    );
+    assert_eq!(f.requests(), 2);
+
+    // A rotated value of ours not yet written stays: it is newer than the stored one.
+    f.store
+        .put("insider", &Secret::new("token-3"))
+        .await
+        .unwrap();
+    f.store
+        .put("insider", &Secret::new("token-4"))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get_fresh("insider").await.unwrap().expose(),
+        "token-4"
+    );
+}
+
+#[tokio::test]
 async fn rotated_tokens_are_written_at_most_once_per_interval_and_the_newest_is_never_lost() {
     let config = aws_or_skip!();
     let f = Fixture::new(&config);

@@ -237,7 +237,7 @@ impl InsiderClient {
         }
         let stored =
             secrets
-                .get(&self.token_secret)
+                .get_fresh(&self.token_secret)
                 .await
                 .map_err(|source| InsiderError::TokenSecret {
                     name: self.token_secret.clone(),

@@ -60,4 +60,10 @@ impl SecretError {
 pub trait SecretStore: Send + Sync {
     async fn get(&self, name: &str) -> Result<Secret, SecretError>;
     async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError>;
+    /// Reads the value from the store itself, past any cache: a service refused the value
+    /// `get` gave (401), and it may have been rotated since. Stores without a cache read
+    /// as `get` does.
+    async fn get_fresh(&self, name: &str) -> Result<Secret, SecretError> {
+        self.get(name).await
+    }
 }
