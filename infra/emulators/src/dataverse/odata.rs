@@ -152,14 +152,7 @@ pub fn query(
             }
         }
         if !def.change_tracking {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "0x80044352",
-                format!(
-                    "Change tracking is not enabled for entity '{}'.",
-                    def.logical_name
-                ),
-            ));
+            return Err(super::changes::not_enabled(def.logical_name));
         }
     }
     let columns: Option<Vec<&AttrDef>> = match opt(q, "$select") {
@@ -183,7 +176,8 @@ pub fn query(
     let ctx = format!("{web}/$metadata#{set}");
 
     if let Some(token) = delta {
-        return super::changes::delta(st, web, set, def, token, q, &render_row);
+        let size = max_page_size(pref)?;
+        return super::changes::delta(st, web, set, def, token, q, size, &render_row);
     }
 
     let now = st.clock();

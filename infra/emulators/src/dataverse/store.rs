@@ -58,6 +58,9 @@ pub struct State {
     pub deletions: Vec<Deletion>,
     pub version: u64,
     pub now: Option<DateTime<Utc>>,
+    /// Delta tokens issued at a lower change-log version than this are expired
+    /// ([`DataStore::expire_change_tokens`]).
+    pub tokens_valid_from: u64,
 }
 
 impl State {
@@ -74,6 +77,7 @@ impl State {
             deletions: Vec::new(),
             version: 0,
             now: None,
+            tokens_valid_from: 0,
         }
     }
 
@@ -308,6 +312,32 @@ impl DataStore {
     /// Fixes the clock that stamps `createdon`/`modifiedon` (`None` = wall clock).
     pub fn set_now(&self, now: Option<DateTime<Utc>>) {
         self.write().now = now;
+    }
+
+    /// Expires every delta token issued so far, as an organization does once a token is
+    /// older than its `ExpireChangeTrackingInDays`: a delta request with one of them gets
+    /// `ExpiredVersionStamp` (0x80044352). Tokens issued afterwards work, even when no row
+    /// changed in between.
+    pub fn expire_change_tokens(&self) {
+        let mut st = self.write();
+        st.version += 1;
+        st.tokens_valid_from = st.version;
+    }
+
+    /// Turns a table's "Track changes" setting (`ChangeTrackingEnabled`) on or off. With it
+    /// off, metadata says so and a tracked read (`Prefer: odata.track-changes` or a
+    /// `$deltatoken`) is refused with `ChangeTrackingNotEnabledForEntity` (0x80072491).
+    /// Contacts, leads and accounts start with it on.
+    pub fn set_change_tracking(&self, entity: &str, on: bool) -> Result<(), StoreError> {
+        let mut st = self.write();
+        let def = st
+            .schema
+            .entities
+            .iter_mut()
+            .find(|e| e.logical_name == entity)
+            .ok_or_else(|| StoreError::UnknownEntity(entity.to_owned()))?;
+        def.change_tracking = on;
+        Ok(())
     }
 
     /// Number of rows of `entity`.

@@ -4,8 +4,11 @@
 //! store that merges by identifier, appended events, `skip_hook` recorded, inspection
 //! endpoints (`GET /_emulator/profiles`, `/_emulator/events`, `/_emulator/requests`,
 //! `POST /_emulator/reset`, `POST /_emulator/faults`) and fault knobs (429 with
-//! Retry-After, 5xx, latency).
+//! Retry-After, 5xx, latency). The Delete User Profile API (`POST /api/user/v1/delete`,
+//! one user per request, 10,000 a minute) is served too (`delete`), with its own knobs
+//! ([`DeleteFaults`]); the profile store forgets a deleted user.
 
+mod delete;
 mod faults;
 mod server;
 mod store;
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+pub use delete::{DELETES_PER_MINUTE, DeleteFaults};
 pub use faults::InsiderFaults;
 pub use server::{MAX_BODY_BYTES, MAX_USERS};
 pub use store::{Profile, StoredEvent};
@@ -55,6 +59,7 @@ struct Shared {
     state: Mutex<State>,
     requests: AtomicU64,
     faults: InsiderFaults,
+    deletes: delete::Deletes,
 }
 
 impl Shared {
@@ -64,6 +69,7 @@ impl Shared {
         }
         self.requests.store(0, Ordering::SeqCst);
         self.faults.clear();
+        self.deletes.reset();
     }
 }
 
@@ -90,9 +96,10 @@ impl InsiderEmulator {
             state: Mutex::new(State::default()),
             requests: AtomicU64::new(0),
             faults: InsiderFaults::default(),
+            deletes: delete::Deletes::default(),
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = server::router(Arc::clone(&shared));
+        let app = server::router(Arc::clone(&shared)).merge(delete::router(Arc::clone(&shared)));
         tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -119,6 +126,21 @@ impl InsiderEmulator {
     /// `{base}/api/user/v1/upsert`: what `insider.api_url` should be.
     pub fn upsert_url(&self) -> String {
         format!("{}/api/user/v1/upsert", self.base_url())
+    }
+
+    /// `{base}/api/user/v1/delete`: the Delete User Profile endpoint.
+    pub fn delete_url(&self) -> String {
+        format!("{}/api/user/v1/delete", self.base_url())
+    }
+
+    /// The delete endpoint's knobs (429 + Retry-After, the per-minute limit).
+    pub fn delete_faults(&self) -> DeleteFaults {
+        self.shared.deletes.faults.clone()
+    }
+
+    /// Delete requests received (throttled and refused ones included).
+    pub fn delete_requests(&self) -> u64 {
+        self.shared.deletes.requests.load(Ordering::SeqCst)
     }
 
     /// The fault knobs (shared with the running server).

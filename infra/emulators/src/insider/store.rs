@@ -44,7 +44,8 @@ pub(crate) struct Store {
     pub(crate) events: Vec<StoredEvent>,
     next_id: u64,
     /// `(kind, value)` -> index in `profiles`, so that matching a user stays O(1) with
-    /// 100k profiles (identifiers are only ever added, so entries never go stale).
+    /// 100k profiles (identifiers are only ever added; [`Store::delete`] re-points the
+    /// entries of the profiles after the one it removes).
     by_key: HashMap<(String, String), usize>,
 }
 
@@ -68,6 +69,30 @@ fn keys(identifiers: &Map<String, Value>) -> Vec<(String, String)> {
 }
 
 impl Store {
+    /// Deletes the profile the identifiers resolve to (as an upsert would resolve them)
+    /// and its events; `false` when no profile holds any of them.
+    pub(crate) fn delete(&mut self, identifiers: &Map<String, Value>) -> bool {
+        let Some(index) = keys(identifiers)
+            .iter()
+            .filter_map(|k| self.by_key.get(k).copied())
+            .min()
+        else {
+            return false;
+        };
+        if index >= self.profiles.len() {
+            return false;
+        }
+        let removed = self.profiles.remove(index);
+        self.events.retain(|e| e.profile_id != removed.id);
+        self.by_key.retain(|_, at| *at != index);
+        for at in self.by_key.values_mut() {
+            if *at > index {
+                *at -= 1;
+            }
+        }
+        true
+    }
+
     /// Applies one validated user.
     pub(crate) fn upsert(&mut self, user: &Map<String, Value>, skip_hook: bool) {
         let identifiers = user
