@@ -27,6 +27,14 @@ pub enum DispatcherError {
     /// The answer could not be serialised.
     #[error("cannot write the response: {0}")]
     Response(String),
+    /// A schedule tick tried every integration but left some for the next tick (their
+    /// state could not be read, or their start failed transiently: the slot stays due),
+    /// or its stall check failed. `summary` is what it did.
+    #[error("the next tick retries what this one could not do: {}; everything else was scheduled", .undone.join("; "))]
+    TickIncomplete {
+        undone: Vec<String>,
+        summary: Box<crate::TickSummary>,
+    },
 }
 
 impl DispatcherError {
@@ -34,6 +42,8 @@ impl DispatcherError {
         match self {
             DispatcherError::State(e) => e.kind(),
             DispatcherError::Engine(e) => e.kind(),
+            // The next tick tries again.
+            DispatcherError::TickIncomplete { .. } => ErrorKind::Transient,
             DispatcherError::UnrecognisedEvent(_)
             | DispatcherError::UnknownIntegration(_)
             | DispatcherError::InvalidDefinition { .. }
@@ -50,6 +60,7 @@ impl DispatcherError {
             DispatcherError::State(_) => "StateStoreError",
             DispatcherError::Engine(_) => "EngineError",
             DispatcherError::Response(_) => "ResponseError",
+            DispatcherError::TickIncomplete { .. } => "TickIncomplete",
         }
     }
 }

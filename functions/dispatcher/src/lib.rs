@@ -1,6 +1,8 @@
 //! The dispatcher Lambda's handler (ARCHITECTURE.md section 2, steps 1, 2 and 4): an
 //! EventBridge scheduled event runs the schedule ([`Engine::tick`]: due cron slots are
-//! claimed once and started, stalled executions are failed); a manual event
+//! started and claimed once, stalled executions are failed; one integration's failure is
+//! reported and the others still run, and a tick that left something for the next one
+//! fails its invocation afterwards, naming it); a manual event
 //! `{"integration_id": "<id>"}` starts one execution at once and answers with its id and
 //! status.
 //!
@@ -41,7 +43,9 @@ pub struct TickSummary {
     pub started: Vec<String>,
     pub already_running: Vec<String>,
     pub initialised: Vec<String>,
-    /// `integration_id: error` of slots that could not start.
+    /// `integration_id: error` of slots that could not start: used up (an invalid
+    /// definition) or left due for the next tick (a state error, a transient start
+    /// failure); the stall check's error as `stall check: error`.
     pub errors: Vec<String>,
     pub stalled: Vec<String>,
 }
@@ -78,7 +82,9 @@ impl Dispatcher {
         }
     }
 
-    /// Runs the schedule at `now`.
+    /// Runs the schedule at `now`. After every integration was tried, a tick that left
+    /// something for the next one (see [`TickReport::left_undone`]) is
+    /// [`DispatcherError::TickIncomplete`], with its summary.
     pub async fn tick(
         &self,
         now: DateTime<Utc>,
@@ -86,6 +92,7 @@ impl Dispatcher {
         metrics: &Metrics,
     ) -> Result<TickSummary, DispatcherError> {
         let report: TickReport = self.engine.tick(now, owner).await?;
+        let undone = report.left_undone();
         let mut summary = TickSummary::default();
         for start in report.starts {
             let id = start.integration_id;
@@ -102,11 +109,18 @@ impl Dispatcher {
                     tracing::warn!(integration_id = %id, error = %error, "scheduled slot could not start");
                     summary.errors.push(format!("{id}: {error}"));
                 }
+                TickOutcome::Retry(error) => {
+                    tracing::warn!(integration_id = %id, error = %error, "integration could not be scheduled; the next tick retries it");
+                    summary.errors.push(format!("{id}: {error}"));
+                }
             }
         }
         for execution_id in report.stalled {
             dynsync_lambda::report_finished(&self.engine, &execution_id, metrics).await;
             summary.stalled.push(execution_id);
+        }
+        if let Some(error) = report.stall_check_error {
+            summary.errors.push(format!("stall check: {error}"));
         }
         tracing::info!(
             started = summary.started.len(),
@@ -116,6 +130,12 @@ impl Dispatcher {
             stalled = summary.stalled.len(),
             "tick done"
         );
+        if !undone.is_empty() {
+            return Err(DispatcherError::TickIncomplete {
+                undone,
+                summary: Box::new(summary),
+            });
+        }
         Ok(summary)
     }
 

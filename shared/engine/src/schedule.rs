@@ -1,8 +1,19 @@
 //! The scheduler's tick (ARCHITECTURE.md section 2, step 1): for each enabled stored
 //! definition, the latest cron slot at or before now; if it is later than the last fired
-//! slot, claim it with a compare-and-set and start one execution. Missed slots run once; a
-//! duplicate tick starts nothing; a definition never ticked before only records its latest
-//! slot ("First sync: runs at the next scheduled time"). Then stalled executions are failed.
+//! slot, start one execution and record the slot with a compare-and-set. Missed slots run
+//! once; a duplicate tick starts nothing; a definition never ticked before only records its
+//! latest slot ("First sync: runs at the next scheduled time"). Then stalled executions are
+//! failed.
+//!
+//! A slot is recorded only once its start has happened (or failed for good): a start that
+//! fails transiently, or an integration whose state cannot be read, leaves the slot due, so
+//! the next tick tries it again. The run lock keeps two ticks from running one slot twice:
+//! a tick racing the start finds the execution running and records the slot as skipped,
+//! and a later tick finds the slot recorded. One integration's failure never stops the
+//! tick: every other integration is scheduled and the stall check runs, and the report
+//! says what was left for the next tick ([`TickReport::left_undone`]).
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::Trigger;
@@ -11,19 +22,42 @@ use dynsync_domain::{Definition, Integration, Schedule};
 use crate::start::StartOutcome;
 use crate::{Engine, EngineError};
 
+/// Attempts at recording the slot of an execution already started.
+const CLAIM_ATTEMPTS: u32 = 3;
+
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TickReport {
-    /// One entry per integration whose slot was claimed (or that could not be scheduled).
+    /// One entry per integration whose slot was scheduled, or that could not be.
     pub starts: Vec<TickStart>,
     /// Executions failed because their pages stopped moving.
     pub stalled: Vec<String>,
+    /// Why the stall check could not run (the next tick runs it again).
+    pub stall_check_error: Option<String>,
+}
+
+impl TickReport {
+    /// What this tick left for the next one: `<integration id>: <error>` for each
+    /// [`TickOutcome::Retry`], and the stall check's error. Empty when the tick did all.
+    pub fn left_undone(&self) -> Vec<String> {
+        let retries = self.starts.iter().filter_map(|start| match &start.outcome {
+            TickOutcome::Retry(error) => Some(format!("{}: {error}", start.integration_id)),
+            _ => None,
+        });
+        retries
+            .chain(
+                self.stall_check_error
+                    .iter()
+                    .map(|error| format!("stall check: {error}")),
+            )
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TickStart {
     pub integration_id: String,
-    /// The slot claimed (`None` when the schedule could not be read).
+    /// The due slot (`None` when the schedule could not be read).
     pub slot: Option<DateTime<Utc>>,
     pub outcome: TickOutcome,
 }
@@ -34,12 +68,18 @@ pub enum TickOutcome {
     Initialised,
     /// The start of the execution (running, or failed at planning).
     Started(StartOutcome),
-    /// The slot was claimed but the definition or its start failed; the error says why.
+    /// The definition or its start failed for good; the slot was used up and the error
+    /// says why.
     Error(String),
+    /// The slot stays due: the integration's state could not be read or written, or its
+    /// start failed transiently. The next tick tries it again.
+    Retry(String),
 }
 
 impl Engine {
     /// Runs the schedule at `now`; `owner` tags the run locks taken (e.g. the request id).
+    /// `Err` only when the definitions cannot be listed; any other failure is reported
+    /// per integration in the report, after every integration was tried.
     pub async fn tick(&self, now: DateTime<Utc>, owner: &str) -> Result<TickReport, EngineError> {
         let mut report = TickReport::default();
         for definition in self
@@ -51,11 +91,17 @@ impl Engine {
             if !definition.enabled {
                 continue;
             }
-            if let Some(start) = self.tick_one(&definition, now, owner).await? {
+            if let Some(start) = self.tick_one(&definition, now, owner).await {
                 report.starts.push(start);
             }
         }
-        report.stalled = self.fail_stalled().await?;
+        match self.fail_stalled().await {
+            Ok(stalled) => report.stalled = stalled,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot look for stalled executions; the next tick looks again");
+                report.stall_check_error = Some(error.to_string());
+            }
+        }
         Ok(report)
     }
 
@@ -64,63 +110,143 @@ impl Engine {
         definition: &Definition,
         now: DateTime<Utc>,
         owner: &str,
-    ) -> Result<Option<TickStart>, EngineError> {
+    ) -> Option<TickStart> {
         let id = definition.id.clone();
         let slot = match latest_slot(&definition.schedule, now) {
             Ok(Some(slot)) => slot,
-            Ok(None) => return Ok(None),
+            Ok(None) => return None,
             Err(error) => {
                 tracing::warn!(integration_id = %id, error = %error, "schedule cannot be read");
-                return Ok(Some(TickStart {
+                return Some(TickStart {
                     integration_id: id,
                     slot: None,
                     outcome: TickOutcome::Error(error),
-                }));
+                });
             }
         };
-        let last = self
-            .state
-            .last_slot(&id)
-            .await
-            .map_err(EngineError::State)?;
-        if last.is_some_and(|last| slot <= last) {
-            return Ok(None);
-        }
-        if !self
-            .state
-            .claim_slot(&id, last, slot)
-            .await
-            .map_err(EngineError::State)?
-        {
-            // Another tick claimed it first.
-            return Ok(None);
-        }
-        let outcome = if last.is_none() {
-            tracing::info!(integration_id = %id, slot = %slot, "schedule initialised; first run at the next slot");
-            TickOutcome::Initialised
-        } else {
-            match Integration::new(definition.clone()) {
-                Err(problems) => TickOutcome::Error(format!(
-                    "definition '{id}' is invalid: {}",
-                    problems.joined("; ")
-                )),
-                Ok(integration) => match self
-                    .start_execution(&integration, Trigger::Schedule, owner)
-                    .await
-                {
-                    Ok(started) => TickOutcome::Started(started),
-                    Err(error) => {
-                        tracing::warn!(integration_id = %id, error = %error, "scheduled start failed");
-                        TickOutcome::Error(error.to_string())
-                    }
-                },
+        let outcome = match self.schedule_slot(definition, slot, owner).await {
+            Ok(None) => return None,
+            Ok(Some(outcome)) => outcome,
+            Err(error) => {
+                tracing::warn!(integration_id = %id, slot = %slot, error = %error, "the slot could not be scheduled; it stays due for the next tick");
+                TickOutcome::Retry(error.to_string())
             }
         };
-        Ok(Some(TickStart {
+        Some(TickStart {
             integration_id: id,
             slot: Some(slot),
             outcome,
-        }))
+        })
+    }
+
+    /// Schedules a due `slot`: `Ok(None)` when there is nothing to do (it is not later than
+    /// the last fired slot, or another tick recorded it first); `Err` when the slot stays
+    /// due (a state error, or a start that failed transiently).
+    async fn schedule_slot(
+        &self,
+        definition: &Definition,
+        slot: DateTime<Utc>,
+        owner: &str,
+    ) -> Result<Option<TickOutcome>, EngineError> {
+        let id = definition.id.as_str();
+        let last = self.state.last_slot(id).await.map_err(EngineError::State)?;
+        if last.is_some_and(|last| slot <= last) {
+            return Ok(None);
+        }
+        if last.is_none() {
+            let claimed = self.claim(id, last, slot).await?;
+            if claimed {
+                tracing::info!(integration_id = %id, slot = %slot, "schedule initialised; first run at the next slot");
+            }
+            return Ok(claimed.then_some(TickOutcome::Initialised));
+        }
+        let integration = match Integration::new(definition.clone()) {
+            Ok(integration) => integration,
+            Err(problems) => {
+                // It stays invalid until pushed again: the slot is used up.
+                let error = format!("definition '{id}' is invalid: {}", problems.joined("; "));
+                return Ok(self
+                    .claim(id, last, slot)
+                    .await?
+                    .then_some(TickOutcome::Error(error)));
+            }
+        };
+        match self
+            .start_execution(&integration, Trigger::Schedule, owner)
+            .await
+        {
+            Ok(StartOutcome::Started(execution)) => {
+                self.claim_started(id, last, slot, &execution.id).await;
+                Ok(Some(TickOutcome::Started(StartOutcome::Started(execution))))
+            }
+            // An execution holds the run lock: an earlier slot's (this slot is skipped, as
+            // overlapping runs always are), or one started since the slot, such as a racing
+            // tick's start of this very slot (nothing to report: that tick reports it).
+            Ok(StartOutcome::AlreadyRunning { execution_id }) => {
+                let claimed = self.claim(id, last, slot).await?;
+                let this_slot = self
+                    .state
+                    .get_execution(&execution_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|running| running.started_at >= slot);
+                Ok((claimed && !this_slot).then_some(TickOutcome::Started(
+                    StartOutcome::AlreadyRunning { execution_id },
+                )))
+            }
+            Err(error) if error.is_transient() || matches!(error, EngineError::State(_)) => {
+                Err(error)
+            }
+            Err(error) => {
+                tracing::warn!(integration_id = %id, error = %error, "scheduled start failed");
+                self.claim(id, last, slot).await?;
+                Ok(Some(TickOutcome::Error(error.to_string())))
+            }
+        }
+    }
+
+    /// Records `slot` as fired (compare-and-set from `last`); `false` when another tick
+    /// recorded it first.
+    async fn claim(
+        &self,
+        id: &str,
+        last: Option<DateTime<Utc>>,
+        slot: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        self.state
+            .claim_slot(id, last, slot)
+            .await
+            .map_err(EngineError::State)
+    }
+
+    /// Records the slot of an execution this tick started, retrying a transient failure a
+    /// little: until it is recorded, a later tick would take the slot for due again (while
+    /// the execution runs, that tick finds it running and records the slot itself).
+    async fn claim_started(
+        &self,
+        id: &str,
+        last: Option<DateTime<Utc>>,
+        slot: DateTime<Utc>,
+        execution_id: &str,
+    ) {
+        for attempt in 1..=CLAIM_ATTEMPTS {
+            match self.state.claim_slot(id, last, slot).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    // A racing tick found this execution running and recorded the slot.
+                    tracing::debug!(integration_id = %id, slot = %slot, "slot recorded by another tick");
+                    return;
+                }
+                Err(error) if error.kind().is_transient() && attempt < CLAIM_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                Err(error) => {
+                    tracing::error!(integration_id = %id, slot = %slot, execution_id, error = %error, "execution started but its slot was not recorded; the next tick records it while the execution runs");
+                    return;
+                }
+            }
+        }
     }
 }
 
