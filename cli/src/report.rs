@@ -65,6 +65,19 @@ pub fn print_execution(execution: &Execution) {
         vec!["Events sent".to_owned(), c.events_sent.to_string()],
         vec!["Pages".to_owned(), c.pages.to_string()],
     ];
+    // Only where records can leave the synced set (fetch mode changes, list_mode changes).
+    if c.deleted + c.joined + c.left + c.removals_applied > 0 {
+        rows.push(vec![
+            "Deleted in Dynamics".to_owned(),
+            c.deleted.to_string(),
+        ]);
+        rows.push(vec!["Joined the list".to_owned(), c.joined.to_string()]);
+        rows.push(vec!["Left the list".to_owned(), c.left.to_string()]);
+        rows.push(vec![
+            "Removals applied".to_owned(),
+            c.removals_applied.to_string(),
+        ]);
+    }
     if let Some(error) = &execution.error {
         rows.push(vec!["Error".to_owned(), error.clone()]);
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::Value;
 
 /// The keys of an execution record in JSON (ARCHITECTURE.md section 4), in order.
-pub const EXECUTION_KEYS: [&str; 15] = [
+pub const EXECUTION_KEYS: [&str; 19] = [
     "id",
     "integration_id",
     "trigger",
@@ -20,6 +20,10 @@ pub const EXECUTION_KEYS: [&str; 15] = [
     "skipped",
     "events_sent",
     "pages",
+    "deleted",
+    "joined",
+    "left",
+    "removals_applied",
     "failures",
     "error",
 ];

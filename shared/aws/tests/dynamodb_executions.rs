@@ -24,6 +24,7 @@ fn page_counters(records: u64, failed: u64) -> Counters {
         skipped: 0,
         events_sent: records,
         pages: 1,
+        ..Counters::default()
     }
 }
 

@@ -141,5 +141,8 @@ pub fn counters(records: u64, failed: u64) -> Counters {
         skipped: 0,
         events_sent: records,
         pages: 1,
+        deleted: failed,
+        removals_applied: failed / 2,
+        ..Counters::default()
     }
 }

@@ -92,6 +92,7 @@ macro_rules! state_store_tests {
         $crate::__contract_tests!(lifecycle, $make;
             an_execution_finishes_exactly_once_under_concurrent_finishers,
             the_watermark_moves_only_forward_and_only_by_a_successful_finish,
+            a_staged_sync_token_becomes_the_integrations_only_when_its_execution_does_not_fail,
             executions_are_listed_newest_first,
             running_executions_show_their_last_progress,
         );
@@ -160,6 +161,10 @@ pub async fn state_store_contract(make: impl MakeStateStore) {
     pages::the_ledger_tells_how_many_pages_are_outstanding(&make).await;
     lifecycle::an_execution_finishes_exactly_once_under_concurrent_finishers(&make).await;
     lifecycle::the_watermark_moves_only_forward_and_only_by_a_successful_finish(&make).await;
+    lifecycle::a_staged_sync_token_becomes_the_integrations_only_when_its_execution_does_not_fail(
+        &make,
+    )
+    .await;
     lifecycle::executions_are_listed_newest_first(&make).await;
     lifecycle::running_executions_show_their_last_progress(&make).await;
 }

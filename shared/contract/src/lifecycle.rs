@@ -137,6 +137,71 @@ pub async fn the_watermark_moves_only_forward_and_only_by_a_successful_finish(
     assert_eq!(store.watermark(&integration).await.unwrap(), Some(at(55)));
 }
 
+pub async fn a_staged_sync_token_becomes_the_integrations_only_when_its_execution_does_not_fail(
+    make: &impl MakeStateStore,
+) {
+    let store = make().await;
+    let integration = unique("int");
+    let run = |minutes: i64, token: Option<&'static str>| {
+        let execution = running_execution(&integration, at(minutes));
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .create_execution(&execution, Some(&plan(&execution, 1)), &first_pages(1))
+                .await
+                .unwrap();
+            if let Some(token) = token {
+                store
+                    .stage_sync_token(&execution.id, "an older link")
+                    .await
+                    .unwrap();
+                store.stage_sync_token(&execution.id, token).await.unwrap();
+            }
+            execution.id
+        }
+    };
+    assert_eq!(store.sync_token(&integration).await.unwrap(), None);
+    let first = run(0, Some("https://org/api/data/v9.2/contacts?$deltatoken=1")).await;
+    assert_eq!(
+        store.sync_token(&integration).await.unwrap(),
+        None,
+        "only a finish moves it"
+    );
+    let done = finish(ExecutionStatus::CompletedWithFailures, "", None);
+    assert!(store.finish_execution(&first, &done).await.unwrap());
+    let first_token = Some("https://org/api/data/v9.2/contacts?$deltatoken=1".to_owned());
+    assert_eq!(store.sync_token(&integration).await.unwrap(), first_token);
+    assert!(
+        store.stage_sync_token(&first, "late").await.is_err(),
+        "a finished execution's token cannot change"
+    );
+
+    let failed = run(1, Some("https://org/api/data/v9.2/contacts?$deltatoken=2")).await;
+    let failure = finish(ExecutionStatus::Failed, "Insider is down", None);
+    assert!(store.finish_execution(&failed, &failure).await.unwrap());
+    assert_eq!(
+        store.sync_token(&integration).await.unwrap(),
+        first_token,
+        "not by a failure"
+    );
+
+    let without = run(2, None).await;
+    let done = finish(ExecutionStatus::Succeeded, "", None);
+    assert!(store.finish_execution(&without, &done).await.unwrap());
+    assert_eq!(
+        store.sync_token(&integration).await.unwrap(),
+        first_token,
+        "an execution that staged none leaves it"
+    );
+
+    let next = run(3, Some("https://org/api/data/v9.2/contacts?$deltatoken=3")).await;
+    assert!(store.finish_execution(&next, &done).await.unwrap());
+    assert_eq!(
+        store.sync_token(&integration).await.unwrap().as_deref(),
+        Some("https://org/api/data/v9.2/contacts?$deltatoken=3")
+    );
+}
+
 pub async fn executions_are_listed_newest_first(make: &impl MakeStateStore) {
     let store = make().await;
     let integration = unique("int");

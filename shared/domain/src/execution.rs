@@ -77,6 +77,21 @@ pub struct Counters {
     pub skipped: u64,
     pub events_sent: u64,
     pub pages: u64,
+    /// Records that left the synced set, seen by fetch mode `changes` (deleted in
+    /// Dynamics) — not part of `records_read`.
+    #[serde(default)]
+    pub deleted: u64,
+    /// List members that joined since the last successful run (`list_mode: changes`).
+    #[serde(default)]
+    pub joined: u64,
+    /// List members that left (or no longer match) since the last successful run.
+    #[serde(default)]
+    pub left: u64,
+    /// Deleted records and leavers that `removals` was applied to (profile deleted or
+    /// attribute set); `deleted + left - removals_applied` were ignored by the setting
+    /// or failed, each failure listed in `failures`.
+    #[serde(default)]
+    pub removals_applied: u64,
 }
 
 impl Counters {
@@ -87,6 +102,10 @@ impl Counters {
         self.skipped += other.skipped;
         self.events_sent += other.events_sent;
         self.pages += other.pages;
+        self.deleted += other.deleted;
+        self.joined += other.joined;
+        self.left += other.left;
+        self.removals_applied += other.removals_applied;
     }
 }
 

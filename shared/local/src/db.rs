@@ -79,6 +79,13 @@ const MIGRATIONS: &[&str] = &[
     // 3: stable pages (what a page's first delivery fetched: where it ends).
     "ALTER TABLE pages ADD COLUMN fixed INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE pages ADD COLUMN next_cursor TEXT;",
+    // 4: change tracking: the delta link a running execution's read ended with, and the
+    // one of each integration's last successful read.
+    "ALTER TABLE executions ADD COLUMN staged_token TEXT;
+     CREATE TABLE sync_tokens (
+         integration_id TEXT PRIMARY KEY,
+         token TEXT NOT NULL
+     );",
 ];
 
 /// One connection to a state folder's database, shareable across tasks.

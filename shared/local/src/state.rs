@@ -445,6 +445,24 @@ impl StateStore for SqliteStateStore {
             .await?)
     }
 
+    async fn stage_sync_token(&self, execution_id: &str, token: &str) -> Result<(), PortError> {
+        let (id, token) = (execution_id.to_owned(), token.to_owned());
+        Ok(self
+            .db
+            .write("staging a sync token", move |tx| {
+                executions::stage_sync_token(tx, &id, &token)
+            })
+            .await?)
+    }
+
+    async fn sync_token(&self, integration_id: &str) -> Result<Option<String>, PortError> {
+        let integration_id = integration_id.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| executions::sync_token(conn, &integration_id))
+            .await?)
+    }
+
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         let integration_id = integration_id.to_owned();
         let op = "reading a watermark";

@@ -194,6 +194,10 @@ impl Event for ExecutionFinished<'_> {
                 skipped = c.skipped,
                 events_sent = c.events_sent,
                 pages = c.pages,
+                deleted = c.deleted,
+                joined = c.joined,
+                left = c.left,
+                removals_applied = c.removals_applied,
                 duration_ms = self.duration_ms,
                 error = self.error,
                 "execution finished"
@@ -209,6 +213,10 @@ impl Event for ExecutionFinished<'_> {
                 skipped = c.skipped,
                 events_sent = c.events_sent,
                 pages = c.pages,
+                deleted = c.deleted,
+                joined = c.joined,
+                left = c.left,
+                removals_applied = c.removals_applied,
                 duration_ms = self.duration_ms,
                 "execution finished"
             );
@@ -219,6 +227,16 @@ impl Event for ExecutionFinished<'_> {
         }
         if let Some(ms) = self.duration_ms {
             values.push(("ExecutionDuration", Unit::Milliseconds, count(ms)));
+        }
+        // Records leaving the synced set: only where they can be seen (fetch mode
+        // changes, list_mode changes), so other integrations get no false zeros.
+        if c.deleted + c.joined + c.left + c.removals_applied > 0 {
+            values.extend([
+                ("RecordsDeleted", Unit::Count, count(c.deleted)),
+                ("MembersJoined", Unit::Count, count(c.joined)),
+                ("MembersLeft", Unit::Count, count(c.left)),
+                ("RemovalsApplied", Unit::Count, count(c.removals_applied)),
+            ]);
         }
         metrics.record(self.integration_id, self.execution_id, &values);
     }

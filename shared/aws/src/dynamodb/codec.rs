@@ -168,7 +168,7 @@ pub fn failure_list(failures: &[RecordFailure]) -> AttributeValue {
 }
 
 /// The counters as `(attribute, value)` pairs, in a fixed order.
-pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 6] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 10] {
     [
         (RECORDS_READ, c.records_read),
         (UPSERTED, c.upserted),
@@ -176,6 +176,10 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 6] {
         (SKIPPED, c.skipped),
         (EVENTS_SENT, c.events_sent),
         (PAGES, c.pages),
+        (DELETED, c.deleted),
+        (JOINED, c.joined),
+        (LEFT, c.left),
+        (REMOVALS_APPLIED, c.removals_applied),
     ]
 }
 
@@ -242,6 +246,10 @@ pub fn read_execution(reader: &Reader<'_>) -> Result<Execution, AwsError> {
             skipped: reader.u64(SKIPPED)?,
             events_sent: reader.u64(EVENTS_SENT)?,
             pages: reader.u64(PAGES)?,
+            deleted: reader.u64(DELETED)?,
+            joined: reader.u64(JOINED)?,
+            left: reader.u64(LEFT)?,
+            removals_applied: reader.u64(REMOVALS_APPLIED)?,
         },
         failures: reader.failures(FAILURES)?,
         error: reader.opt_s(ERROR)?.map(str::to_owned),
@@ -426,6 +434,10 @@ mod tests {
                 skipped: 1,
                 events_sent: 7,
                 pages: 1,
+                deleted: 4,
+                joined: 3,
+                left: 2,
+                removals_applied: 5,
             },
             failures: vec![RecordFailure {
                 record_id: "r1".into(),

@@ -10,7 +10,7 @@ use dynsync_domain::execution::{Execution, ExecutionPlan, ExecutionStatus};
 use dynsync_domain::ports::Finish;
 
 use super::DynamoDbStateStore;
-use super::calls::TxOutcome;
+use super::calls::{TxOutcome, update_condition_failed};
 use super::codec::{Reader, enum_name, execution_item, json_attr, read_execution};
 use super::schema::*;
 use crate::error::AwsError;
@@ -294,6 +294,22 @@ impl DynamoDbStateStore {
                     .build(),
             ));
         }
+        let staged = Reader::new(&item, &self.resource).opt_s(STAGED_TOKEN)?;
+        if let Some(token) = staged.filter(|_| finish.status != ExecutionStatus::Failed) {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(Item::from([
+                    (PK.to_owned(), s(integration.clone())),
+                    (SK.to_owned(), s(SK_SYNC_TOKEN)),
+                    (SYNC_TOKEN.to_owned(), s(token)),
+                ])))
+                .build();
+            actions.push(Some(
+                TransactWriteItem::builder()
+                    .put(self.built("dynamodb:PutItem", put)?)
+                    .build(),
+            ));
+        }
         let release = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(integration, SK_LOCK)))
@@ -334,5 +350,47 @@ impl DynamoDbStateStore {
             "dynamodb:TransactWriteItems",
             "finishing the execution kept conflicting",
         ))
+    }
+
+    pub(super) async fn stage_sync_token_item(
+        &self,
+        execution_id: &str,
+        token: &str,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
+            .update_expression("SET #staged = :token")
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#staged", STAGED_TOKEN)
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":running", s(enum_name(&ExecutionStatus::Running)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if update_condition_failed(&e) => Err(self.state_error(format!(
+                "execution '{execution_id}' is not running; its sync token can no longer change"
+            ))),
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
+        }
+    }
+
+    pub(super) async fn sync_token_item(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        match self
+            .get_item(key(integration_pk(integration_id), SK_SYNC_TOKEN), &[])
+            .await?
+        {
+            Some(item) => Ok(Reader::new(&item, &self.resource)
+                .opt_s(SYNC_TOKEN)?
+                .map(str::to_owned)),
+            None => Ok(None),
+        }
     }
 }

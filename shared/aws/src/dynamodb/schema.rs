@@ -36,6 +36,8 @@ pub const RUNNING: &str = "RUNNING";
 pub const SK_SLOT: &str = "SLOT";
 pub const SK_LOCK: &str = "LOCK";
 pub const SK_WATERMARK: &str = "WATERMARK";
+/// The delta link of an integration's last successful change-tracking read.
+pub const SK_SYNC_TOKEN: &str = "SYNC_TOKEN";
 pub const SK_EXECUTION: &str = "EXECUTION";
 pub const SK_PLAN: &str = "PLAN";
 pub const PK_DEFINITIONS: &str = "DEFINITION";
@@ -48,6 +50,9 @@ pub const EXECUTION_ID: &str = "execution_id";
 pub const OWNER: &str = "owner";
 pub const EXPIRES_AT: &str = "expires_at";
 pub const WATERMARK: &str = "watermark";
+pub const SYNC_TOKEN: &str = "sync_token";
+/// On an execution item: the delta link its read ended with, until it finishes.
+pub const STAGED_TOKEN: &str = "staged_token";
 pub const PLAN: &str = "plan";
 pub const BATCHES: &str = "batches";
 /// On a page ledger item: where the page's first delivery found it ends (a map, see
@@ -79,6 +84,10 @@ pub const FAILED: &str = "failed";
 pub const SKIPPED: &str = "skipped";
 pub const EVENTS_SENT: &str = "events_sent";
 pub const PAGES: &str = "pages";
+pub const DELETED: &str = "deleted";
+pub const JOINED: &str = "joined";
+pub const LEFT: &str = "left";
+pub const REMOVALS_APPLIED: &str = "removals_applied";
 pub const RECORD_ID: &str = "record_id";
 pub const REASON: &str = "reason";
 pub const INDEX: &str = "index";

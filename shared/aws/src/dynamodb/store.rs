@@ -168,4 +168,12 @@ impl StateStore for DynamoDbStateStore {
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         Ok(self.watermark_item(integration_id).await?)
     }
+
+    async fn stage_sync_token(&self, execution_id: &str, token: &str) -> Result<(), PortError> {
+        Ok(self.stage_sync_token_item(execution_id, token).await?)
+    }
+
+    async fn sync_token(&self, integration_id: &str) -> Result<Option<String>, PortError> {
+        Ok(self.sync_token_item(integration_id).await?)
+    }
 }

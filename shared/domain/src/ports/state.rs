@@ -217,14 +217,21 @@ pub trait StateStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<u64>, PortError>;
     /// Ends a running execution exactly once: status, finish time, error; unless it failed,
-    /// the watermark moves forward; the run lock is released. `false` when it had already ended.
+    /// the watermark moves forward and a staged sync token becomes the integration's; the
+    /// run lock is released. `false` when it had already ended.
     async fn finish_execution(
         &self,
         execution_id: &str,
         finish: &Finish,
     ) -> Result<bool, PortError>;
 
-    // --- watermarks --------------------------------------------------------------------
+    // --- watermarks and sync tokens -----------------------------------------------------
     /// The `to` of the integration's last successful incremental window.
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError>;
+    /// Keeps the change-tracking link a running execution's read ended with (the last
+    /// page's `@odata.deltaLink`); `finish_execution` makes it the integration's sync token
+    /// when the execution does not fail. A later call replaces it.
+    async fn stage_sync_token(&self, execution_id: &str, token: &str) -> Result<(), PortError>;
+    /// The delta link of the integration's last successful change-tracking read.
+    async fn sync_token(&self, integration_id: &str) -> Result<Option<String>, PortError>;
 }

@@ -33,6 +33,7 @@ struct Inner {
     /// Page claims by (execution, page).
     claims: HashMap<(String, String), PageClaim>,
     watermarks: HashMap<String, DateTime<Utc>>,
+    sync_tokens: HashMap<String, String>,
 }
 
 impl Inner {
@@ -60,6 +61,7 @@ struct Row {
     outstanding: u64,
     last_progress: DateTime<Utc>,
     sequence: u64,
+    staged_token: Option<String>,
 }
 
 impl Default for MemoryStateStore {
@@ -231,6 +233,7 @@ impl StateStore for MemoryStateStore {
                 outstanding,
                 last_progress: execution.started_at,
                 sequence,
+                staged_token: None,
             },
         );
         Ok(())
@@ -441,6 +444,13 @@ impl StateStore for MemoryStateStore {
         row.execution.finished_at = Some(finish.finished_at);
         row.execution.error = finish.error.clone();
         let integration_id = row.execution.integration_id.clone();
+        let staged = row
+            .staged_token
+            .take()
+            .filter(|_| finish.status != ExecutionStatus::Failed);
+        if let Some(token) = staged {
+            inner.sync_tokens.insert(integration_id.clone(), token);
+        }
         if let Some(mark) = finish
             .watermark
             .filter(|_| finish.status != ExecutionStatus::Failed)
@@ -457,5 +467,24 @@ impl StateStore for MemoryStateStore {
 
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         Ok(self.inner().watermarks.get(integration_id).copied())
+    }
+
+    async fn stage_sync_token(&self, execution_id: &str, token: &str) -> Result<(), PortError> {
+        let mut inner = self.inner();
+        let row = inner
+            .executions
+            .get_mut(execution_id)
+            .ok_or_else(|| no_execution(execution_id))?;
+        if row.execution.status.is_final() {
+            return Err(PortError::permanent(format!(
+                "execution {execution_id} has ended; its sync token can no longer change"
+            )));
+        }
+        row.staged_token = Some(token.to_owned());
+        Ok(())
+    }
+
+    async fn sync_token(&self, integration_id: &str) -> Result<Option<String>, PortError> {
+        Ok(self.inner().sync_tokens.get(integration_id).cloned())
     }
 }

@@ -262,6 +262,51 @@ pub(super) fn finish(tx: &Transaction<'_>, id: &str, finish: &Finish) -> Result<
             .map_err(LocalError::sqlite(op))?;
         }
     }
+    if finish.status != ExecutionStatus::Failed {
+        let op = "moving a sync token";
+        tx.execute(
+            "INSERT INTO sync_tokens (integration_id, token)
+             SELECT integration_id, staged_token FROM executions
+             WHERE id = ?1 AND staged_token IS NOT NULL
+             ON CONFLICT (integration_id) DO UPDATE SET token = excluded.token",
+            params![id],
+        )
+        .map_err(LocalError::sqlite(op))?;
+    }
     super::locks::release(tx, &execution.integration_id, id)?;
     Ok(true)
+}
+
+/// Stages the delta link a running execution's read ended with.
+pub(super) fn stage_sync_token(
+    tx: &Transaction<'_>,
+    id: &str,
+    token: &str,
+) -> Result<(), LocalError> {
+    let row = get_known(tx, id)?;
+    if row.execution.status.is_final() {
+        return Err(LocalError::Rejected(format!(
+            "execution {id} has ended; its sync token can no longer change"
+        )));
+    }
+    tx.execute(
+        "UPDATE executions SET staged_token = ?2 WHERE id = ?1",
+        params![id, token],
+    )
+    .map_err(LocalError::sqlite("staging a sync token"))?;
+    Ok(())
+}
+
+/// The integration's sync token, if a change-tracking read of it ever succeeded.
+pub(super) fn sync_token(
+    conn: &Connection,
+    integration_id: &str,
+) -> Result<Option<String>, LocalError> {
+    conn.query_row(
+        "SELECT token FROM sync_tokens WHERE integration_id = ?1",
+        [integration_id],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(LocalError::sqlite("reading a sync token"))
 }
