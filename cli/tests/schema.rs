@@ -104,6 +104,8 @@ fn the_reference_documents_every_top_level_key_with_defaults_and_limits() {
         "fixed_attributes",
         "events",
         "insider",
+        "removals",
+        "list_mode",
     ] {
         assert!(
             reference.contains(&format!("| `{key}` |")),
@@ -112,4 +114,25 @@ fn the_reference_documents_every_top_level_key_with_defaults_and_limits() {
     }
     assert!(reference.contains("| `page_size` | integer | no | `500` | 1..5000 |"));
     assert!(reference.contains("| `request_timeout_ms` | integer | no | `60000` | 1000..300000 |"));
+    assert!(reference.contains("| `removals` | [Removals](#removals) | no |  |  |"));
+    assert!(reference.contains("`ignore` (the default)"));
+    assert!(reference.contains("`changes`"));
+}
+
+#[test]
+fn the_schema_knows_changes_list_mode_and_removals() {
+    let validator = validator();
+    let base = example("contacts-changes-with-deletes.yaml");
+    let wrong = [
+        base.replace("removals: delete_profile", "removals: delete"),
+        base.replace(
+            "removals: delete_profile",
+            "removals: { attribute: custom.crm_deleted }",
+        ),
+        base.replace("fetch_mode: changes", "fetch_mode: deltas"),
+        example("marketing-list-changes.yaml").replace("list_mode: changes", "list_mode: partial"),
+    ];
+    for (i, text) in wrong.iter().enumerate() {
+        assert!(!validator.is_valid(&yaml(text)), "case {i} was accepted");
+    }
 }

@@ -31,6 +31,8 @@ fn valid_examples_print_ok_and_exit_zero() {
         "examples/marketing-list-client-credentials.yaml",
         "examples/marketing-list-authorization-code.yaml",
         "examples/purchases-with-events.yaml",
+        "examples/contacts-changes-with-deletes.yaml",
+        "examples/marketing-list-changes.yaml",
     ];
     let mut args = vec!["validate"];
     args.extend(files);
@@ -83,6 +85,35 @@ fn every_problem_of_a_file_gets_its_own_line() {
             "insider.partner"
         ]
     );
+}
+
+#[test]
+fn removals_problems_are_one_line_each_with_their_path() {
+    let file = "tests/fixtures/invalid/removals-several-problems.yaml";
+    let output = dynsync(&["validate", file]);
+    assert_eq!(output.status.code(), Some(2));
+    let out = stdout(&output);
+    let paths: Vec<&str> = out
+        .lines()
+        .map(|line| {
+            line.strip_prefix(&format!("{file}: "))
+                .unwrap()
+                .split(": ")
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "source.list_mode",
+            "removals",
+            "removals",
+            "removals.attribute"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("removals: with fetch_mode: all a run cannot see records deleted"));
 }
 
 #[test]

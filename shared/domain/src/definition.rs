@@ -62,8 +62,51 @@ pub struct Definition {
     /// Absent means "Map events" is unchecked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<EventMapping>,
+    /// What Insider gets for a record that leaves the synced set: deleted in Dynamics
+    /// (`source.fetch_mode: changes`) or gone from the list (`source.list_mode: changes`).
+    /// `ignore` (the default), `delete_profile`, or `{ attribute: KEY, value: VALUE }`;
+    /// anything but `ignore` needs one of those modes and a `uuid` or `custom` identifier
+    /// on the primary id field (a removed record arrives with only its id).
+    #[serde(default, skip_serializing_if = "Removals::is_ignore")]
+    pub removals: Removals,
     /// Where and how to upsert into Insider One.
     pub insider: InsiderSettings,
+}
+
+/// The primary id fields a marketing list's members can have: its member type (contact,
+/// lead or account) is known only when the run plans.
+pub const LIST_MEMBER_PRIMARY_IDS: &[&str] = &["contactid", "leadid", "accountid"];
+
+impl Definition {
+    /// What Insider gets for a record that leaves the synced set (`ignore` when not given).
+    pub fn removals(&self) -> &Removals {
+        &self.removals
+    }
+
+    /// The fields that can hold a record's primary id, known without asking Dataverse:
+    /// `<entity>id` for method `entity` (Dataverse's naming: `contactid`, `leadid`,
+    /// `accountid`, `new_widgetid`), the member types' ids for a marketing list, nothing
+    /// when `source.entity` is missing.
+    pub fn primary_id_fields(&self) -> Vec<String> {
+        match (self.method, &self.source.entity) {
+            (Method::Entity, Some(entity)) => vec![format!("{entity}id")],
+            (Method::Entity, None) => Vec::new(),
+            (Method::MarketingList, _) => LIST_MEMBER_PRIMARY_IDS
+                .iter()
+                .map(|id| (*id).to_owned())
+                .collect(),
+        }
+    }
+
+    /// The identifier a removal is sent with: the first `uuid` or `custom` identifier whose
+    /// field is a primary id field (a removed record arrives with only its id).
+    pub fn removal_identifier(&self) -> Option<&IdentifierMapping> {
+        let ids = self.primary_id_fields();
+        self.identifiers.iter().find(|i| {
+            matches!(i.kind, IdentifierType::Uuid | IdentifierType::Custom)
+                && ids.contains(&i.field)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -162,6 +205,9 @@ pub struct Source {
     /// `method: entity` only; default `all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_mode: Option<FetchMode>,
+    /// `method: marketing_list` only; default `full` (every member, every run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_mode: Option<ListMode>,
     /// `fetch_mode: all` only: when > 0, only records modified in the last N days.
     #[serde(default)]
     pub days_to_get: u32,
@@ -178,6 +224,11 @@ impl Source {
     pub fn fetch_mode(&self) -> FetchMode {
         self.fetch_mode.unwrap_or_default()
     }
+
+    /// The list mode in force (`full` when not given).
+    pub fn list_mode(&self) -> ListMode {
+        self.list_mode.unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -190,6 +241,94 @@ pub enum FetchMode {
     NewAndUpdated,
     /// Records modified since the last successful sync that existed before it.
     OnlyUpdated,
+    /// Dataverse change tracking: the first run reads every record, each later run the
+    /// records created, updated or deleted since the last successful run (the table needs
+    /// "Track changes" on). Deleted records get `removals`.
+    Changes,
+}
+
+/// How a marketing list is read (`source.list_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListMode {
+    /// Every current member, every run (the guide's behaviour).
+    #[default]
+    Full,
+    /// Members who joined since the last successful run and members whose record changed
+    /// in the window; members who left (or were deleted, or no longer match the filter)
+    /// get `removals`. The first run is a full run.
+    Changes,
+}
+
+/// What Insider gets for a record that leaves the synced set (top-level `removals`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "RemovalsRepr", into = "RemovalsRepr")]
+#[schemars(with = "RemovalsRepr")]
+pub enum Removals {
+    /// Nothing: the Insider profile stays as it is.
+    #[default]
+    Ignore,
+    /// Delete the Insider profile (Insider's delete-user endpoint, one call per record).
+    DeleteProfile,
+    /// Upsert the user with this attribute set, e.g. `custom.crm_deleted: true`.
+    SetAttribute {
+        /// An Insider key: a standard key, or `custom.<key>`.
+        attribute: String,
+        /// A string, number or boolean.
+        value: serde_json::Value,
+    },
+}
+
+impl Removals {
+    pub fn is_ignore(&self) -> bool {
+        *self == Self::Ignore
+    }
+}
+
+/// `ignore`, `delete_profile`, or `{ attribute: KEY, value: VALUE }`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+enum RemovalsRepr {
+    Keyword(RemovalsKeyword),
+    /// Upsert the removed user with this attribute set, e.g. `custom.crm_deleted: true`, so
+    /// marketers can exclude them.
+    SetAttribute {
+        /// An Insider key: a standard key, or `custom.<key>`.
+        attribute: String,
+        /// A string, number or boolean.
+        value: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum RemovalsKeyword {
+    /// Nothing: the Insider profile stays as it is.
+    Ignore,
+    /// Delete the Insider profile (Insider's delete-user endpoint, once per record).
+    DeleteProfile,
+}
+
+impl From<RemovalsRepr> for Removals {
+    fn from(repr: RemovalsRepr) -> Self {
+        match repr {
+            RemovalsRepr::Keyword(RemovalsKeyword::Ignore) => Self::Ignore,
+            RemovalsRepr::Keyword(RemovalsKeyword::DeleteProfile) => Self::DeleteProfile,
+            RemovalsRepr::SetAttribute { attribute, value } => {
+                Self::SetAttribute { attribute, value }
+            }
+        }
+    }
+}
+
+impl From<Removals> for RemovalsRepr {
+    fn from(removals: Removals) -> Self {
+        match removals {
+            Removals::Ignore => Self::Keyword(RemovalsKeyword::Ignore),
+            Removals::DeleteProfile => Self::Keyword(RemovalsKeyword::DeleteProfile),
+            Removals::SetAttribute { attribute, value } => Self::SetAttribute { attribute, value },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -10,7 +10,7 @@ use super::checks::Rules;
 use super::{Problem, did_you_mean, rules};
 use crate::definition::{
     Definition, DynamicsSettings, EventMapping, FieldMapping, FixedValue, IdentifierMapping,
-    InsiderSettings, InvalidIdentifierStrategy, Method, PhoneSettings, Source,
+    InsiderSettings, InvalidIdentifierStrategy, Method, PhoneSettings, Removals, Source,
 };
 
 const REQUIRED: &[&str] = &["id", "method", "dynamics", "source", "insider"];
@@ -28,6 +28,7 @@ const KNOWN: &[&str] = &[
     "attributes",
     "fixed_attributes",
     "events",
+    "removals",
     "insider",
 ];
 /// Where secret references live: (parent object path, key).
@@ -86,6 +87,7 @@ pub(super) fn parse(text: &str) -> Result<Definition, Vec<Problem>> {
             "attributes" => section_problem::<Vec<FieldMapping>>(key, section),
             "fixed_attributes" => section_problem::<Vec<FixedValue>>(key, section),
             "events" => section_problem::<Option<EventMapping>>(key, section),
+            "removals" => section_problem::<Removals>(key, section),
             "insider" => section_problem::<InsiderSettings>(key, section),
             _ => None,
         };
@@ -141,6 +143,8 @@ fn section_problem<T: DeserializeOwned>(key: &str, section: &Value) -> Option<Pr
         "write { fixed: NAME } or { field: FIELD, mappings: { CODE: NAME } }".to_owned()
     } else if raw.contains("untagged enum TimestampRepr") {
         "write processing_time or { field: FIELD }".to_owned()
+    } else if raw.contains("untagged enum RemovalsRepr") {
+        "write ignore, delete_profile or { attribute: KEY, value: VALUE }".to_owned()
     } else if let Some(rest) = raw.strip_prefix("unknown field `") {
         let unknown = rest.split('`').next().unwrap_or_default();
         let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
