@@ -27,6 +27,7 @@ async fn pages(make: &impl MakeStateStore, n: u32) -> (Arc<dyn StateStore>, Stri
 fn ending_at(cursor: Option<&str>) -> FixedPage {
     FixedPage {
         next_cursor: cursor.map(str::to_owned),
+        sync_token: None,
     }
 }
 
@@ -73,6 +74,33 @@ pub async fn a_page_is_fixed_once_and_the_first_fix_wins(make: &impl MakeStateSt
             batches: Vec::new(),
         }
     );
+}
+
+pub async fn a_change_tracking_page_is_fixed_with_its_delta_link(make: &impl MakeStateStore) {
+    let (store, id, pages) = pages(make, 1).await;
+    let last = FixedPage {
+        next_cursor: None,
+        sync_token: Some("https://org/api/data/v9.2/contacts?$deltatoken=919042%2108".into()),
+    };
+    assert_eq!(store.fix_page(&id, &pages[0], &last).await.unwrap(), last);
+    let ledger = store.page_ledger(&id, &pages[0]).await.unwrap().unwrap();
+    assert_eq!(ledger.fixed, Some(last));
+}
+
+pub async fn removal_batches_are_told_from_upsert_batches(make: &impl MakeStateStore) {
+    let (store, id, pages) = pages(make, 1).await;
+    let removal = BatchRecord {
+        index: 0,
+        upserted: 2,
+        failed: 0,
+        events_sent: 0,
+        failures: Vec::new(),
+        record_ids: ids(7, 2),
+        removal: true,
+    };
+    store.record_batch(&id, &pages[0], &removal).await.unwrap();
+    let ledger = store.page_ledger(&id, &pages[0]).await.unwrap().unwrap();
+    assert_eq!(ledger.batches, vec![removal]);
 }
 
 pub async fn a_last_page_is_fixed_without_a_next_cursor(make: &impl MakeStateStore) {
@@ -138,6 +166,7 @@ pub async fn answered_batches_keep_the_ids_of_their_records(make: &impl MakeStat
         events_sent: 0,
         failures: Vec::new(),
         record_ids: records,
+        removal: false,
     };
     let guids = batch(0, ids(0, 1_000));
     let other = batch(

@@ -181,10 +181,29 @@ pub struct PageTask {
     pub cursor: Option<String>,
 }
 
+/// Cursors up to this length appear in page keys as they are.
+const MAX_PLAIN_CURSOR: usize = 64;
+
+fn fnv1a(bytes: &[u8], basis: u64) -> u64 {
+    bytes.iter().fold(basis, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 impl PageTask {
-    /// The page's key in the execution's page ledger.
+    /// The page's key in the execution's page ledger. A keyset cursor (a GUID) is kept as
+    /// it is; a longer one (a change-tracking link, which can run to kilobytes) is keyed by
+    /// two 64-bit FNV-1a hashes of it and its length, so keys stay far below DynamoDB's
+    /// 1,024-byte sort key.
     pub fn page_key(&self) -> String {
         match &self.cursor {
+            Some(cursor) if cursor.len() > MAX_PLAIN_CURSOR => format!(
+                "{}:h{:016x}{:016x}-{}",
+                self.partition,
+                fnv1a(cursor.as_bytes(), 0xcbf2_9ce4_8422_2325),
+                fnv1a(cursor.as_bytes(), 0x6c62_272e_07bb_0142),
+                cursor.len()
+            ),
             Some(cursor) => format!("{}:{cursor}", self.partition),
             None => format!("{}:start", self.partition),
         }
@@ -194,6 +213,26 @@ impl PageTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_cursor_is_keyed_by_its_hashes_and_a_guid_as_it_is() {
+        let task = |cursor: &str| PageTask {
+            execution_id: "e".into(),
+            integration_id: "i".into(),
+            partition: 0,
+            cursor: Some(cursor.to_owned()),
+        };
+        let guid = "00000000-0000-0000-0000-000000000001";
+        assert_eq!(task(guid).page_key(), format!("0:{guid}"));
+        let link = format!(
+            "https://org/api/data/v9.2/contacts?$skiptoken={}",
+            "x".repeat(3_000)
+        );
+        let key = task(&link).page_key();
+        assert!(key.len() < 64, "{key}");
+        assert_eq!(key, task(&link).page_key());
+        assert_ne!(key, task(&format!("{link}y")).page_key());
+    }
 
     #[test]
     fn a_status_name_is_its_serialised_form() {

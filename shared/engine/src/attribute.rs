@@ -54,6 +54,7 @@ pub(crate) fn attribute(
         events_sent,
         failures,
         record_ids: ids.to_vec(),
+        removal: false,
     }
 }
 
@@ -72,6 +73,7 @@ pub(crate) fn whole_batch_failed(index: u32, ids: &[String], error: &str) -> Bat
             })
             .collect(),
         record_ids: ids.to_vec(),
+        removal: false,
     }
 }
 

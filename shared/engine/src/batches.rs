@@ -27,6 +27,8 @@ use crate::failpoints::failpoint;
 #[derive(Debug, Default)]
 pub(crate) struct BatchTally {
     pub upserted: u64,
+    /// Removals applied by removal batches (not users upserted).
+    pub removals_applied: u64,
     pub failed: u64,
     pub events_sent: u64,
     pub failures: Vec<RecordFailure>,
@@ -38,21 +40,25 @@ pub(crate) struct BatchTally {
     pub lost_claim: Option<DateTime<Utc>>,
     /// The indexes of the batches counted, and the index of the next batch sent.
     counted: HashSet<u32>,
-    next_index: u32,
+    pub(crate) next_index: u32,
 }
 
 impl BatchTally {
     /// Adds the batches not counted yet; `true` when there were any.
-    fn count(&mut self, batches: &[BatchRecord]) -> bool {
+    pub(crate) fn count(&mut self, batches: &[BatchRecord]) -> bool {
         let mut any = false;
         for batch in batches {
             if !self.counted.insert(batch.index) {
                 continue;
             }
             any = true;
-            self.upserted += batch.upserted;
-            self.failed += batch.failed;
-            self.events_sent += batch.events_sent;
+            if batch.removal {
+                self.removals_applied += batch.upserted;
+            } else {
+                self.upserted += batch.upserted;
+                self.failed += batch.failed;
+                self.events_sent += batch.events_sent;
+            }
             record_failures(&mut self.failures, batch.failures.iter().cloned());
             self.next_index = self.next_index.max(batch.index.saturating_add(1));
         }

@@ -7,6 +7,7 @@
 //! batches' business (`page.rs`).
 
 use dynsync_domain::Record;
+use dynsync_domain::definition::FetchMode;
 use dynsync_domain::execution::{PageTask, Partition};
 use dynsync_domain::ports::{DataSource, FixedPage, PageRequest, PortError};
 
@@ -24,6 +25,25 @@ pub(crate) struct PageRecords {
     pub fixed: FixedPage,
     /// Throttled replies the source waited out for these fetches.
     pub throttles: u32,
+    /// Change tracking: ids of changed records the definition's filter no longer selects.
+    pub filtered_out: Vec<String>,
+    /// Change tracking: ids of records deleted in Dynamics.
+    pub deleted: Vec<String>,
+    /// Change tracking: the delta token had expired, so this page began a full read.
+    pub resynced: bool,
+}
+
+impl PageRecords {
+    fn keyset(records: Vec<Record>, fixed: FixedPage, throttles: u32) -> Self {
+        Self {
+            records,
+            fixed,
+            throttles,
+            filtered_out: Vec::new(),
+            deleted: Vec::new(),
+            resynced: false,
+        }
+    }
 }
 
 /// Why a page's records could not be had.
@@ -35,7 +55,7 @@ pub(crate) enum FetchStop {
 }
 
 impl FetchStop {
-    fn source(error: PortError) -> Self {
+    pub(crate) fn source(error: PortError) -> Self {
         if error.kind().is_transient() {
             Self::Error(EngineError::Source(error))
         } else {
@@ -55,6 +75,9 @@ impl Engine {
         source: &dyn DataSource,
         fixed: Option<FixedPage>,
     ) -> Result<PageRecords, FetchStop> {
+        if prepared.plan.definition.source.fetch_mode() == FetchMode::Changes {
+            return self.change_records(task, prepared, source, fixed).await;
+        }
         let key = task.page_key();
         let fixed = match fixed {
             Some(fixed) => fixed,
@@ -79,6 +102,7 @@ impl Engine {
                 }
                 let ours = FixedPage {
                     next_cursor: page.next_cursor,
+                    sync_token: None,
                 };
                 let stored = self
                     .state
@@ -86,11 +110,7 @@ impl Engine {
                     .await
                     .map_err(|e| FetchStop::Error(EngineError::State(e)))?;
                 if stored == ours {
-                    return Ok(PageRecords {
-                        records: page.records,
-                        fixed: stored,
-                        throttles: page.throttles,
-                    });
+                    return Ok(PageRecords::keyset(page.records, stored, page.throttles));
                 }
                 // Another delivery fixed the page first (ours had lost its claim): its
                 // range is the page.
@@ -138,13 +158,7 @@ impl Engine {
             records.extend(page.records);
             match page.next_cursor {
                 Some(next) if moved => cursor = Some(next),
-                _ => {
-                    return Ok(PageRecords {
-                        records,
-                        fixed,
-                        throttles,
-                    });
-                }
+                _ => return Ok(PageRecords::keyset(records, fixed, throttles)),
             }
         }
         Err(FetchStop::Fail(format!(

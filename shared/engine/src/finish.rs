@@ -95,7 +95,12 @@ impl Engine {
         else {
             return Err(EngineError::UnknownExecution(execution_id.to_owned()));
         };
-        let status = if execution.counters.failed > 0 {
+        let c = execution.counters;
+        // A removal not applied under a setting that applies them failed (listed in
+        // failures).
+        let removals_failed = !prepared.plan.definition.removals().is_ignore()
+            && c.removals_applied < c.deleted + c.left;
+        let status = if c.failed > 0 || removals_failed {
             ExecutionStatus::CompletedWithFailures
         } else {
             ExecutionStatus::Succeeded

@@ -17,6 +17,7 @@
 
 mod attribute;
 mod batches;
+mod changes;
 mod claim;
 mod engine;
 mod error;
@@ -26,6 +27,7 @@ mod finish;
 pub mod memory;
 mod outcome;
 mod page;
+mod removals;
 pub mod runner;
 mod schedule;
 mod start;

@@ -22,6 +22,9 @@ pub struct PageOutcome {
     pub retry_after: Option<Duration>,
     /// Throttled replies Dataverse gave while this page was fetched (each waited out).
     pub dataverse_throttles: u32,
+    /// Change tracking: the delta token had expired, so this page began a full read
+    /// (deletes since the last successful run cannot be seen).
+    pub resynced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,7 @@ impl PageOutcome {
             finished: None,
             retry_after: None,
             dataverse_throttles: 0,
+            resynced: false,
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use dynsync_domain::Record;
 use dynsync_domain::execution::{Counters, PageTask, RecordFailure, record_failures};
-use dynsync_domain::ports::{BatchRecord, PortError};
+use dynsync_domain::ports::PortError;
 use dynsync_mapping::Outcome;
 
 use crate::batches::{BatchTally, Unsent, send_batches};
@@ -20,6 +20,7 @@ use crate::engine::Prepared;
 use crate::failpoints::failpoint;
 use crate::fetch::FetchStop;
 use crate::outcome::{PageDisposition, PageOutcome};
+use crate::removals::send_removals;
 use crate::{Engine, EngineError};
 
 impl Engine {
@@ -153,8 +154,21 @@ impl Engine {
             .queue_next(task, page.fixed.next_cursor.as_deref(), receive_count)
             .await?;
         failpoint!("page.after_next");
+        let answered: HashSet<String> = ledger
+            .batches
+            .iter()
+            .flat_map(|b| b.record_ids.iter().cloned())
+            .collect();
         let (mut counters, mut failures, unsent) =
-            self.map_unsent(task, prepared, &page.records, &ledger.batches);
+            self.map_unsent(task, prepared, &page.records, &answered);
+        for id in page
+            .filtered_out
+            .iter()
+            .filter(|id| !answered.contains(*id))
+        {
+            counters.skipped += 1;
+            tracing::debug!(execution_id = %task.execution_id, record_id = %id, reason = "changed, but source.filter no longer selects it", "record skipped");
+        }
 
         let sink = match self.connectors.sink(&prepared.integration).await {
             Ok(sink) => sink,
@@ -165,8 +179,9 @@ impl Engine {
                     .await;
             }
         };
-        let settings = &prepared.integration.definition().insider;
-        let tally: BatchTally = send_batches(
+        let definition = prepared.integration.definition();
+        let settings = &definition.insider;
+        let mut tally: BatchTally = send_batches(
             self.state.as_ref(),
             sink.as_ref(),
             claim,
@@ -183,6 +198,21 @@ impl Engine {
             outcome.next_page_queued = next_page_queued;
             return Ok(outcome);
         }
+        if tally.stop.is_none() {
+            tally.stop = send_removals(
+                self.state.as_ref(),
+                sink.as_ref(),
+                task,
+                definition,
+                &page.deleted,
+                &answered,
+                settings.skip_hook,
+                &mut tally,
+            )
+            .await?;
+        }
+        counters.deleted = page.deleted.len() as u64;
+        counters.removals_applied = tally.removals_applied;
         counters.upserted += tally.upserted;
         counters.failed += tally.failed;
         counters.events_sent += tally.events_sent;
@@ -212,6 +242,7 @@ impl Engine {
             finished: None,
             retry_after: None,
             dataverse_throttles: page.throttles,
+            resynced: page.resynced,
         };
         let Some(remaining) = remaining else {
             // A concurrent delivery completed the page first; it counted it.
@@ -271,12 +302,8 @@ impl Engine {
         task: &PageTask,
         prepared: &Prepared,
         records: &[Record],
-        answered: &[BatchRecord],
+        sent: &HashSet<String>,
     ) -> (Counters, Vec<RecordFailure>, Unsent) {
-        let sent: HashSet<&str> = answered
-            .iter()
-            .flat_map(|b| b.record_ids.iter().map(String::as_str))
-            .collect();
         let mut counters = Counters {
             pages: 1,
             ..Counters::default()
@@ -286,7 +313,7 @@ impl Engine {
         let mut unsent = Unsent::default();
         for record in records {
             let mapped = prepared.mapper.map(record, prepared.plan.processing_time);
-            if sent.contains(mapped.record_id.as_str()) {
+            if sent.contains(&mapped.record_id) {
                 continue;
             }
             events_not_sent += u64::from(mapped.events_not_sent);

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use dynsync_domain::Integration;
+use dynsync_domain::definition::FetchMode;
 use dynsync_domain::execution::{
     Counters, Execution, ExecutionPlan, ExecutionStatus, PageTask, Trigger, Window,
 };
@@ -145,14 +146,29 @@ impl Engine {
             Ok(plan) => plan,
             Err(error) => return self.record_failed_start(execution, error).await,
         };
-        let partitions = dynsync_fetchxml::partitions(definition.dynamics.partitions);
+        // A change-tracking read is one chain of links, from the last successful read's
+        // delta link (none: a full read that starts tracking).
+        let changes = definition.source.fetch_mode() == FetchMode::Changes;
+        let (partitions, first_cursor) = if changes {
+            let token = self
+                .state
+                .sync_token(&definition.id)
+                .await
+                .map_err(EngineError::State)?;
+            (dynsync_fetchxml::partitions(1), token)
+        } else {
+            (
+                dynsync_fetchxml::partitions(definition.dynamics.partitions),
+                None,
+            )
+        };
         let tasks: Vec<PageTask> = partitions
             .iter()
             .map(|p| PageTask {
                 execution_id: execution_id.to_owned(),
                 integration_id: definition.id.clone(),
                 partition: p.index,
-                cursor: None,
+                cursor: first_cursor.clone(),
             })
             .collect();
         let keys: Vec<String> = tasks.iter().map(PageTask::page_key).collect();

@@ -82,6 +82,7 @@ const MIGRATIONS: &[&str] = &[
     // 4: change tracking: the delta link a running execution's read ended with, and the
     // one of each integration's last successful read.
     "ALTER TABLE executions ADD COLUMN staged_token TEXT;
+     ALTER TABLE pages ADD COLUMN fixed_token TEXT;
      CREATE TABLE sync_tokens (
          integration_id TEXT PRIMARY KEY,
          token TEXT NOT NULL

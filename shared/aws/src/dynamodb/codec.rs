@@ -267,6 +267,7 @@ pub fn batch_value(batch: &BatchRecord) -> AttributeValue {
             RECORD_IDS.to_owned(),
             AttributeValue::B(Blob::new(pack_ids(&batch.record_ids))),
         ),
+        (REMOVAL.to_owned(), AttributeValue::Bool(batch.removal)),
     ]))
 }
 
@@ -354,17 +355,22 @@ pub fn fixed_value(page: &FixedPage) -> AttributeValue {
     if let Some(next) = &page.next_cursor {
         map.insert(NEXT_CURSOR.to_owned(), s(next.clone()));
     }
+    if let Some(token) = &page.sync_token {
+        map.insert(SYNC_TOKEN.to_owned(), s(token.clone()));
+    }
     AttributeValue::M(map)
 }
 
 pub fn read_fixed(reader: &Reader<'_>) -> Result<Option<FixedPage>, AwsError> {
     match reader_map(reader, FIXED)? {
         None => Ok(None),
-        Some(map) => Ok(Some(FixedPage {
-            next_cursor: Reader::new(map, reader.resource)
-                .opt_s(NEXT_CURSOR)?
-                .map(str::to_owned),
-        })),
+        Some(map) => {
+            let fixed = Reader::new(map, reader.resource);
+            Ok(Some(FixedPage {
+                next_cursor: fixed.opt_s(NEXT_CURSOR)?.map(str::to_owned),
+                sync_token: fixed.opt_s(SYNC_TOKEN)?.map(str::to_owned),
+            }))
+        }
     }
 }
 
@@ -468,6 +474,7 @@ mod tests {
             events_sent: 2,
             failures: vec![],
             record_ids: vec!["00000000-0000-0000-0000-00000000000a".into()],
+            removal: false,
         };
         let map = Item::from([
             (batch_key(10), batch_value(&batch(10))),

@@ -61,6 +61,8 @@ pub const FIXED: &str = "fixed";
 pub const NEXT_CURSOR: &str = "next_cursor";
 /// On a batch: the primary ids of its records (binary, see `codec::pack_ids`).
 pub const RECORD_IDS: &str = "record_ids";
+/// On a batch: it held removals, not upserts of read records.
+pub const REMOVAL: &str = "removal";
 /// On a page ledger item: the delivery processing the page, and until when (a timestamp in
 /// the fixed-width form of [`timestamp`], so it compares as text).
 pub const CLAIMANT: &str = "claimant";

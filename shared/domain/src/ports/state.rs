@@ -41,6 +41,9 @@ pub struct BatchRecord {
     pub failures: Vec<RecordFailure>,
     /// The primary ids of the records whose users the batch held.
     pub record_ids: Vec<String>,
+    /// A batch of removals (records that left the synced set: profiles deleted, or the
+    /// `removals` attribute set): `upserted` counts the removals applied.
+    pub removal: bool,
 }
 
 /// What a page's first delivery fetched, fixed in the ledger before anything of the page is
@@ -51,6 +54,9 @@ pub struct FixedPage {
     /// The next page's cursor (this page's last primary id), which also ends this page's id
     /// range; `None` when the page was its partition's last.
     pub next_cursor: Option<String>,
+    /// A change-tracking read's last page: the delta link the read ended with, which the
+    /// execution stages for the integration (see `StateStore::stage_sync_token`).
+    pub sync_token: Option<String>,
 }
 
 /// A page's row in the ledger.

@@ -65,6 +65,8 @@ struct StoredBatch {
     /// Absent in batches recorded before schema 3.
     #[serde(default)]
     record_ids: Vec<String>,
+    #[serde(default)]
+    removal: bool,
 }
 
 impl StoredBatch {
@@ -76,6 +78,7 @@ impl StoredBatch {
             events_sent: self.events_sent,
             failures: self.failures,
             record_ids: self.record_ids,
+            removal: self.removal,
         }
     }
 }
@@ -88,19 +91,30 @@ struct PageRow {
 }
 
 fn read_page(conn: &Connection, id: &str, key: &str) -> Result<Option<PageRow>, LocalError> {
-    let row: Option<(bool, bool, Option<String>, String)> = conn
+    let row = conn
         .query_row(
-            "SELECT done, fixed, next_cursor, batches FROM pages
+            "SELECT done, fixed, next_cursor, fixed_token, batches FROM pages
              WHERE execution_id = ?1 AND page_key = ?2",
             params![id, key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            |row| {
+                let fixed: bool = row.get(1)?;
+                let page = FixedPage {
+                    next_cursor: row.get(2)?,
+                    sync_token: row.get(3)?,
+                };
+                Ok((
+                    row.get::<_, bool>(0)?,
+                    fixed.then_some(page),
+                    row.get::<_, String>(4)?,
+                ))
+            },
         )
         .optional()
         .map_err(LocalError::sqlite("reading the page ledger"))?;
-    row.map(|(done, fixed, next_cursor, batches)| {
+    row.map(|(done, fixed, batches)| {
         Ok(PageRow {
             done,
-            fixed: fixed.then_some(FixedPage { next_cursor }),
+            fixed,
             batches: decode(&batches, "page ledger batches")?,
         })
     })
@@ -122,8 +136,9 @@ pub(super) fn fix_page(
         return Ok(fixed);
     }
     tx.execute(
-        "UPDATE pages SET fixed = 1, next_cursor = ?3 WHERE execution_id = ?1 AND page_key = ?2",
-        params![id, key, page.next_cursor],
+        "UPDATE pages SET fixed = 1, next_cursor = ?3, fixed_token = ?4
+         WHERE execution_id = ?1 AND page_key = ?2",
+        params![id, key, page.next_cursor, page.sync_token],
     )
     .map_err(LocalError::sqlite("fixing a page"))?;
     Ok(page.clone())
@@ -244,6 +259,7 @@ pub(super) fn record_batch(
         events_sent: batch.events_sent,
         failures: batch.failures,
         record_ids: batch.record_ids,
+        removal: batch.removal,
     });
     batches.sort_by_key(|b| b.index);
     let op = "recording a sent batch";
