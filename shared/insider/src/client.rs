@@ -235,14 +235,13 @@ impl InsiderClient {
         if current != *rejected {
             return Ok(Some(current));
         }
-        let stored =
-            secrets
-                .get_fresh(&self.token_secret)
-                .await
-                .map_err(|source| InsiderError::TokenSecret {
-                    name: self.token_secret.clone(),
-                    source,
-                })?;
+        let stored = secrets
+            .get_fresh(&self.token_secret)
+            .await
+            .map_err(|source| InsiderError::TokenSecret {
+                name: self.token_secret.clone(),
+                source,
+            })?;
         let stored = token_header(&stored)?;
         if stored == *rejected {
             return Ok(None);
