@@ -63,6 +63,8 @@ pub struct TickStart {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Made once per start and moved, never stored in bulk: boxing the execution buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TickOutcome {
     /// First tick of this definition: its latest slot was recorded, nothing ran.
     Initialised,

@@ -16,6 +16,8 @@ use crate::{Engine, EngineError};
 
 /// What [`Engine::start_execution`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Made once per start and moved, never stored in bulk: boxing the execution buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum StartOutcome {
     /// A new execution: `running` with its first pages queued, or already `failed` when it
     /// could not plan (its `error` says what to fix).
