@@ -400,6 +400,7 @@ pub fn read_batches(reader: &Reader<'_>) -> Result<Vec<BatchRecord>, AwsError> {
                             return Err(reader.corrupt("a batch's record ids are not binary"));
                         }
                     },
+                    removal: matches!(entry.item.get(REMOVAL), Some(AttributeValue::Bool(true))),
                 })
             }
             _ => Err(reader.corrupt("'batches' holds a non-map entry")),
