@@ -159,7 +159,11 @@ async fn a_duplicate_tick_and_two_concurrent_ticks_start_nothing_more() {
     let mut started = ids(&a, "started");
     started.extend(ids(&b, "started"));
     assert_eq!(started.len(), 1, "{a} {b}");
-    assert!(ids(&a, "already_running").is_empty() && ids(&b, "already_running").is_empty());
+    // A slot is recorded only after its start (issue 10, defect 8), so the container that
+    // loses the race may try the start too and find the run lock held: it starts nothing.
+    let mut refused = ids(&a, "already_running");
+    refused.extend(ids(&b, "already_running"));
+    assert!(refused.len() <= 1, "{a} {b}");
     let executions = stack.executions_of(&id).await;
     assert_eq!(executions.len(), 2);
     assert_eq!(executions[0].id, started[0]);
