@@ -3,11 +3,12 @@
 //! definition written against them (`stack`), contacts seeded with chosen timestamps and
 //! what Insider received per user (`data`), the `dynsync` binary run as a user would
 //! (`cli`), and the engine run directly over the SQLite adapters and live connectors
-//! (`local`). It depends on the emulators, the engine and the adapters, never on the CLI.
+//! (`local`), and the fault matrix's oracle (`oracle`). It depends on the emulators, the engine and the adapters, never on the CLI.
 
 pub mod cli;
 pub mod data;
 pub mod local;
+pub mod oracle;
 pub mod stack;
 
 pub use cli::{EXECUTION_KEYS, RunOutput, counter, counters_add_up};

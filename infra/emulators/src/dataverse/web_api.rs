@@ -3,6 +3,7 @@
 //! and by `$batch`, which runs its inner GETs through the same function.
 
 use super::errors::ApiError;
+use super::faults::Injected;
 use super::fetchxml;
 use super::render::{self, Annotations};
 use super::server::Shared;
@@ -68,6 +69,33 @@ pub fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Reply {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match shared.faults.injected(authorization) {
+        Some(Injected::RevokedToken) => {
+            let err =
+                ApiError::unauthorized("The access token has been revoked. Request a new token.");
+            return Reply::error(&err).with_header(
+                "WWW-Authenticate",
+                format!(
+                    "Bearer authorization_uri={}/{}/oauth2/authorize, resource_id={}/",
+                    shared.base_url,
+                    super::TENANT,
+                    shared.base_url
+                ),
+            );
+        }
+        Some(Injected::BareThrottle) => {
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "0x80072322",
+                "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+            );
+            return Reply::error(&err);
+        }
+        None => {}
+    }
     let path = percent_encoding::percent_decode_str(path)
         .decode_utf8_lossy()
         .into_owned();
@@ -150,6 +178,7 @@ fn route(
                         .faults
                         .spoil_primary_id(&mut page.rows, def.primary_id);
                 }
+                shared.faults.spoil_field(&mut page.rows);
                 fetch_reply(shared, set, page, ann, &pref)
             }
             None => super::odata::query(&st, &shared.web_api_url(), set, &pairs, &pref, ann)?,
@@ -165,7 +194,32 @@ fn route(
             ..reply
         });
     }
+    if shared.faults.wrong_types(p) {
+        return Ok(wrong_types(reply));
+    }
     Ok(reply)
+}
+
+/// A page whose `value` holds each record's first string column (its id, as rendered)
+/// instead of the record object: valid JSON, wrong types.
+fn wrong_types(reply: Reply) -> Reply {
+    let Ok(Value::Object(mut page)) = serde_json::from_str::<Value>(&reply.body) else {
+        return reply;
+    };
+    if let Some(Value::Array(rows)) = page.get_mut("value") {
+        for row in rows.iter_mut() {
+            let text = row
+                .as_object()
+                .and_then(|r| r.values().find_map(Value::as_str))
+                .unwrap_or("record")
+                .to_owned();
+            *row = Value::String(text);
+        }
+    }
+    Reply {
+        body: Value::Object(page).to_string(),
+        ..reply
+    }
 }
 
 fn fetch_reply(

@@ -4,7 +4,8 @@
 //! store that merges by identifier, appended events, `skip_hook` recorded, inspection
 //! endpoints (`GET /_emulator/profiles`, `/_emulator/events`, `/_emulator/requests`,
 //! `POST /_emulator/reset`, `POST /_emulator/faults`) and fault knobs (429 with
-//! Retry-After, 5xx, latency). The Delete User Profile API (`POST /api/user/v1/delete`,
+//! Retry-After, 5xx, latency; in code also storms of 5xx, 413 over a size, users rejected
+//! with or without their index, replies that are not JSON and a token rotated mid-run). The Delete User Profile API (`POST /api/user/v1/delete`,
 //! one user per request, 10,000 a minute) is served too (`delete`), with its own knobs
 //! ([`DeleteFaults`]); the profile store forgets a deleted user.
 

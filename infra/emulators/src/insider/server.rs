@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::faults::Rejections;
 use super::validate::{Errors, validate_user};
 
 /// Insider's request size limit (decimal bytes).
@@ -41,7 +42,7 @@ fn reply(status: StatusCode, body: Value) -> Response {
 }
 
 async fn upsert(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let request = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let fault = shared.faults.next();
     if !fault.latency.is_zero() {
         tokio::time::sleep(fault.latency).await;
@@ -74,17 +75,29 @@ async fn upsert(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             json!({"success": false, "message": "Partner is invalid."}),
         );
     }
-    if header_text("x-request-token") != shared.config.token {
+    let token = shared
+        .faults
+        .rotated_token(request)
+        .unwrap_or_else(|| shared.config.token.clone());
+    if header_text("x-request-token") != token {
         return reply(
             StatusCode::UNAUTHORIZED,
             json!({"success": false, "message": "Partner token authentication failed."}),
         );
     }
-    if body.len() > MAX_BODY_BYTES {
+    if body.len() > MAX_BODY_BYTES || shared.faults.too_large(body.len()) {
         return reply(
             StatusCode::PAYLOAD_TOO_LARGE,
             json!({"success": false, "message": "request body is bigger than maximum allowed size 5,000,000 bytes"}),
         );
+    }
+    if shared.faults.garble() {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><body><h1>Service temporarily unavailable</h1></body></html>",
+        )
+            .into_response();
     }
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
@@ -116,8 +129,11 @@ async fn upsert(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         .unwrap_or(false);
     let mut errors = Errors::new();
     let mut valid = Vec::new();
+    let rejections = shared.faults.rejections();
     for (i, user) in users.iter().enumerate() {
-        if validate_user(i, user, &mut errors) {
+        if validate_user(i, user, &mut errors)
+            && !rejected(rejections.as_ref(), i, user, &mut errors)
+        {
             valid.push(user);
         }
     }
@@ -144,6 +160,31 @@ async fn upsert(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         StatusCode::OK,
         json!({"data": {"successful": successful, "fail": fail}}),
     )
+}
+
+/// Whether the [`super::InsiderFaults::reject_emails`] knob rejects user `i` (its error is
+/// added, keyed `users.<i>.identifiers.email.rejected` or, unindexed, `users`).
+fn rejected(rejections: Option<&Rejections>, i: usize, user: &Value, errors: &mut Errors) -> bool {
+    let Some(rejections) = rejections else {
+        return false;
+    };
+    let email = user
+        .pointer("/identifiers/email")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !rejections.emails.contains(email) {
+        return false;
+    }
+    let key = if rejections.indexed {
+        format!("users.{i}.identifiers.email.rejected")
+    } else {
+        "users".to_owned()
+    };
+    errors
+        .entry(key)
+        .or_default()
+        .push("user is rejected by the emulator's fault knob".to_owned());
+    true
 }
 
 async fn profiles(State(shared): State<Arc<Shared>>) -> Response {
