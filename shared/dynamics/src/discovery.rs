@@ -25,6 +25,9 @@ pub struct EntityInfo {
     pub primary_id: String,
     pub display_name: String,
     pub custom: bool,
+    /// The table's "Track changes" setting (`ChangeTrackingEnabled`): fetch mode `changes`
+    /// needs it on.
+    pub change_tracking: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,7 +76,7 @@ impl DataverseClient {
     pub async fn entities(&self) -> Result<Vec<EntityInfo>, DynamicsError> {
         let json = self
             .get_json(
-                "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity&$filter=IsValidForAdvancedFind eq true")
+                "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity,ChangeTrackingEnabled&$filter=IsValidForAdvancedFind eq true")
             .await?;
         let mut entities: Vec<EntityInfo> = values(&json)?.iter().map(entity_info).collect();
         entities.retain(|e| !e.entity_set.is_empty());
@@ -86,7 +89,7 @@ impl DataverseClient {
         let name = logical_name_of(logical_name)?;
         let json = self
             .get_json(
-                &format!("EntityDefinitions(LogicalName='{name}')?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity"))
+                &format!("EntityDefinitions(LogicalName='{name}')?$select=LogicalName,EntitySetName,PrimaryIdAttribute,DisplayName,IsCustomEntity,ChangeTrackingEnabled"))
             .await
             .map_err(|e| not_found_as(e, &format!("entity '{name}'")))?;
         Ok(entity_info(&json))
@@ -294,6 +297,10 @@ fn entity_info(json: &Value) -> EntityInfo {
         display_name: label(json.get("DisplayName")),
         custom: json
             .get("IsCustomEntity")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        change_tracking: json
+            .get("ChangeTrackingEnabled")
             .and_then(Value::as_bool)
             .unwrap_or(false),
     }

@@ -125,6 +125,18 @@ pub enum DynamicsError {
     UnsupportedListMembers { member_type: String },
     #[error(transparent)]
     FetchXml(#[from] FetchXmlError),
+    #[error(
+        "Dataverse no longer has the changes since the stored change-tracking token (0x80044352: {message}): the organization keeps changes only for its ExpireChangeTrackingInDays; a full read starts tracking again"
+    )]
+    ChangeTokenExpired { message: String },
+    #[error(
+        "change tracking is off for table '{entity}' (0x80072491): turn on \"Track changes\" for table {entity} in Power Apps: Tables > {entity} > Properties > Advanced options, then run again"
+    )]
+    ChangeTrackingOff { entity: String },
+    #[error(
+        "the change-tracking link points at {got}, not at web_api_url ({expected}): dynsync follows only links of the configured organization; if web_api_url changed, clear the stored token so a full read starts again"
+    )]
+    UntrustedLink { got: String, expected: String },
 }
 
 fn detail_suffix(detail: &str) -> String {
@@ -235,6 +247,10 @@ impl DynamicsError {
             (401, _) => Self::Unauthorized { detail: message },
             (403, _) => Self::Forbidden { detail: message },
             (_, "0x80040203") => Self::InvalidFetchXml { code, message },
+            (_, "0x80044352") => Self::ChangeTokenExpired { message },
+            (_, "0x80072491") => Self::ChangeTrackingOff {
+                entity: entity_named(&message).unwrap_or_default(),
+            },
             (404, _) | (_, "0x80041102") => Self::NotFound {
                 what: "the requested resource".to_owned(),
                 code,
@@ -270,6 +286,16 @@ fn aadsts_code(description: &str) -> Option<u32> {
 /// Entra descriptions carry trace and correlation ids on later lines; keep the first.
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// `Entity contact isn't enabled for change tracking.` -> `contact`.
+fn entity_named(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Entity ")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 fn quoted_after(text: &str, marker: &str) -> Option<String> {
@@ -377,6 +403,30 @@ mod tests {
         ] {
             assert!(!other.refuses_primary_id_range("contactid"), "{other}");
         }
+    }
+
+    #[test]
+    fn change_tracking_errors_are_typed_permanent_and_name_the_fix() {
+        let expired = DynamicsError::from_dataverse_reply(
+            400,
+            "0x80044352".to_owned(),
+            "Version stamp associated with the client has expired. Please perform a full sync."
+                .to_owned(),
+        );
+        assert!(matches!(expired, DynamicsError::ChangeTokenExpired { .. }));
+        assert_eq!(expired.kind(), ErrorKind::Permanent);
+        let off = DynamicsError::from_dataverse_reply(
+            400,
+            "0x80072491".to_owned(),
+            "Entity contact isn't enabled for change tracking.".to_owned(),
+        );
+        assert_eq!(off.kind(), ErrorKind::Permanent);
+        assert!(
+            off.to_string().contains(
+                "turn on \"Track changes\" for table contact in Power Apps: Tables > contact > Properties > Advanced options"
+            ),
+            "{off}"
+        );
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! retries with backoff, jitter and `Retry-After`), `client` (authorised Web API calls, a
 //! 401 refreshes once), `discovery` (WhoAmI, entities, attributes, option-set labels,
 //! marketing lists), `fetch` (FetchXML queries, through `$batch` when the URL is too long)
-//! and `source` (the engine's [`dynsync_domain::ports::DataSource`]).
+//! `changes` (change tracking: change pages, then the changed ids' records through FetchXML
+//! with the record filter) and `source` (the engine's [`dynsync_domain::ports::DataSource`]).
 //! Must not depend on the AWS SDK or engine internals.
 
+mod changes;
 mod client;
 mod discovery;
 mod error;
@@ -19,6 +21,7 @@ mod source;
 mod token;
 mod transport;
 
+pub use changes::{ChangeRead, ChangeTable, IDS_PER_QUERY, MAX_CHANGES_PER_PAGE, MAX_LINK};
 pub use client::DataverseClient;
 pub use discovery::{AttributeInfo, EntityInfo, ListInfo, WhoAmI};
 pub use error::DynamicsError;

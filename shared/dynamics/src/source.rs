@@ -8,6 +8,12 @@
 //! the partition's `after`/`until`, which the query can no longer express, are enforced here
 //! in SQL Server GUID order (records at or before the start dropped; records past the end
 //! dropped and paging stops there), so a redelivered page refetches the same fixed range.
+//!
+//! Change tracking (fetch mode `changes`): [`DataSource::fetch_changes`] reads one change
+//! page (`changes.rs`), then fetches the changed ids' records with the definition's fields
+//! and record filter, so Dataverse evaluates the filter; changed ids it does not select are
+//! `filtered_out`. An expired token is [`ChangesReply::TokenExpired`], not an error; a table
+//! whose "Track changes" is off is refused at planning ([`DataverseSource::require_change_tracking`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,12 +21,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use dynsync_domain::definition::Method;
 use dynsync_domain::execution::{ListTarget, SourcePlan};
-use dynsync_domain::ports::{DataSource, PageRequest, PortError, SourcePage};
+use dynsync_domain::ports::{
+    ChangesPage, ChangesReply, ChangesRequest, DataSource, PageRequest, PortError, SourcePage,
+};
 use dynsync_domain::{Integration, Record};
 use dynsync_fetchxml::sql_server_key;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::changes::ChangeTable;
 use crate::client::{DataverseClient, SERVICE};
 use crate::error::DynamicsError;
 use crate::fetch::FetchPage;
@@ -124,6 +133,87 @@ impl DataverseSource {
             primary_id: info.primary_id,
             labels,
             list,
+        })
+    }
+
+    /// Refuses `entity` when its "Track changes" setting (`ChangeTrackingEnabled`) is off,
+    /// with [`DynamicsError::ChangeTrackingOff`] naming the setting; the planner calls it
+    /// for a definition whose fetch mode is `changes`.
+    pub async fn require_change_tracking(&self, entity: &str) -> Result<(), DynamicsError> {
+        let info = self.client.entity(entity).await?;
+        if info.change_tracking {
+            Ok(())
+        } else {
+            Err(DynamicsError::ChangeTrackingOff {
+                entity: info.logical_name,
+            })
+        }
+    }
+
+    /// [`DataSource::fetch_changes`] with the typed error.
+    pub async fn fetch_changes_typed(
+        &self,
+        request: ChangesRequest<'_>,
+    ) -> Result<ChangesReply, DynamicsError> {
+        let (page, throttles) = count_throttles(self.changes(&request)).await;
+        match page {
+            Ok(mut page) => {
+                page.throttles = throttles;
+                tracing::debug!(
+                    integration_id = request.integration.id(),
+                    records = page.records.len(),
+                    filtered_out = page.filtered_out.len(),
+                    deleted = page.deleted.len(),
+                    more = page.next_link.is_some(),
+                    throttles,
+                    "change page fetched"
+                );
+                Ok(ChangesReply::Page(page))
+            }
+            Err(DynamicsError::ChangeTokenExpired { message }) => {
+                tracing::warn!(
+                    integration_id = request.integration.id(),
+                    entity = %request.plan.entity,
+                    "Dataverse refused the change-tracking token ({message}); a full read is needed"
+                );
+                Ok(ChangesReply::TokenExpired(message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn changes(&self, request: &ChangesRequest<'_>) -> Result<ChangesPage, DynamicsError> {
+        let plan = request.plan;
+        if plan.list.is_some() {
+            return Err(DynamicsError::Config {
+                problem: "fetch_mode changes reads an entity (method: entity); a marketing list is read with list_mode".to_owned(),
+            });
+        }
+        let definition = request.integration.definition();
+        let table = ChangeTable {
+            entity: &plan.entity,
+            entity_set: &plan.entity_set,
+            primary_id: &plan.primary_id,
+        };
+        let read = self
+            .client
+            .change_page(table, definition.dynamics.page_size, request.link)
+            .await?;
+        let (records, filtered_out) = if read.changed.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let filter = request.integration.filter().map(|f| f.xml());
+            self.client
+                .fetch_ids(table, &definition.source.fields, filter, &read.changed)
+                .await?
+        };
+        Ok(ChangesPage {
+            records,
+            filtered_out,
+            deleted: read.deleted,
+            next_link: read.next_link,
+            delta_link: read.delta_link,
+            throttles: 0,
         })
     }
 
@@ -318,6 +408,12 @@ impl DataSource for DataverseSource {
 
     async fn fetch_page(&self, request: PageRequest<'_>) -> Result<SourcePage, PortError> {
         self.fetch_page_typed(request)
+            .await
+            .map_err(|e| PortError::from_error(e.kind(), e))
+    }
+
+    async fn fetch_changes(&self, request: ChangesRequest<'_>) -> Result<ChangesReply, PortError> {
+        self.fetch_changes_typed(request)
             .await
             .map_err(|e| PortError::from_error(e.kind(), e))
     }

@@ -21,4 +21,4 @@ pub use error::FetchXmlError;
 pub use guid::{
     parse_guid, partition_contains, partitions, sql_server_cmp, sql_server_key, uuid_from_key,
 };
-pub use query::{PageQuery, cookie_page_query, page_query};
+pub use query::{MAX_IDS_PER_QUERY, PageQuery, cookie_page_query, ids_query, page_query};

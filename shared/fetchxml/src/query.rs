@@ -56,6 +56,69 @@ pub fn cookie_page_query(
     PageQuery::of(request, filter).to_cookie_fetchxml()
 }
 
+/// Most ids one [`ids_query`] takes: its `in` condition becomes one SQL parameter per id,
+/// and SQL Server allows 2,100 parameters a statement; 2,000 leaves room for the filter's.
+pub const MAX_IDS_PER_QUERY: usize = 2_000;
+
+/// The query of change tracking's second step (ARCHITECTURE.md section 9): the records with
+/// these primary ids that the record filter selects, with the definition's fields, in
+/// primary-id order. Change tracking refuses `$filter`, so the changed ids are read first
+/// and the filter is evaluated by Dataverse here; an id the reply lacks was filtered out
+/// (or deleted since). `ids` must be 1 to [`MAX_IDS_PER_QUERY`] GUIDs.
+pub fn ids_query(
+    entity: &str,
+    primary_id: &str,
+    fields: &[String],
+    filter: Option<&str>,
+    ids: &[String],
+) -> Result<String, FetchXmlError> {
+    if ids.is_empty() || ids.len() > MAX_IDS_PER_QUERY {
+        return Err(FetchXmlError::Malformed {
+            what: "the changed-ids query",
+            problem: format!(
+                "it needs 1 to {MAX_IDS_PER_QUERY} ids, got {}; split the ids into batches",
+                ids.len()
+            ),
+        });
+    }
+    let query = PageQuery {
+        entity,
+        primary_id,
+        fields,
+        page_size: 1,
+        filter: None,
+        fetch_mode: FetchMode::All,
+        window: None,
+        list: None,
+        partition: None,
+        cursor: None,
+    };
+    let count = ids.len().to_string();
+    let mut fetch = Element::new("fetch").attr("count", &count);
+    let mut entity_el = Element::new("entity").attr("name", entity);
+    for field in query.columns() {
+        entity_el = entity_el.child(Element::new("attribute").attr("name", field));
+    }
+    entity_el = entity_el.child(Element::new("order").attr("attribute", primary_id));
+    let mut within = Element::new("condition")
+        .attr("attribute", primary_id)
+        .attr("operator", "in");
+    for id in ids {
+        let id = parse_guid("a changed record id", id)?;
+        let mut value = Element::new("value");
+        value.children.push(Node::Text(id.hyphenated().to_string()));
+        within = within.child(value);
+    }
+    let mut and = Element::new("filter").attr("type", "and").child(within);
+    if let Some(filter) = filter {
+        and.children
+            .push(Node::Element(parse(filter, "the record filter")?));
+    }
+    entity_el = entity_el.child(and);
+    fetch = fetch.child(entity_el);
+    fetch.to_xml()
+}
+
 impl<'a> PageQuery<'a> {
     /// The query of a page request.
     pub fn of(request: &PageRequest<'a>, filter: Option<&'a str>) -> Self {
@@ -403,6 +466,39 @@ mod tests {
         );
         assert!(next.contains(r#"<order attribute="contactid"/>"#));
         assert!(!next.contains("000000000001"));
+    }
+
+    #[test]
+    fn the_ids_query_selects_those_ids_with_the_fields_and_the_record_filter() {
+        let fields = ["emailaddress1".to_owned()];
+        let ids = [
+            "00000000-0000-0000-0000-000000000002".to_owned(),
+            "{00000000-0000-0000-0000-00000000000A}".to_owned(),
+        ];
+        let filter = r#"<filter type="and"><condition attribute="statecode" operator="eq" value="0"/></filter>"#;
+        let xml = ids_query("contact", "contactid", &fields, Some(filter), &ids).unwrap();
+        assert_eq!(
+            xml,
+            r#"<fetch count="2"><entity name="contact"><attribute name="contactid"/><attribute name="emailaddress1"/><order attribute="contactid"/><filter type="and"><condition attribute="contactid" operator="in"><value>00000000-0000-0000-0000-000000000002</value><value>00000000-0000-0000-0000-00000000000a</value></condition><filter type="and"><condition attribute="statecode" operator="eq" value="0"/></filter></filter></entity></fetch>"#
+        );
+        let unfiltered = ids_query("contact", "contactid", &[], None, &ids[..1]).unwrap();
+        assert!(
+            unfiltered.contains(r#"operator="in"><value>"#),
+            "{unfiltered}"
+        );
+    }
+
+    #[test]
+    fn the_ids_query_refuses_non_guids_and_batches_of_the_wrong_size() {
+        let bad = ["' or 1=1".to_owned()];
+        let error = ids_query("contact", "contactid", &[], None, &bad).unwrap_err();
+        assert!(error.to_string().contains("not a GUID"), "{error}");
+        assert!(ids_query("contact", "contactid", &[], None, &[]).is_err());
+        let many: Vec<String> = (0..=MAX_IDS_PER_QUERY)
+            .map(|i| format!("00000000-0000-0000-0000-{i:012}"))
+            .collect();
+        let error = ids_query("contact", "contactid", &[], None, &many).unwrap_err();
+        assert!(error.to_string().contains("split"), "{error}");
     }
 
     #[test]

@@ -18,6 +18,10 @@
 //! Lambda, which keeps its clients across invocations, so picks up a rotated key (once the
 //! store's own cache, 5 minutes for Secrets Manager, serves the new value).
 //!
+//! Deleting users (`removals: delete_profile`): `delete.rs`, one request per user to the
+//! Delete User Profile endpoint, whose URL is `insider.api_url` with its last path segment
+//! (`upsert`) replaced by `delete` ([`InsiderClient::delete_url`]).
+//!
 //! Retrying is safe for profiles (upserts are idempotent by identifier) but a request that
 //! timed out after Insider applied it will, when retried, append its events a second time:
 //! the at-least-once trade-off the architecture accepts (ARCHITECTURE.md section 7).
@@ -26,7 +30,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use dynsync_domain::definition::InsiderSettings;
-use dynsync_domain::ports::{BatchOutcome, PortError, Secret, SecretStore, UserFailure, UserSink};
+use dynsync_domain::ports::{
+    BatchOutcome, DeleteOutcome, PortError, Secret, SecretStore, UserFailure, UserSink,
+};
 use dynsync_domain::retry::{RetryPolicy, fits_before_deadline, retry_after_secs};
 use dynsync_domain::{InsiderUser, Integration};
 use dynsync_mapping::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH};
@@ -45,6 +51,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct InsiderClient {
     http: reqwest::Client,
     url: Url,
+    /// The Delete User Profile endpoint (see the module comment).
+    pub(crate) delete_url: Url,
     policy: RetryPolicy,
     /// The `X-REQUEST-TOKEN` sent; replaced when a re-read after a 401 finds a new one.
     token: Arc<RwLock<HeaderValue>>,
@@ -82,6 +90,7 @@ impl InsiderClient {
                 reason: "the scheme must be https (or http for a local emulator)".to_owned(),
             });
         }
+        let delete_url = delete_url_of(&url);
         let mut headers = HeaderMap::new();
         let partner = HeaderValue::from_str(&settings.partner)
             .map_err(|_| InsiderError::InvalidPartnerHeader)?;
@@ -96,6 +105,7 @@ impl InsiderClient {
         Ok(Self {
             http,
             url,
+            delete_url,
             policy: RetryPolicy::new(retries),
             token: Arc::new(RwLock::new(token)),
             token_secret: settings.token.secret.clone(),
@@ -122,6 +132,12 @@ impl InsiderClient {
             DEFAULT_TIMEOUT,
             definition.dynamics.retries,
         )
+    }
+
+    /// The Delete User Profile endpoint: `insider.api_url` with its last path segment
+    /// replaced by `delete` (`https://unification.useinsider.com/api/user/v1/delete`).
+    pub fn delete_url(&self) -> &Url {
+        &self.delete_url
     }
 
     /// Replaces the retry policy (tests use short backoffs).
@@ -194,11 +210,20 @@ impl InsiderClient {
         }
     }
 
-    /// [`Self::post`]s `body`; after a 401, once more if re-reading the token secret gives
-    /// a new token.
+    /// [`Self::post`]s `body` to the upsert endpoint; after a 401, once more if re-reading
+    /// the token secret gives a new token.
     async fn post_authorised(&self, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), InsiderError> {
+        self.post_authorised_to(&self.url, body).await
+    }
+
+    /// [`Self::post_authorised`] to `url`.
+    pub(crate) async fn post_authorised_to(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Vec<u8>), InsiderError> {
         let token = self.current_token();
-        let (status, reply) = self.post(body.clone(), &token).await?;
+        let (status, reply) = self.post(url, body.clone(), &token).await?;
         if status != StatusCode::UNAUTHORIZED {
             return Ok((status, reply));
         }
@@ -208,7 +233,7 @@ impl InsiderClient {
                     secret = %self.token_secret,
                     "Insider refused the token (401); sending again with the token re-read from the secret store"
                 );
-                self.post(body, &renewed).await
+                self.post(url, body, &renewed).await
             }
             None => Ok((status, reply)),
         }
@@ -250,10 +275,11 @@ impl InsiderClient {
         Ok(Some(stored))
     }
 
-    /// POSTs `body` with `token`, retrying transient failures; returns the first
+    /// POSTs `body` to `url` with `token`, retrying transient failures; returns the first
     /// non-transient reply.
     async fn post(
         &self,
+        url: &Url,
         body: Vec<u8>,
         token: &HeaderValue,
     ) -> Result<(StatusCode, Vec<u8>), InsiderError> {
@@ -263,7 +289,7 @@ impl InsiderClient {
             let last = attempt > self.policy.retries;
             let result = self
                 .http
-                .post(self.url.clone())
+                .post(url.clone())
                 .header("x-request-token", token.clone())
                 .body(body.clone())
                 .send()
@@ -367,8 +393,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
+/// `.../api/user/v1/upsert` -> `.../api/user/v1/delete`: the last path segment replaced.
+fn delete_url_of(upsert: &Url) -> Url {
+    let mut url = upsert.clone();
+    let path = upsert.path().trim_end_matches('/');
+    let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+    url.set_path(&format!("{parent}/delete"));
+    url.set_query(None);
+    url
+}
+
 /// The permanent error of a non-2xx, non-transient reply.
-fn classify(status: StatusCode, reply: &[u8], bytes: usize) -> InsiderError {
+pub(crate) fn classify(status: StatusCode, reply: &[u8], bytes: usize) -> InsiderError {
     let message = error_message(reply);
     match status {
         StatusCode::UNAUTHORIZED => InsiderError::Unauthorized,
@@ -395,6 +431,12 @@ impl UserSink for InsiderClient {
         skip_hook: bool,
     ) -> Result<BatchOutcome, PortError> {
         self.send_batch(users, skip_hook)
+            .await
+            .map_err(|error| PortError::from_error(error.kind(), error))
+    }
+
+    async fn delete_users(&self, users: &[InsiderUser]) -> Result<DeleteOutcome, PortError> {
+        self.delete_all(users)
             .await
             .map_err(|error| PortError::from_error(error.kind(), error))
     }
