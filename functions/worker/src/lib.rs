@@ -228,6 +228,7 @@ impl Worker {
                 skipped: c.skipped,
                 events_sent: c.events_sent,
                 dataverse_throttles: Some(u64::from(outcome.dataverse_throttles)),
+                resynced: outcome.resynced,
                 duration_ms: millis(started.elapsed()),
             }
             .emit(metrics);

@@ -8,8 +8,9 @@
 //! records, fixed by the first delivery and re-read in that range by later ones),
 //! `batches` (batched upsert recorded by record id so redeliveries send nothing twice),
 //! `outcome` (what became of a page task), `attribute` (Insider's answer to a batch as
-//! counts), `claim` (one delivery at a time
-//! processes a page), `failpoints` (test-only fault injection on the page path),
+//! counts), `changes` (change-tracking pages: links as cursors, the delta link staged),
+//! `removals` (what records that left the synced set get in Insider), `claim` (one
+//! delivery at a time processes a page), `failpoints` (test-only fault injection on the page path),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,

@@ -14,7 +14,7 @@ use dynsync_domain::ports::{BatchRecord, StateStore, UserSink};
 use dynsync_domain::{Definition, InsiderUser};
 
 use crate::EngineError;
-use crate::attribute::attribute;
+use crate::attribute::{attribute, whole_batch_failed};
 use crate::batches::BatchTally;
 use crate::failpoints::failpoint;
 
@@ -100,23 +100,8 @@ pub(crate) async fn send_removals(
             }
             Err(error) if error.kind().is_transient() => return Err(EngineError::Sink(error)),
             Err(error) => {
-                let reason = format!("removal not applied: Insider refused it: {error}");
-                let record = BatchRecord {
-                    index,
-                    upserted: 0,
-                    failed: batch_ids.len() as u64,
-                    events_sent: 0,
-                    failures: batch_ids
-                        .iter()
-                        .take(MAX_RECORDED_FAILURES)
-                        .map(|id| RecordFailure {
-                            record_id: id.clone(),
-                            reason: reason.clone(),
-                        })
-                        .collect(),
-                    record_ids: batch_ids.to_vec(),
-                    removal: true,
-                };
+                let mut record = whole_batch_failed(index, batch_ids, &error.to_string());
+                record.removal = true;
                 (
                     record,
                     Some(format!(
@@ -157,17 +142,7 @@ fn removal_users(definition: &Definition, ids: &[String]) -> Option<Vec<InsiderU
                     _ => user.identifiers.uuid = Some(id.clone()),
                 }
                 if let Some((key, value)) = attribute {
-                    match key.strip_prefix("custom.") {
-                        Some(name) => {
-                            let mut custom = serde_json::Map::new();
-                            custom.insert(name.to_owned(), value.clone());
-                            user.attributes
-                                .insert("custom".to_owned(), serde_json::Value::Object(custom));
-                        }
-                        None => {
-                            user.attributes.insert(key.to_owned(), value.clone());
-                        }
-                    }
+                    dynsync_mapping::set_attribute(&mut user.attributes, key, value.clone());
                 }
                 user
             })

@@ -17,4 +17,14 @@ mod phone;
 mod values;
 
 pub use batch::upsert_body;
+
+/// Writes `value` under an Insider attribute key: a standard key at the root, `custom.<key>`
+/// inside the `custom` object (as the definition's attributes are placed).
+pub fn set_attribute(
+    attributes: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    value: serde_json::Value,
+) {
+    fields::Slot::parse(key).put(attributes, value);
+}
 pub use mapper::{MappedRecord, Mapper, Outcome, UNKNOWN_RECORD_ID};

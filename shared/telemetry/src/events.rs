@@ -51,6 +51,8 @@ pub struct PageProcessed<'a> {
     /// 429 replies from Dataverse while reading this page (each was waited out), when the
     /// source reports them; `None` records no throttle metric rather than a false zero.
     pub dataverse_throttles: Option<u64>,
+    /// Change tracking: the delta token had expired and this page began a full read.
+    pub resynced: bool,
     pub duration_ms: u64,
 }
 
@@ -79,6 +81,9 @@ impl Event for PageProcessed<'_> {
         ];
         if let Some(throttles) = self.dataverse_throttles {
             values.push(("DataverseThrottles", Unit::Count, count(throttles)));
+        }
+        if self.resynced {
+            values.push(("ResyncAfterExpiredToken", Unit::Count, 1.0));
         }
         metrics.record(self.integration_id, self.execution_id, &values);
     }
@@ -290,6 +295,7 @@ mod tests {
             skipped: 15,
             events_sent: 480,
             dataverse_throttles: Some(2),
+            resynced: false,
             duration_ms: 1234,
         });
         assert_eq!(
@@ -323,8 +329,10 @@ mod tests {
             skipped: 0,
             events_sent: 0,
             dataverse_throttles: None,
+            resynced: true,
             duration_ms: 5,
         });
+        assert_eq!(document["ResyncAfterExpiredToken"], json!(1.0));
         assert!(document.get("DataverseThrottles").is_none());
         assert!(!metric_names(&document).contains(&"DataverseThrottles:Count".to_owned()));
         assert_eq!(document["PagesProcessed"], json!(1.0));
