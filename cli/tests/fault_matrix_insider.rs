@@ -124,7 +124,6 @@ async fn a_storm_of_insider_500s_past_the_retries_fails_the_run_and_a_rerun_sync
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 10: when Insider's 500s outlast the retries the run fails with 'page P failed 5 times; last error: Insider: Insider failed with HTTP 500 after 1 attempts: The request processing has failed because of an unknown error.' (shared/insider/src/error.rs, InsiderError::Server): unlike Dataverse's throttling and timeout errors it names nothing to do (run again later, dynamics.retries)"]
 async fn a_storm_of_insider_500s_past_the_retries_fails_with_an_error_saying_what_to_do() {
     let (stack, file, _) = stack(0).await;
     stack.insider.faults().fail_next(u64::MAX, 500);
@@ -147,7 +146,6 @@ async fn a_413_fails_the_run_naming_the_request_size_and_a_rerun_syncs_everythin
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 10: a 413 for a body under 5 MB is reported as 'request body of N bytes is over Insider's 5,000,000-byte limit: split batches with dynsync_mapping::batch::split' (shared/insider/src/error.rs, TooLarge): it claims a size over 5 MB that the body does not have and points at an internal function the user cannot call; it should say Insider answered 413 and what the user can change"]
 async fn a_413_for_a_body_under_5_mb_says_what_insider_answered_and_what_to_change() {
     let (stack, file, _) = stack(5).await;
     stack.insider.faults().payload_limit(Some(200));

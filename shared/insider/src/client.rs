@@ -412,9 +412,9 @@ pub(crate) fn classify(status: StatusCode, reply: &[u8], bytes: usize) -> Inside
         StatusCode::BAD_REQUEST if message.to_ascii_lowercase().contains("partner is invalid") => {
             InsiderError::InvalidPartner
         }
-        StatusCode::PAYLOAD_TOO_LARGE => InsiderError::TooLarge { bytes },
+        StatusCode::PAYLOAD_TOO_LARGE => InsiderError::PayloadTooLarge { bytes },
         _ if message.contains("bigger than maximum allowed size") => {
-            InsiderError::TooLarge { bytes }
+            InsiderError::PayloadTooLarge { bytes }
         }
         _ => InsiderError::Rejected {
             status: status.as_u16(),

@@ -49,15 +49,27 @@ pub enum InsiderError {
     )]
     Forbidden,
 
+    /// A body dynsync itself found too big before sending (batches are split under the
+    /// limit, so this is a dynsync defect, not a setting).
     #[error(
-        "request body of {bytes} bytes is over Insider's 5,000,000-byte limit: split batches \
-         with dynsync_mapping::batch::split"
+        "a batch's request body of {bytes} bytes is over Insider's 5,000,000-byte limit and was \
+         not sent; this is a dynsync bug (batches are split under the limit): please report it \
+         with the definition"
     )]
     TooLarge { bytes: usize },
 
+    /// Insider (or a proxy in front of it) answered 413 to a body under the documented limit.
     #[error(
-        "batch of {count} users is over Insider's 1,000-user limit: split batches with \
-         dynsync_mapping::batch::split"
+        "Insider answered 413 Payload Too Large to a request of {bytes} bytes (under its \
+         documented 5,000,000-byte limit, so a proxy or a lower limit on the account refused \
+         it); make requests smaller by lowering dynamics.page_size or mapping fewer or shorter \
+         attributes and event params, then run again"
+    )]
+    PayloadTooLarge { bytes: usize },
+
+    #[error(
+        "a batch of {count} users is over Insider's 1,000-user limit and was not sent; this is \
+         a dynsync bug (batches are split under the limit): please report it with the definition"
     )]
     TooManyUsers { count: usize },
 
@@ -69,7 +81,11 @@ pub enum InsiderError {
     )]
     Throttled { attempts: u32 },
 
-    #[error("Insider failed with HTTP {status} after {attempts} attempts: {message}")]
+    #[error(
+        "Insider failed with HTTP {status} after {attempts} attempts: {message}; Insider is \
+         having trouble on its side: run again later (the next run picks up the same window), \
+         or raise dynamics.retries (also Insider's retries) to ride out longer outages"
+    )]
     Server {
         status: u16,
         attempts: u32,
@@ -112,6 +128,7 @@ impl InsiderError {
             | InsiderError::InvalidPartner
             | InsiderError::Forbidden
             | InsiderError::TooLarge { .. }
+            | InsiderError::PayloadTooLarge { .. }
             | InsiderError::TooManyUsers { .. }
             | InsiderError::Rejected { .. }
             | InsiderError::BadReply { .. } => ErrorKind::Permanent,
