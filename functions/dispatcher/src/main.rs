@@ -11,8 +11,13 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
-    let config =
-        LambdaConfig::from_env("dispatcher").inspect_err(|e| tracing::error!(error = %e))?;
+    let config = match LambdaConfig::from_env("dispatcher") {
+        Ok(config) => config,
+        Err(error) => {
+            dynsync_lambda::report_init_error(&error).await;
+            return Err(error.into());
+        }
+    };
     let ports = AwsPorts::build(&config).await;
     let secrets = ports.secrets;
     let dispatcher = Dispatcher::new(ports.engine);

@@ -10,7 +10,13 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
-    let config = LambdaConfig::from_env("worker").inspect_err(|e| tracing::error!(error = %e))?;
+    let config = match LambdaConfig::from_env("worker") {
+        Ok(config) => config,
+        Err(error) => {
+            dynsync_lambda::report_init_error(&error).await;
+            return Err(error.into());
+        }
+    };
     let ports = AwsPorts::build(&config).await;
     let secrets = ports.secrets;
     let worker = Worker::new(ports.engine, ports.queue, config.time_reserve);
