@@ -35,6 +35,9 @@ pub struct Spec {
     pub fast_fail: bool,
     pub schedule: &'static str,
     pub enabled: bool,
+    /// Top-level `removals` (with it the definition also identifies users by `uuid` on
+    /// the primary id, which removals need).
+    pub removals: Option<&'static str>,
 }
 
 impl Default for Spec {
@@ -49,6 +52,7 @@ impl Default for Spec {
             fast_fail: false,
             schedule: "0 * * * *",
             enabled: true,
+            removals: None,
         }
     }
 }
@@ -67,6 +71,13 @@ impl Spec {
                 }
                 s
             }
+        };
+        let (uuid, removals) = match self.removals {
+            Some(removals) => (
+                "  - { type: uuid, field: contactid }\n",
+                format!("removals: {removals}\n"),
+            ),
+            None => ("", String::new()),
         };
         format!(
             r#"id: {id}
@@ -87,7 +98,7 @@ source:
 {source}  fields: [contactid, emailaddress1, firstname, modifiedon]
 identifiers:
   - {{ type: email, field: emailaddress1 }}
-attributes:
+{uuid}{removals}attributes:
   - {{ key: name, field: firstname }}
 events:
   name: {{ fixed: purchase }}
@@ -108,6 +119,8 @@ insider:
             page_size = self.page_size,
             partitions = self.partitions,
             fast_fail = self.fast_fail,
+            uuid = uuid,
+            removals = removals,
         )
     }
 

@@ -1,7 +1,8 @@
 //! An Insider-like sink: accepts users, rejects chosen ones (by email or by index in the
 //! batch) with a reason as Insider's partial failures do, fails whole calls transiently or
 //! permanently on demand, and counts what it received so tests can prove nothing was
-//! sent twice.
+//! sent twice. It deletes users too (Insider's delete endpoint), counting each delete by
+//! the user's uuid or custom identifier, and can refuse chosen deletes.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use dynsync_domain::InsiderUser;
-use dynsync_domain::ports::{BatchOutcome, PortError, UserFailure, UserSink};
+use dynsync_domain::ports::{BatchOutcome, DeleteOutcome, PortError, UserFailure, UserSink};
 
 /// Run after a call was answered, with its 1-based number.
 pub type AfterCall = Arc<dyn Fn(u32) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -32,6 +33,22 @@ struct State {
     /// Accepted users by email: how many times each was accepted, and events received.
     accepted: BTreeMap<String, u32>,
     events: BTreeMap<String, u32>,
+    /// Every user accepted, as sent.
+    received: Vec<InsiderUser>,
+    /// Deletes by the user's key (uuid or custom identifier value): how many times.
+    deleted: BTreeMap<String, u32>,
+    delete_calls: u32,
+    refuse_delete: HashSet<String>,
+}
+
+/// The key a user is counted under: the email, else the uuid, else a custom identifier.
+pub fn user_key(user: &InsiderUser) -> String {
+    let ids = &user.identifiers;
+    ids.email
+        .clone()
+        .or_else(|| ids.uuid.clone())
+        .or_else(|| ids.custom.values().next().cloned())
+        .unwrap_or_default()
 }
 
 impl FakeSink {
@@ -71,6 +88,30 @@ impl FakeSink {
     /// Runs `hook` after each answered call (before the engine sees the answer).
     pub fn after_call(&self, hook: AfterCall) {
         *self.after_call.lock().unwrap() = Some(hook);
+    }
+
+    /// Deleting the user with this key fails (a per-user failure).
+    pub fn refuse_delete(&self, key: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .refuse_delete
+            .insert(key.to_owned());
+    }
+
+    /// How many times each user (by uuid or custom identifier) was deleted.
+    pub fn deleted(&self) -> BTreeMap<String, u32> {
+        self.inner.lock().unwrap().deleted.clone()
+    }
+
+    /// Delete requests answered (one per user, as Insider's endpoint takes).
+    pub fn delete_calls(&self) -> u32 {
+        self.inner.lock().unwrap().delete_calls
+    }
+
+    /// Every user accepted by an upsert, as sent.
+    pub fn received(&self) -> Vec<InsiderUser> {
+        self.inner.lock().unwrap().received.clone()
     }
 
     pub fn calls(&self) -> u32 {
@@ -133,7 +174,7 @@ impl FakeSink {
         inner.batch_sizes.push(users.len());
         let mut outcome = BatchOutcome::default();
         for (index, user) in users.iter().enumerate() {
-            let email = user.identifiers.email.clone().unwrap_or_default();
+            let email = user_key(user);
             if inner.reject_emails.contains(&email) || inner.reject_index == Some(index) {
                 outcome.failures.push(UserFailure {
                     index,
@@ -142,6 +183,7 @@ impl FakeSink {
                 continue;
             }
             outcome.accepted += 1;
+            inner.received.push(user.clone());
             *inner.accepted.entry(email.clone()).or_default() += 1;
             *inner.events.entry(email).or_default() += user.events.len() as u32;
         }
@@ -157,6 +199,47 @@ impl UserSink for FakeSink {
         _skip_hook: bool,
     ) -> Result<BatchOutcome, PortError> {
         let (call, outcome) = self.answer(users)?;
+        let hook = self.after_call.lock().unwrap().clone();
+        if let Some(hook) = hook {
+            hook(call).await;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_users(&self, users: &[InsiderUser]) -> Result<DeleteOutcome, PortError> {
+        let call = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.calls += 1;
+            let call = inner.calls;
+            if inner.transient_calls.remove(&call) {
+                return Err(PortError::transient("Insider answered 500 after retries"));
+            }
+            if inner.transient_failures > 0 {
+                inner.transient_failures -= 1;
+                return Err(PortError::transient("Insider answered 503 after retries"));
+            }
+            if let Some(message) = inner.permanent_error.clone() {
+                return Err(PortError::permanent(message));
+            }
+            call
+        };
+        let mut outcome = DeleteOutcome::default();
+        {
+            let mut inner = self.inner.lock().unwrap();
+            for (index, user) in users.iter().enumerate() {
+                inner.delete_calls += 1;
+                let key = user_key(user);
+                if inner.refuse_delete.contains(&key) {
+                    outcome.failures.push(UserFailure {
+                        index,
+                        reason: "Insider answered 400: the user cannot be deleted".into(),
+                    });
+                    continue;
+                }
+                outcome.deleted += 1;
+                *inner.deleted.entry(key).or_default() += 1;
+            }
+        }
         let hook = self.after_call.lock().unwrap().clone();
         if let Some(hook) = hook {
             hook(call).await;

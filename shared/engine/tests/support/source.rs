@@ -1,6 +1,10 @@
 //! A scripted Dataverse: contacts held in memory, paged by primary id in SQL Server order,
 //! filtered by the execution's window and partition exactly as the real FetchXML would,
-//! with knobs for plan failures and transient or permanent fetch errors.
+//! with knobs for plan failures and transient or permanent fetch errors. It also tracks
+//! changes as Dataverse does (API-FACTS.md 2.6): every put and remove gets a version, a
+//! full read ends with a delta link holding the version it read up to, and a delta link
+//! reads the rows changed and deleted after its version, paged by links; a record filter
+//! is applied to the changed rows as Dataverse's FetchXML would, and tokens can expire.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,7 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Utc};
 use dynsync_domain::definition::FetchMode;
 use dynsync_domain::execution::{ListTarget, SourcePlan};
-use dynsync_domain::ports::{DataSource, PageRequest, PortError, SourcePage};
+use dynsync_domain::ports::{
+    ChangesPage, ChangesReply, ChangesRequest, DataSource, PageRequest, PortError, SourcePage,
+};
 use dynsync_domain::{ErrorKind, Integration, Record};
 use dynsync_fetchxml::{parse_guid, partition_contains, sql_server_key};
 
@@ -51,9 +57,27 @@ pub fn contacts(first: u64, n: u64, at: DateTime<Utc>) -> Vec<Row> {
         .collect()
 }
 
+/// Which records `source.filter` selects (the scripted source's stand-in for Dataverse's
+/// evaluation of the definition's filter).
+pub type RecordFilter = std::sync::Arc<dyn Fn(&Record) -> bool + Send + Sync>;
+
+/// The change log: the current version, each live row's last change, and tombstones.
+#[derive(Default)]
+struct ChangeLog {
+    version: u64,
+    changed: std::collections::HashMap<String, u64>,
+    deleted: Vec<(String, u64)>,
+    /// Tokens of an older epoch are expired.
+    epoch: u64,
+}
+
 #[derive(Default)]
 pub struct ScriptedSource {
     rows: Mutex<Vec<Row>>,
+    log: Mutex<ChangeLog>,
+    filter: Mutex<Option<RecordFilter>>,
+    /// Every link `fetch_changes` was asked for (`None`: a full read's first page).
+    change_links: Mutex<Vec<Option<String>>>,
     plan_error: Mutex<Option<(ErrorKind, String)>>,
     transient_fetch_failures: AtomicU32,
     permanent_fetch_error: Mutex<Option<String>>,
@@ -71,7 +95,12 @@ impl ScriptedSource {
     /// Adds or replaces rows (by id).
     pub fn put(&self, rows: Vec<Row>) {
         let mut all = self.rows.lock().unwrap();
+        let mut log = self.log.lock().unwrap();
         for row in rows {
+            log.version += 1;
+            let version = log.version;
+            log.changed.insert(row.id.clone(), version);
+            log.deleted.retain(|(id, _)| *id != row.id);
             all.retain(|r| r.id != row.id);
             all.push(row);
         }
@@ -79,7 +108,94 @@ impl ScriptedSource {
 
     /// Deletes the row with this id.
     pub fn remove(&self, id: &str) {
-        self.rows.lock().unwrap().retain(|r| r.id != id);
+        let mut all = self.rows.lock().unwrap();
+        if !all.iter().any(|r| r.id == id) {
+            return;
+        }
+        all.retain(|r| r.id != id);
+        let mut log = self.log.lock().unwrap();
+        log.version += 1;
+        let version = log.version;
+        log.changed.remove(id);
+        log.deleted.push((id.to_owned(), version));
+    }
+
+    /// The records `source.filter` selects from now on (every record without one).
+    pub fn filter(&self, filter: RecordFilter) {
+        *self.filter.lock().unwrap() = Some(filter);
+    }
+
+    /// Every delta token issued so far expires (as when it is older than the
+    /// organization's change-tracking retention).
+    pub fn expire_change_tokens(&self) {
+        self.log.lock().unwrap().epoch += 1;
+    }
+
+    /// The links change-tracking reads asked for, in order (`None`: a full read).
+    pub fn change_links(&self) -> Vec<Option<String>> {
+        self.change_links.lock().unwrap().clone()
+    }
+
+    /// One page of a change read: `since` `None` for a full read, up to version `to`,
+    /// entries `skip..skip + size` (changed rows in primary-id order, then deletions).
+    fn change_page(&self, since: Option<u64>, to: u64, skip: usize, size: usize) -> ChangesPage {
+        let rows = self.rows.lock().unwrap().clone();
+        let log = self.log.lock().unwrap();
+        let epoch = log.epoch;
+        let mut changed: Vec<(u128, Row)> = rows
+            .into_iter()
+            .filter(|r| {
+                log.changed
+                    .get(&r.id)
+                    .is_some_and(|v| *v <= to && since.is_none_or(|s| *v > s))
+            })
+            .map(|r| (sql_server_key(&parse_guid("id", &r.id).unwrap()), r))
+            .collect();
+        changed.sort_by_key(|(key, _)| *key);
+        let deleted: Vec<String> = match since {
+            None => Vec::new(),
+            Some(s) => log
+                .deleted
+                .iter()
+                .filter(|(_, v)| *v > s && *v <= to)
+                .map(|(id, _)| id.clone())
+                .collect(),
+        };
+        drop(log);
+        enum Entry {
+            Changed(Row),
+            Deleted(String),
+        }
+        let entries: Vec<Entry> = changed
+            .into_iter()
+            .map(|(_, r)| Entry::Changed(r))
+            .chain(deleted.into_iter().map(Entry::Deleted))
+            .collect();
+        let total = entries.len();
+        let filter = self.filter.lock().unwrap().clone();
+        let mut page = ChangesPage::default();
+        for entry in entries.into_iter().skip(skip).take(size) {
+            match entry {
+                Entry::Changed(row) => {
+                    if filter.as_ref().is_none_or(|f| f(&row.record)) {
+                        page.records.push(row.record);
+                    } else {
+                        page.filtered_out.push(row.id);
+                    }
+                }
+                Entry::Deleted(id) => page.deleted.push(id),
+            }
+        }
+        let since_part = since.map_or("full".to_owned(), |s| s.to_string());
+        if skip + size < total {
+            page.next_link = Some(format!(
+                "scripted:next?since={since_part}&to={to}&skip={}&epoch={epoch}",
+                skip + size
+            ));
+        } else {
+            page.delta_link = Some(format!("scripted:delta?since={to}&epoch={epoch}"));
+        }
+        page
     }
 
     /// The ids of every row, in primary-id (SQL Server) order.
@@ -147,6 +263,57 @@ impl DataSource for ScriptedSource {
                 query: None,
             }),
         })
+    }
+
+    async fn fetch_changes(&self, request: ChangesRequest<'_>) -> Result<ChangesReply, PortError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.change_links
+            .lock()
+            .unwrap()
+            .push(request.link.map(str::to_owned));
+        if self.yield_in_fetch.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        if self
+            .transient_fetch_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(PortError::transient("Dataverse answered 503"));
+        }
+        if let Some(message) = self.permanent_fetch_error.lock().unwrap().clone() {
+            return Err(PortError::permanent(message));
+        }
+        let size = request.integration.definition().dynamics.page_size as usize;
+        let (version, epoch) = {
+            let log = self.log.lock().unwrap();
+            (log.version, log.epoch)
+        };
+        let Some(link) = request.link else {
+            return Ok(ChangesReply::Page(self.change_page(None, version, 0, size)));
+        };
+        let query: std::collections::HashMap<&str, &str> = link
+            .split_once('?')
+            .map(|(_, q)| q.split('&').filter_map(|kv| kv.split_once('=')).collect())
+            .unwrap_or_default();
+        let number = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
+        let since = match query.get("since") {
+            Some(&"full") => None,
+            Some(_) => match number("since") {
+                Some(since) => Some(since),
+                None => return Err(PortError::permanent(format!("bad link {link}"))),
+            },
+            None => return Err(PortError::permanent(format!("bad link {link}"))),
+        };
+        if since.is_some() && number("epoch") != Some(epoch) {
+            return Ok(ChangesReply::TokenExpired(
+                "ExpiredVersionStamp (0x80044352): the version stamp associated with the client has expired"
+                    .to_owned(),
+            ));
+        }
+        let to = number("to").unwrap_or(version);
+        let skip = number("skip").unwrap_or(0) as usize;
+        Ok(ChangesReply::Page(self.change_page(since, to, skip, size)))
     }
 
     async fn fetch_page(&self, request: PageRequest<'_>) -> Result<SourcePage, PortError> {
