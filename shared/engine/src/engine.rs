@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionPlan;
-use dynsync_domain::ports::{Clock, Connectors, PageQueue, StateStore};
+use dynsync_domain::ports::{Clock, Connectors, MemberSets, PageQueue, StateStore};
 
 use crate::EngineError;
 use dynsync_mapping::Mapper;
@@ -54,6 +54,9 @@ pub(crate) struct Prepared {
     /// When the execution's run lock expires, as this engine last read or renewed it: while
     /// more than half of the lock's time is left, pages need not read it again.
     pub lock_expires_at: Mutex<Option<DateTime<Utc>>>,
+    /// `list_mode: changes`: what the page fetches run with (no window conditions, and
+    /// `modifiedon` among the fields, so changed members can be told from the others).
+    pub list_fetch: Option<Box<Prepared>>,
 }
 
 /// The use-cases over the ports. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -63,6 +66,9 @@ pub struct Engine {
     pub(crate) connectors: Arc<dyn Connectors>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
+    /// The member sets of `list_mode: changes` (in memory unless [`Engine::with_members`]
+    /// gives the store's).
+    pub(crate) members: Arc<dyn MemberSets>,
     prepared: Mutex<HashMap<String, Arc<Prepared>>>,
 }
 
@@ -80,8 +86,20 @@ impl Engine {
             connectors,
             clock,
             config,
+            members: Arc::new(crate::memory::MemoryMemberSets::new()),
             prepared: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps `list_mode: changes` member sets in `members` (the state store's: SQLite
+    /// locally, DynamoDB on AWS) instead of this process's memory.
+    pub fn with_members(mut self, members: Arc<dyn MemberSets>) -> Self {
+        self.members = members;
+        self
+    }
+
+    pub fn members(&self) -> &Arc<dyn MemberSets> {
+        &self.members
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -120,11 +138,13 @@ impl Engine {
             }
         })?;
         let mapper = Mapper::new(&integration, &plan.source.labels, &plan.source.primary_id);
+        let list_fetch = crate::lists::list_fetch(&plan)?;
         let prepared = Arc::new(Prepared {
             plan,
             integration,
             mapper,
             lock_expires_at: Mutex::new(None),
+            list_fetch,
         });
         let mut cache = self.cache();
         if cache.len() >= CACHED_EXECUTIONS {
@@ -132,6 +152,11 @@ impl Engine {
         }
         cache.insert(execution_id.to_owned(), prepared.clone());
         Ok(Some(prepared))
+    }
+
+    /// An execution's cached plan, integration and mapper, if this engine has them.
+    pub(crate) fn cached(&self, execution_id: &str) -> Option<Arc<Prepared>> {
+        self.cache().get(execution_id).cloned()
     }
 
     /// Drops a finished execution's cached plan.

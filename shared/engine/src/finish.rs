@@ -26,11 +26,15 @@ impl Engine {
             error: Some(error.to_owned()),
             watermark: None,
         };
+        let cached = self.cached(execution_id);
         let ended = self
             .state
             .finish_execution(execution_id, &finish)
             .await
             .map_err(EngineError::State)?;
+        if ended && let Some(prepared) = cached {
+            self.discard_members(&prepared, execution_id).await;
+        }
         if ended {
             tracing::warn!(execution_id = %execution_id, error = %error, status = "failed", "execution finished");
         }
@@ -117,6 +121,9 @@ impl Engine {
             error: None,
             watermark,
         };
+        // Every page is done: the members this execution staged become the list's set
+        // (idempotent, so a finish retried after a crash promotes the same set).
+        self.promote_members(prepared, execution_id).await?;
         let ended = self
             .state
             .finish_execution(execution_id, &finish)

@@ -25,6 +25,7 @@ mod error;
 mod failpoints;
 mod fetch;
 mod finish;
+mod lists;
 pub mod memory;
 mod outcome;
 mod page;
@@ -36,6 +37,7 @@ pub mod window;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use lists::{member_id, member_key};
 pub use failpoints::{Failpoints, setup_from_env as setup_failpoints_from_env};
 pub use outcome::{PageDisposition, PageOutcome};
 pub use runner::{MAX_RECEIVES, OnProgress, after_error, run_until_finished};

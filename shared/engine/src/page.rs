@@ -141,8 +141,9 @@ impl Engine {
             Ok(source) => source,
             Err(error) => return self.source_error(task, error).await,
         };
-        let page = match self
-            .page_records(task, prepared, partition, source.as_ref(), ledger.fixed)
+        let fetching = prepared.list_fetch.as_deref().unwrap_or(prepared);
+        let mut page = match self
+            .page_records(task, fetching, partition, source.as_ref(), ledger.fixed)
             .await
         {
             Ok(page) => page,
@@ -159,8 +160,43 @@ impl Engine {
             .iter()
             .flat_map(|b| b.record_ids.iter().cloned())
             .collect();
-        let (mut counters, mut failures, unsent) =
-            self.map_unsent(task, prepared, &page.records, &answered);
+        // `list_mode: changes`: only joiners and changed members are sent (lists.rs).
+        let records = std::mem::take(&mut page.records);
+        let next_cursor = page.fixed.next_cursor.as_deref();
+        let list = match self
+            .list_delta(
+                task,
+                prepared,
+                partition,
+                next_cursor,
+                records,
+                &ledger.batches,
+            )
+            .await
+        {
+            Ok(Ok(delta)) => Some(delta),
+            Ok(Err(records)) => {
+                page.records = records;
+                None
+            }
+            Err(FetchStop::Error(error)) => return Err(error),
+            Err(FetchStop::Fail(error)) => return self.fail_from_page(task, &error).await,
+        };
+        let mut removed = std::mem::take(&mut page.deleted);
+        let deleted = removed.len() as u64;
+        let (mut counters, mut failures, unsent) = match &list {
+            Some(delta) => self.map_unsent(task, prepared, &delta.send, &answered),
+            None => self.map_unsent(task, prepared, &page.records, &answered),
+        };
+        if let Some(delta) = list {
+            for id in delta.unchanged.iter().filter(|id| !answered.contains(*id)) {
+                counters.skipped += 1;
+                tracing::debug!(execution_id = %task.execution_id, record_id = %id, reason = crate::lists::UNCHANGED, "record skipped");
+            }
+            counters.joined = delta.joined;
+            counters.left = delta.leavers.len() as u64;
+            removed.extend(delta.leavers);
+        }
         for id in page
             .filtered_out
             .iter()
@@ -204,14 +240,14 @@ impl Engine {
                 sink.as_ref(),
                 task,
                 definition,
-                &page.deleted,
+                &removed,
                 &answered,
                 settings.skip_hook,
                 &mut tally,
             )
             .await?;
         }
-        counters.deleted = page.deleted.len() as u64;
+        counters.deleted = deleted;
         counters.removals_applied = tally.removals_applied;
         counters.upserted += tally.upserted;
         counters.failed += tally.failed;

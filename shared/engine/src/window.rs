@@ -3,7 +3,7 @@
 //! nor leave a gap.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use dynsync_domain::definition::{Definition, FetchMode, Method};
+use dynsync_domain::definition::{Definition, FetchMode, ListMode, Method};
 use dynsync_domain::execution::Window;
 
 /// The window of an execution of `definition` starting at `start`, given the integration's
@@ -15,7 +15,14 @@ pub fn window_for(
     safety_lag: Duration,
 ) -> Option<Window> {
     if definition.method == Method::MarketingList {
-        return None;
+        // `list_mode: changes` tells changed members by this window (lists.rs); the
+        // query itself never carries it.
+        if definition.source.list_mode() != ListMode::Changes {
+            return None;
+        }
+        let to = earlier(start.trunc_subsecs(0), safety_lag);
+        let from = watermark.map(|mark| mark.min(to));
+        return Some(Window { from, to: Some(to) });
     }
     // Queries carry whole seconds (`2026-11-27T10:00:00Z`): the stored window must be the
     // very bounds the query used, or a record stamped within the cut-off fraction of a
@@ -49,11 +56,14 @@ fn earlier(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 /// Whether a finished execution of this definition moves the watermark: incremental modes.
 pub fn is_incremental(definition: &Definition) -> bool {
     // issue 11: `changes` will keep a delta token instead of a watermark.
-    definition.method == Method::Entity
-        && matches!(
-            definition.source.fetch_mode(),
-            FetchMode::NewAndUpdated | FetchMode::OnlyUpdated
-        )
+    let list_changes = definition.method == Method::MarketingList
+        && definition.source.list_mode() == ListMode::Changes;
+    list_changes
+        || definition.method == Method::Entity
+            && matches!(
+                definition.source.fetch_mode(),
+                FetchMode::NewAndUpdated | FetchMode::OnlyUpdated
+            )
 }
 
 #[cfg(test)]
@@ -172,6 +182,23 @@ insider:
             LAG,
         );
         assert_eq!(window.and_then(|w| w.from), window.and_then(|w| w.to));
+    }
+
+    #[test]
+    fn an_incremental_list_has_a_window_from_the_watermark() {
+        let d = definition(
+            "  list: VIP Segment\n  list_mode: changes",
+            "marketing_list",
+        );
+        assert!(is_incremental(&d));
+        let mark = at("2026-11-27T08:55:00Z");
+        assert_eq!(
+            window_for(&d, at("2026-11-27T10:00:00Z"), Some(mark), LAG),
+            Some(Window {
+                from: Some(mark),
+                to: Some(at("2026-11-27T09:55:00Z"))
+            })
+        );
     }
 
     #[test]

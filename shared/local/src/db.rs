@@ -87,6 +87,18 @@ const MIGRATIONS: &[&str] = &[
          integration_id TEXT PRIMARY KEY,
          token TEXT NOT NULL
      );",
+    // 5: incremental marketing lists: the members each execution staged (a generation)
+    // and each integration's committed generation (shared/local/src/members.rs).
+    "CREATE TABLE members (
+         integration_id TEXT NOT NULL,
+         generation TEXT NOT NULL,
+         member BLOB NOT NULL,
+         PRIMARY KEY (integration_id, generation, member)
+     ) WITHOUT ROWID;
+     CREATE TABLE member_sets (
+         integration_id TEXT PRIMARY KEY,
+         generation TEXT NOT NULL
+     );",
 ];
 
 /// One connection to a state folder's database, shareable across tasks.

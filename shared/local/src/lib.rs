@@ -5,6 +5,7 @@
 //! Must not depend on the AWS SDK.
 
 mod db;
+pub mod members;
 pub mod error;
 pub mod owner;
 pub mod queue;
@@ -13,6 +14,7 @@ pub mod state;
 
 pub use db::STATE_FILE;
 pub use error::LocalError;
+pub use members::SqliteMemberSets;
 pub use owner::{local_owner_tag, owner_is_gone};
 pub use queue::SqliteQueue;
 pub use secrets::LocalSecretStore;

@@ -55,6 +55,7 @@ mod calls;
 mod codec;
 mod executions;
 mod ledger;
+mod members;
 pub(crate) mod schema;
 mod settings;
 mod store;

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod members;
 pub mod queue;
 pub mod secrets;
 pub mod source;
@@ -10,6 +11,7 @@ pub mod state;
 
 pub use clock::{Clock, SystemClock};
 pub use error::PortError;
+pub use members::{MemberKey, MemberRange, MemberSets};
 pub use queue::{Delivery, PageQueue};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use source::{

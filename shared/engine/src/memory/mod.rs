@@ -4,11 +4,13 @@
 //! serve the engine's tests and anyone who needs the engine without storage.
 
 mod clock;
+mod members;
 mod queue;
 mod secrets;
 mod state;
 
 pub use clock::ManualClock;
+pub use members::MemoryMemberSets;
 pub use queue::MemoryQueue;
 pub use secrets::MemorySecretStore;
 pub use state::MemoryStateStore;
