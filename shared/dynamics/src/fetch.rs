@@ -117,50 +117,224 @@ fn malformed(detail: String, attempt: u32) -> Failure {
 }
 
 /// Reads a page reply; anything but `{"value": [objects...]}` is malformed.
+///
+/// The page is decoded straight into its records: no `Value` tree of the whole reply is
+/// built and then taken apart, and each record's `@odata.etag` (nothing reads it) is
+/// skipped while decoding, so a 5,000-record page costs its records and nothing more.
 fn page(body: &[u8], attempt: u32) -> Result<FetchPage, Failure> {
-    let json: Value = serde_json::from_slice(body).map_err(|e| {
-        malformed(
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let decoded = serde::de::Deserializer::deserialize_any(&mut deserializer, PageVisitor)
+        .and_then(|page| deserializer.end().map(|()| page));
+    match decoded {
+        Ok(Decoded {
+            records: Some(records),
+            more,
+            paging_cookie,
+        }) => Ok(FetchPage {
+            records,
+            more,
+            paging_cookie,
+        }),
+        Ok(Decoded { records: None, .. }) => Err(malformed(
+            "a page without a value array".to_owned(),
+            attempt,
+        )),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            let text = e.to_string();
+            let detail = match text.find(" at line ") {
+                Some(at) => text.get(..at).unwrap_or_default().to_owned(),
+                None => text,
+            };
+            Err(malformed(detail, attempt))
+        }
+        Err(e) => Err(malformed(
             format!(
                 "a page that is not valid JSON (line {} column {})",
                 e.line(),
                 e.column()
             ),
             attempt,
-        )
-    })?;
-    let Value::Object(mut object) = json else {
-        return Err(malformed(
-            "a page that is not a JSON object".to_owned(),
-            attempt,
-        ));
-    };
-    let Some(Value::Array(values)) = object.remove("value") else {
-        return Err(malformed(
-            "a page without a value array".to_owned(),
-            attempt,
-        ));
-    };
-    let records = values
-        .into_iter()
-        .map(|v| match v {
-            Value::Object(record) => Ok(record),
-            _ => Err(malformed(
-                "a page whose value holds a non-object".to_owned(),
-                attempt,
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(FetchPage {
-        records,
-        more: object
-            .get(MORE_RECORDS)
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        paging_cookie: object
-            .get(PAGING_COOKIE)
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-    })
+        )),
+    }
+}
+
+/// A page as decoded: `records` is `None` when the reply had no `value` array.
+struct Decoded {
+    records: Option<Vec<Record>>,
+    more: bool,
+    paging_cookie: Option<String>,
+}
+
+const NOT_AN_OBJECT: &str = "a page that is not a JSON object";
+const NO_VALUE_ARRAY: &str = "a page without a value array";
+const NON_OBJECT_RECORD: &str = "a page whose value holds a non-object";
+/// The per-record annotation skipped while decoding.
+const ETAG: &str = "@odata.etag";
+
+/// The reply object: `value`, `morerecords` and the paging cookie; other keys skipped.
+struct PageVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PageVisitor {
+    type Value = Decoded;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(NOT_AN_OBJECT)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
+        let mut page = Decoded {
+            records: None,
+            more: false,
+            paging_cookie: None,
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "value" => page.records = Some(map.next_value_seed(RecordsSeed)?),
+                MORE_RECORDS => {
+                    page.more = map.next_value::<Value>()?.as_bool().unwrap_or(false);
+                }
+                PAGING_COOKIE => {
+                    page.paging_cookie = match map.next_value::<Value>()? {
+                        Value::String(cookie) => Some(cookie),
+                        _ => None,
+                    };
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Decoded, A::Error> {
+        Err(serde::de::Error::custom(NOT_AN_OBJECT))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Decoded, E> {
+        Err(E::custom(NOT_AN_OBJECT))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Decoded, E> {
+        Err(E::custom(NOT_AN_OBJECT))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Decoded, E> {
+        Err(E::custom(NOT_AN_OBJECT))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Decoded, E> {
+        Err(E::custom(NOT_AN_OBJECT))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Decoded, E> {
+        Err(E::custom(NOT_AN_OBJECT))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Decoded, E> {
+        Err(E::custom(NOT_AN_OBJECT))
+    }
+}
+
+/// `value`: an array of record objects.
+struct RecordsSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed {
+    type Value = Vec<Record>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Record>, D::Error> {
+        d.deserialize_any(RecordsVisitor)
+    }
+}
+
+struct RecordsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RecordsVisitor {
+    type Value = Vec<Record>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(NO_VALUE_ARRAY)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Record>, A::Error> {
+        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(5_000));
+        while let Some(record) = seq.next_element_seed(RecordSeed)? {
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Vec<Record>, A::Error> {
+        Err(serde::de::Error::custom(NO_VALUE_ARRAY))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Vec<Record>, E> {
+        Err(E::custom(NO_VALUE_ARRAY))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Vec<Record>, E> {
+        Err(E::custom(NO_VALUE_ARRAY))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Vec<Record>, E> {
+        Err(E::custom(NO_VALUE_ARRAY))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Vec<Record>, E> {
+        Err(E::custom(NO_VALUE_ARRAY))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Vec<Record>, E> {
+        Err(E::custom(NO_VALUE_ARRAY))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<Record>, E> {
+        Err(E::custom(NO_VALUE_ARRAY))
+    }
+}
+
+/// One record object, its `@odata.etag` skipped.
+struct RecordSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed {
+    type Value = Record;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
+        d.deserialize_any(RecordVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(NON_OBJECT_RECORD)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let mut record = Record::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == ETAG {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                let value = map.next_value::<Value>()?;
+                record.insert(key, value);
+            }
+        }
+        Ok(record)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Record, A::Error> {
+        Err(serde::de::Error::custom(NON_OBJECT_RECORD))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Record, E> {
+        Err(E::custom(NON_OBJECT_RECORD))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Record, E> {
+        Err(E::custom(NON_OBJECT_RECORD))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Record, E> {
+        Err(E::custom(NON_OBJECT_RECORD))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Record, E> {
+        Err(E::custom(NON_OBJECT_RECORD))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Record, E> {
+        Err(E::custom(NON_OBJECT_RECORD))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Record, E> {
+        Err(E::custom(NON_OBJECT_RECORD))
+    }
 }
 
 /// Reads the one inner response of a `$batch` reply: `HTTP/1.1 200 OK`, headers, a blank
@@ -243,6 +417,49 @@ mod tests {
                 "{}",
                 failure.error
             );
+        }
+    }
+
+    #[test]
+    fn records_are_decoded_without_their_etag_and_in_order() {
+        let body = br#"{"@odata.context":"x","value":[{"@odata.etag":"W/\"1\"","contactid":"a","n":1,"gendercode@OData.Community.Display.V1.FormattedValue":"Male","o":{"k":[1,"x"]}},{"contactid":"b"}],"@odata.nextLink":"y"}"#;
+        let page = page(body, 1).unwrap();
+        assert!(!page.more);
+        assert_eq!(page.paging_cookie, None);
+        assert_eq!(page.records.len(), 2);
+        let first = page.records.first().unwrap();
+        assert_eq!(
+            first.keys().collect::<Vec<_>>(),
+            [
+                "contactid",
+                "n",
+                "gendercode@OData.Community.Display.V1.FormattedValue",
+                "o"
+            ]
+        );
+        assert_eq!(first.get("o"), Some(&serde_json::json!({"k": [1, "x"]})));
+    }
+
+    #[test]
+    fn each_malformed_shape_is_named() {
+        for (body, says) in [
+            (&b"[]"[..], "not a JSON object"),
+            (b"\"text\"", "not a JSON object"),
+            (b"{}", "without a value array"),
+            (b"{\"value\":null}", "without a value array"),
+            (b"{\"value\":{}}", "without a value array"),
+            (b"{\"value\":[{},[]]}", "holds a non-object"),
+            (b"{\"value\":[]} x", "not valid JSON"),
+            (b"{\"value\":[{\"a\":1,}]}", "not valid JSON"),
+        ] {
+            let failure = page(body, 1).unwrap_err();
+            let text = failure.error.to_string();
+            assert!(
+                text.contains(says),
+                "{}: {text}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(!text.contains(" at line "), "{text}");
         }
     }
 
