@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dynsync_aws::{AwsRequestCounter, SecretsManagerSecretStore};
 use dynsync_contract::Fut;
-use dynsync_domain::ports::{PageQueue, SecretStore, StateStore};
+use dynsync_domain::ports::{MemberSets, PageQueue, SecretStore, StateStore};
 
 fn make_state_store() -> Fut<Arc<dyn StateStore>> {
     Box::pin(async {
@@ -71,4 +71,17 @@ queue_checks!(
 async fn the_secrets_manager_store_keeps_the_secret_store_contract() {
     let _ = aws_or_skip!();
     dynsync_contract::secret_store_contract(make_secret_store).await;
+}
+
+fn make_member_sets() -> Fut<Arc<dyn MemberSets>> {
+    Box::pin(async {
+        let config = common::aws().await.expect("checked by the test");
+        Arc::new(common::state_store(&config, &AwsRequestCounter::new()).await) as _
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dynamodb_state_store_keeps_the_member_set_contract() {
+    let _ = aws_or_skip!();
+    dynsync_contract::member_sets_contract(make_member_sets).await;
 }

@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod hand_back;
 pub mod ledger;
 pub mod lifecycle;
+pub mod members;
 pub mod pages;
 pub mod queue;
 pub mod race;
@@ -30,6 +31,7 @@ pub mod state;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use members::MakeMemberSets;
 pub use queue::MakeQueue;
 pub use secrets::MakeSecretStore;
 pub use state::MakeStateStore;
@@ -99,6 +101,30 @@ macro_rules! state_store_tests {
             running_executions_show_their_last_progress,
         );
     };
+}
+
+/// Every member-set check as a test: `dynsync_contract::member_sets_tests!(make);`
+/// where `make: Fn() -> Fut<Arc<dyn MemberSets>>`.
+#[macro_export]
+macro_rules! member_sets_tests {
+    ($make:expr) => {
+        $crate::__contract_tests!(members, $make;
+            a_staged_set_is_committed_only_when_promoted,
+            range_reads_exclude_the_start_and_include_the_end,
+            restaging_a_range_replaces_it_and_leaves_the_others,
+            a_new_generation_replaces_the_committed_set_whole,
+            a_large_range_is_stored_and_restaged_exactly,
+        );
+    };
+}
+
+/// Runs every member-set check, one after another.
+pub async fn member_sets_contract(make: impl MakeMemberSets) {
+    members::a_staged_set_is_committed_only_when_promoted(&make).await;
+    members::range_reads_exclude_the_start_and_include_the_end(&make).await;
+    members::restaging_a_range_replaces_it_and_leaves_the_others(&make).await;
+    members::a_new_generation_replaces_the_committed_set_whole(&make).await;
+    members::a_large_range_is_stored_and_restaged_exactly(&make).await;
 }
 
 /// Every page queue check as a test: `dynsync_contract::queue_tests!(make);`

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dynsync_contract::Fut;
+use dynsync_domain::ports::MemberSets;
 use dynsync_domain::ports::{PageQueue, SecretStore, StateStore};
-use dynsync_engine::memory::{MemoryQueue, MemorySecretStore, MemoryStateStore};
+use dynsync_engine::memory::{MemoryMemberSets, MemoryQueue, MemorySecretStore, MemoryStateStore};
 
 fn make_state_store() -> Fut<Arc<dyn StateStore>> {
     Box::pin(async { Arc::new(MemoryStateStore::default()) as _ })
@@ -24,3 +25,9 @@ fn make_secret_store() -> Fut<Arc<dyn SecretStore>> {
 dynsync_contract::state_store_tests!(make_state_store);
 dynsync_contract::queue_tests!(make_queue);
 dynsync_contract::secret_store_tests!(make_secret_store);
+
+fn make_member_sets() -> Fut<Arc<dyn MemberSets>> {
+    Box::pin(async { Arc::new(MemoryMemberSets::new()) as _ })
+}
+
+dynsync_contract::member_sets_tests!(make_member_sets);

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dynsync_contract::Fut;
+use dynsync_domain::ports::MemberSets;
 use dynsync_domain::ports::{PageQueue, SecretStore, StateStore};
-use dynsync_local::{LocalSecretStore, SqliteQueue, SqliteStateStore};
+use dynsync_local::{LocalSecretStore, SqliteMemberSets, SqliteQueue, SqliteStateStore};
 
 fn state_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -38,3 +39,9 @@ fn make_secret_store() -> Fut<Arc<dyn SecretStore>> {
 dynsync_contract::state_store_tests!(make_state_store);
 dynsync_contract::queue_tests!(make_queue);
 dynsync_contract::secret_store_tests!(make_secret_store);
+
+fn make_member_sets() -> Fut<Arc<dyn MemberSets>> {
+    Box::pin(async { Arc::new(SqliteMemberSets::open(&state_dir()).unwrap()) as _ })
+}
+
+dynsync_contract::member_sets_tests!(make_member_sets);
