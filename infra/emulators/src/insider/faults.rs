@@ -3,7 +3,8 @@
 //! then every n-th one (n = 1: all of them; n = 2: one fails, the next succeeds, ...), so
 //! "429 then success" is `throttle_every(2, ..)`.
 //!
-//! For the fault matrix: a storm of server errors that ends (`fail_next`), 413 for bodies
+//! For the fault matrix: a storm of server errors that ends (`fail_next`, or
+//! `fail_next_after` some requests were served), 413 for bodies
 //! over a size (`payload_limit`), users rejected with or without their `users.<i>.` key
 //! (`reject_emails`), replies that are not JSON (`garble_next`), and a token rotated after
 //! some requests (`rotate_token_after`, with a hook run at the moment of the rotation).
@@ -21,6 +22,8 @@ struct Knobs {
     latency: Duration,
     /// Requests still to fail, and with what.
     storm: Option<(u64, StatusCode)>,
+    /// Requests the storm still lets through before it starts.
+    storm_after: u64,
     /// Bodies over this many bytes get 413.
     payload_limit: Option<usize>,
     rejections: Option<Rejections>,
@@ -110,8 +113,18 @@ impl InsiderFaults {
     /// A storm: the next `n` upsert requests (after any throttled one) are answered with
     /// `status` and Insider's unknown-error body, nothing stored; later ones are served.
     pub fn fail_next(&self, n: u64, status: u16) {
+        self.fail_next_after(0, n, status);
+    }
+
+    /// A storm that starts later: the next `served` upsert requests (that neither a
+    /// throttle nor `fail_every` faults) are served, then `n` fail as with
+    /// [`InsiderFaults::fail_next`] (`fail_next_after(1, 1, 500)`: the second batch fails once).
+    pub fn fail_next_after(&self, served: u64, n: u64, status: u16) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        self.update(|k| k.storm = (n > 0).then_some((n, status)));
+        self.update(|k| {
+            k.storm = (n > 0).then_some((n, status));
+            k.storm_after = served;
+        });
     }
 
     /// Requests whose body is over `bytes` bytes get 413 with Insider's size message (as
@@ -179,8 +192,12 @@ impl InsiderFaults {
             && fail.is_none()
             && let Some((left, status)) = knobs.storm
         {
-            fail = Some(status);
-            knobs.storm = (left > 1).then_some((left - 1, status));
+            if knobs.storm_after > 0 {
+                knobs.storm_after -= 1;
+            } else {
+                fail = Some(status);
+                knobs.storm = (left > 1).then_some((left - 1, status));
+            }
         }
         Fault {
             latency: knobs.latency,
@@ -247,6 +264,16 @@ mod tests {
             .map(|_| faults.next().fail.map(|s| s.as_u16()))
             .collect();
         assert_eq!(fails, [Some(503), Some(503), None]);
+    }
+
+    #[test]
+    fn a_later_storm_serves_the_given_requests_first() {
+        let faults = InsiderFaults::default();
+        faults.fail_next_after(1, 2, 500);
+        let fails: Vec<Option<u16>> = (0..4)
+            .map(|_| faults.next().fail.map(|s| s.as_u16()))
+            .collect();
+        assert_eq!(fails, [None, Some(500), Some(500), None]);
     }
 
     #[test]
