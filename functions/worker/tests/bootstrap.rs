@@ -168,7 +168,9 @@ async fn a_batch_with_one_failing_page_reports_exactly_that_message_in_batch_ite
     assert!(stored > 0 && stored < 25, "{stored}");
 
     // The event source deletes the settled message; the failed one comes back.
-    stack.acknowledge(&messages, &[first.clone()]).await;
+    stack
+        .acknowledge(&messages, std::slice::from_ref(&first))
+        .await;
     let (_, failures) = drive(&stack, &mut worker, &execution_id).await;
     assert!(failures.is_empty(), "{failures:?}");
     let execution = stack.execution(&execution_id).await;
