@@ -17,7 +17,13 @@
 //! waiting never uses up the queue's receives; only if the re-send fails is the message
 //! reported failed and released instead. A malformed message is reported as failed and
 //! released at once, so it reaches the dead-letter queue and its alarm.
-//! The binary's `main.rs` only wires ports and the runtime; this handler needs no AWS.
+//! Every log line of a message is in its `sqs_message` span, which carries `message_id`,
+//! `execution_id` and `integration_id` (the last two once the body is read), so one
+//! CloudWatch Logs Insights filter (`filter span.execution_id = "..."`, README) finds a
+//! page's whole story.
+//! The binary's `main.rs` only wires the ports and the runtime; the handler talks to the
+//! engine and the queue through their ports (no AWS SDK here), so tests run it over
+//! in-memory ports or over moto.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,6 +36,8 @@ use dynsync_engine::{Engine, EngineError, PageDisposition, PageOutcome, after_er
 use dynsync_telemetry::{
     Event, ExecutionFinished, Metrics, PageDeferred, PageFailed, PageProcessed,
 };
+use tracing::Instrument;
+use tracing::field::Empty;
 
 /// The handler's ports and settings, built once per cold start.
 pub struct Worker {
@@ -82,11 +90,21 @@ impl Worker {
             let remaining = deadline
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);
-            let verdict = if remaining < self.time_reserve {
-                self.defer(message, remaining, metrics).await
-            } else {
-                self.handle_message(message, metrics).await
-            };
+            let span = tracing::info_span!(
+                "sqs_message",
+                message_id,
+                execution_id = Empty,
+                integration_id = Empty
+            );
+            let verdict = async {
+                if remaining < self.time_reserve {
+                    self.defer(message, remaining, metrics).await
+                } else {
+                    self.handle_message(message, metrics).await
+                }
+            }
+            .instrument(span)
+            .await;
             if verdict == Verdict::Retry {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message_id.to_owned();
@@ -100,7 +118,7 @@ impl Worker {
     async fn handle_message(&self, message: &SqsMessage, metrics: &Metrics) -> Verdict {
         let receipt = message.receipt_handle.as_deref();
         let task = match parse_task(message) {
-            Ok(task) => task,
+            Ok(task) => in_span(task),
             Err(problem) => {
                 tracing::error!(
                     message_id = message.message_id.as_deref().unwrap_or_default(),
@@ -179,7 +197,7 @@ impl Worker {
 
     async fn defer(&self, message: &SqsMessage, remaining: Duration, metrics: &Metrics) -> Verdict {
         let receipt = message.receipt_handle.as_deref();
-        let task = parse_task(message).ok();
+        let task = parse_task(message).ok().map(in_span);
         let (integration_id, execution_id) = task
             .as_ref()
             .map(|t| (t.integration_id.as_str(), t.execution_id.as_str()))
@@ -275,6 +293,14 @@ fn parse_task(message: &SqsMessage) -> Result<PageTask, String> {
         .as_deref()
         .ok_or_else(|| "the message has no body".to_owned())?;
     serde_json::from_str(body).map_err(|e| format!("the body is not a page task: {e}"))
+}
+
+/// Records the task's execution and integration on the message's span.
+fn in_span(task: PageTask) -> PageTask {
+    let span = tracing::Span::current();
+    span.record("execution_id", task.execution_id.as_str());
+    span.record("integration_id", task.integration_id.as_str());
+    task
 }
 
 /// SQS's `ApproximateReceiveCount` (1 on the first delivery; 1 when absent or unreadable).

@@ -18,6 +18,7 @@ use dynsync_domain::ports::{Delivery, PageQueue};
 use dynsync_domain::retry::RetryPolicy;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::outcome::PageOutcome;
 use crate::{Engine, EngineError};
@@ -73,13 +74,17 @@ pub async fn run_until_finished(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = JoinSet::new();
     for worker in 0..concurrency.max(1) {
-        workers.spawn(work(
-            worker,
-            engine.clone(),
-            queue.clone(),
-            stop_rx.clone(),
-            on_progress.clone(),
-        ));
+        // Each worker's lines are in the caller's span (the local run's `execution`).
+        workers.spawn(
+            work(
+                worker,
+                engine.clone(),
+                queue.clone(),
+                stop_rx.clone(),
+                on_progress.clone(),
+            )
+            .instrument(tracing::Span::current()),
+        );
     }
     let mut interval = tokio::time::interval(POLL);
     let mut polls: u32 = 0;

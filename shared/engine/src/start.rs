@@ -10,6 +10,7 @@ use dynsync_domain::execution::{
     Counters, Execution, ExecutionPlan, ExecutionStatus, PageTask, Trigger, Window,
 };
 use dynsync_domain::ports::{LockOutcome, LockRequest, PortError};
+use tracing::Instrument;
 
 use crate::window::window_for;
 use crate::{Engine, EngineError};
@@ -56,8 +57,11 @@ impl Engine {
                 return Ok(StartOutcome::AlreadyRunning { execution_id });
             }
         }
+        // The execution's own lines (plan, record, first pages) are in its span.
+        let span = tracing::info_span!("execution", execution_id = %execution_id, integration_id = %definition.id);
         match self
             .plan_and_record(integration, trigger, &execution_id, started_at)
+            .instrument(span)
             .await
         {
             Ok(outcome) => Ok(outcome),
