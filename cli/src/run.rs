@@ -28,6 +28,7 @@ use crate::context::{self, CommonArgs, Context, Failure};
 use crate::dry_run::DryRunConnectors;
 use crate::local::{LocalState, exit_code_of};
 use crate::report;
+use tracing::Instrument;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -202,6 +203,11 @@ async fn drive(
         })
     };
     let result = dynsync_engine::run_until_finished(
+    let span = tracing::info_span!(
+        "execution",
+        execution_id = %execution.id,
+        integration_id = %execution.integration_id
+    );
         engine,
         queue,
         &execution.id,
@@ -209,6 +215,7 @@ async fn drive(
         on_progress,
     )
     .await;
+    .instrument(span)
     bar.finish_and_clear();
     result.map_err(|e| Failure::Remote(format!("execution {}: {e}", execution.id)))
 }
