@@ -117,6 +117,7 @@ pub(super) fn check(d: &Definition) -> (Vec<Problem>, Checked) {
         event_rules(&mut r, events, fields);
     }
     removals(&mut r, d);
+    changes_partitions(&mut r, d);
     insider(&mut r, &d.insider);
     (r.problems, Checked { filter, schedule })
 }
@@ -377,6 +378,23 @@ fn removals(r: &mut Rules, d: &Definition) {
                 "write the value to set on a removed user: a string, number or boolean, e.g. value: true",
             );
         }
+    }
+}
+
+/// A change-tracking read is one chain of Dataverse links, so it has one partition: more
+/// are refused rather than silently ignored.
+fn changes_partitions(r: &mut Rules, d: &Definition) {
+    if d.method == Method::Entity
+        && d.source.fetch_mode() == FetchMode::Changes
+        && d.dynamics.partitions > 1
+    {
+        r.add(
+            "dynamics.partitions",
+            format!(
+                "with fetch_mode: changes a run reads one chain of change-tracking links, which cannot be split; remove partitions (or set partitions: 1), not {}",
+                d.dynamics.partitions
+            ),
+        );
     }
 }
 
