@@ -78,6 +78,12 @@ pub fn print_execution(execution: &Execution) {
             c.removals_applied.to_string(),
         ]);
     }
+    if c.resynced > 0 {
+        rows.push(vec![
+            "Resynced".to_owned(),
+            "the change-tracking token had expired: every record was read again; records deleted since the last successful run could not be seen".to_owned(),
+        ]);
+    }
     if let Some(error) = &execution.error {
         rows.push(vec!["Error".to_owned(), error.clone()]);
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::Value;
 
 /// The keys of an execution record in JSON (ARCHITECTURE.md section 4), in order.
-pub const EXECUTION_KEYS: [&str; 19] = [
+pub const EXECUTION_KEYS: [&str; 20] = [
     "id",
     "integration_id",
     "trigger",
@@ -24,6 +24,7 @@ pub const EXECUTION_KEYS: [&str; 19] = [
     "joined",
     "left",
     "removals_applied",
+    "resynced",
     "failures",
     "error",
 ];

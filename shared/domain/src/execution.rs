@@ -92,6 +92,11 @@ pub struct Counters {
     /// or failed, each failure listed in `failures`.
     #[serde(default)]
     pub removals_applied: u64,
+    /// Change-tracking reads that began again as full reads because the delta token had
+    /// expired (older than the organization keeps changes): 1 when this execution did,
+    /// and then records deleted since the last successful run could not be seen.
+    #[serde(default)]
+    pub resynced: u64,
 }
 
 impl Counters {
@@ -106,6 +111,7 @@ impl Counters {
         self.joined += other.joined;
         self.left += other.left;
         self.removals_applied += other.removals_applied;
+        self.resynced += other.resynced;
     }
 }
 

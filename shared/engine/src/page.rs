@@ -248,6 +248,7 @@ impl Engine {
             .await?;
         }
         counters.deleted = deleted;
+        counters.resynced = u64::from(page.resynced);
         counters.removals_applied = tally.removals_applied;
         counters.upserted += tally.upserted;
         counters.failed += tally.failed;

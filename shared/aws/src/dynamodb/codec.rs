@@ -168,7 +168,7 @@ pub fn failure_list(failures: &[RecordFailure]) -> AttributeValue {
 }
 
 /// The counters as `(attribute, value)` pairs, in a fixed order.
-pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 10] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 11] {
     [
         (RECORDS_READ, c.records_read),
         (UPSERTED, c.upserted),
@@ -180,6 +180,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 10] {
         (JOINED, c.joined),
         (LEFT, c.left),
         (REMOVALS_APPLIED, c.removals_applied),
+        (RESYNCED, c.resynced),
     ]
 }
 
@@ -250,6 +251,7 @@ pub fn read_execution(reader: &Reader<'_>) -> Result<Execution, AwsError> {
             joined: reader.u64(JOINED)?,
             left: reader.u64(LEFT)?,
             removals_applied: reader.u64(REMOVALS_APPLIED)?,
+            resynced: reader.u64(RESYNCED)?,
         },
         failures: reader.failures(FAILURES)?,
         error: reader.opt_s(ERROR)?.map(str::to_owned),
@@ -445,6 +447,7 @@ mod tests {
                 joined: 3,
                 left: 2,
                 removals_applied: 5,
+                resynced: 1,
             },
             failures: vec![RecordFailure {
                 record_id: "r1".into(),

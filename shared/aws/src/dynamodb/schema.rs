@@ -90,6 +90,7 @@ pub const DELETED: &str = "deleted";
 pub const JOINED: &str = "joined";
 pub const LEFT: &str = "left";
 pub const REMOVALS_APPLIED: &str = "removals_applied";
+pub const RESYNCED: &str = "resynced";
 pub const RECORD_ID: &str = "record_id";
 pub const REASON: &str = "reason";
 pub const INDEX: &str = "index";
