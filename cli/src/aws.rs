@@ -135,13 +135,16 @@ impl AwsStack {
         let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(&self.sdk, queue_url));
         let secrets = Arc::new(SecretsManagerSecretStore::new(&self.sdk, None));
         let connectors = Arc::new(LiveConnectors::new(secrets.clone()));
-        let engine = Arc::new(Engine::new(
-            self.state(),
-            queue,
-            connectors,
-            Arc::new(SystemClock),
-            EngineConfig::default(),
-        ));
+        let engine = Arc::new(
+            Engine::new(
+                self.state(),
+                queue,
+                connectors,
+                Arc::new(SystemClock),
+                EngineConfig::default(),
+            )
+            .with_members(self.state.clone()),
+        );
         Ok((engine, secrets))
     }
 

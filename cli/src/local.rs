@@ -9,7 +9,7 @@ use std::time::Duration;
 use dynsync_domain::execution::{Execution, ExecutionStatus};
 use dynsync_domain::ports::{Connectors, PageQueue, StateStore, SystemClock};
 use dynsync_engine::{Engine, EngineConfig};
-use dynsync_local::{SqliteQueue, SqliteStateStore};
+use dynsync_local::{SqliteMemberSets, SqliteQueue, SqliteStateStore};
 
 use crate::context::Failure;
 
@@ -22,6 +22,8 @@ pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct LocalState {
     dir: PathBuf,
     pub state: Arc<SqliteStateStore>,
+    /// The member sets of `list_mode: changes` lists, in the same database.
+    pub members: Arc<SqliteMemberSets>,
 }
 
 impl LocalState {
@@ -39,9 +41,16 @@ impl LocalState {
                 dir.display()
             ))
         })?;
+        let members = SqliteMemberSets::open(dir).map_err(|e| {
+            Failure::Remote(format!(
+                "cannot open the local state in {}: {e}",
+                dir.display()
+            ))
+        })?;
         Ok(Self {
             dir: dir.to_owned(),
             state: Arc::new(state),
+            members: Arc::new(members),
         })
     }
 
@@ -69,13 +78,10 @@ impl LocalState {
         config: EngineConfig,
     ) -> Arc<Engine> {
         let state: Arc<dyn StateStore> = self.state.clone();
-        Arc::new(Engine::new(
-            state,
-            queue,
-            connectors,
-            Arc::new(SystemClock),
-            config,
-        ))
+        Arc::new(
+            Engine::new(state, queue, connectors, Arc::new(SystemClock), config)
+                .with_members(self.members.clone()),
+        )
     }
 }
 

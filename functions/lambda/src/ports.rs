@@ -30,13 +30,16 @@ impl AwsPorts {
         let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(&sdk, config.queue_url.clone()));
         let secrets = Arc::new(SecretsManagerSecretStore::new(&sdk, None));
         let connectors = Arc::new(LiveConnectors::new(secrets.clone()));
-        let engine = Arc::new(Engine::new(
-            state,
-            queue.clone(),
-            connectors,
-            Arc::new(SystemClock),
-            config.engine,
-        ));
+        let engine = Arc::new(
+            Engine::new(
+                state.clone(),
+                queue.clone(),
+                connectors,
+                Arc::new(SystemClock),
+                config.engine,
+            )
+            .with_members(state),
+        );
         Self {
             engine,
             queue,

@@ -372,11 +372,14 @@ fn engine(sdk: &SdkConfig, table: &str, queue_url: &str, clock: &Arc<ManualClock
     let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(sdk, queue_url.to_owned()));
     let secrets = Arc::new(SecretsManagerSecretStore::new(sdk, None));
     let connectors = Arc::new(LiveConnectors::new(secrets));
-    Arc::new(Engine::new(
-        state,
-        queue,
-        connectors,
-        clock.clone(),
-        EngineConfig::default(),
-    ))
+    Arc::new(
+        Engine::new(
+            state.clone(),
+            queue,
+            connectors,
+            clock.clone(),
+            EngineConfig::default(),
+        )
+        .with_members(state),
+    )
 }
