@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use dynsync_domain::definition::Method;
+use dynsync_domain::definition::{FetchMode, Method};
+use dynsync_dynamics::DataverseSource;
 use serde::Serialize;
 
 use crate::context::{CommonArgs, Context, Failure, block_on, finish, print_json, print_table};
@@ -100,6 +101,19 @@ pub fn fields(args: &FieldsArgs) -> ExitCode {
             .option_labels(&entity, &[])
             .await
             .map_err(|e| ctx.fail(&e))?;
+        // fetch_mode changes needs the table's "Track changes": listed, then refused.
+        let definition = ctx.integration.definition();
+        let tracking = if definition.method == Method::Entity
+            && definition.source.fetch_mode() == FetchMode::Changes
+            && definition.source.entity.as_deref() == Some(entity.as_str())
+        {
+            DataverseSource::new(ctx.client.clone())
+                .require_change_tracking(&entity)
+                .await
+                .map_err(|e| ctx.fail(&e))
+        } else {
+            Ok(())
+        };
         let fields: Vec<Field> = attributes
             .into_iter()
             .map(|a| Field {
@@ -110,7 +124,8 @@ pub fn fields(args: &FieldsArgs) -> ExitCode {
             })
             .collect();
         if args.common.json {
-            return print_json(&Fields { entity, fields });
+            print_json(&Fields { entity, fields })?;
+            return tracking;
         }
         let rows = fields
             .iter()
@@ -135,7 +150,7 @@ pub fn fields(args: &FieldsArgs) -> ExitCode {
             ],
             rows,
         );
-        Ok(())
+        tracking
     }))
 }
 

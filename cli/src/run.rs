@@ -162,6 +162,7 @@ async fn run_in_memory(
 ) -> Result<Execution, Failure> {
     let clock = Arc::new(dynsync_domain::ports::SystemClock);
     let state = Arc::new(MemoryStateStore::new(clock.clone()));
+    crate::dry_run::seed_sync_token(&state, &ctx.integration, &args.common.state).await?;
     let queue = Arc::new(MemoryQueue::new(crate::local::VISIBILITY_TIMEOUT));
     let engine = Arc::new(Engine::new(state, queue.clone(), connectors, clock, config));
     let execution = start(&engine, ctx, owner).await?;
@@ -202,20 +203,20 @@ async fn drive(
             }
         })
     };
-    let result = dynsync_engine::run_until_finished(
     let span = tracing::info_span!(
         "execution",
         execution_id = %execution.id,
         integration_id = %execution.integration_id
     );
+    let result = dynsync_engine::run_until_finished(
         engine,
         queue,
         &execution.id,
         usize::from(concurrency),
         on_progress,
     )
-    .await;
     .instrument(span)
+    .await;
     bar.finish_and_clear();
     result.map_err(|e| Failure::Remote(format!("execution {}: {e}", execution.id)))
 }

@@ -87,3 +87,10 @@ pub async fn run_local(
 pub fn no_progress() -> OnProgress {
     Arc::new(|_| {})
 }
+
+/// The change-tracking token (delta link) of an integration in a state folder, as the last
+/// successful run left it.
+pub async fn sync_token(state_dir: &Path, integration_id: &str) -> anyhow::Result<Option<String>> {
+    let state = SqliteStateStore::open(state_dir)?;
+    Ok(state.sync_token(integration_id).await?)
+}

@@ -113,6 +113,15 @@ impl DataverseSource {
             }
         };
         let info = self.client.entity(&entity).await?;
+        // fetch_mode changes needs the table's "Track changes": refused before any page.
+        if definition.method == Method::Entity
+            && definition.source.fetch_mode() == dynsync_domain::definition::FetchMode::Changes
+            && !info.change_tracking
+        {
+            return Err(DynamicsError::ChangeTrackingOff {
+                entity: info.logical_name,
+            });
+        }
         let mut label_fields: Vec<String> = definition
             .attributes
             .iter()

@@ -79,6 +79,14 @@ impl MemoryStateStore {
         }
     }
 
+    /// Sets an integration's change-tracking token as a successful run would leave it
+    /// (`run --dry-run` starts from the token of the state folder's last successful run).
+    pub fn set_sync_token(&self, integration_id: &str, token: &str) {
+        self.inner()
+            .sync_tokens
+            .insert(integration_id.to_owned(), token.to_owned());
+    }
+
     /// Drops every page claim of an execution, returning how many there were: what a local
     /// resume does for the claims of the dead process (as `SqliteStateStore` does).
     pub fn release_page_claims(&self, execution_id: &str) -> usize {
