@@ -139,7 +139,8 @@ pub struct DynamicsSettings {
     #[schemars(range(max = 10))]
     pub retries: u32,
     /// Advanced: split the primary-id space into this many ranges fetched in parallel
-    /// (1..64). Mind Dataverse's service protection limits.
+    /// (1..64). Mind Dataverse's service protection limits. Not with `fetch_mode:
+    /// changes`: a change-tracking read is one chain of links (more than 1 is refused).
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 64))]
     pub partitions: u32,
@@ -243,7 +244,11 @@ pub enum FetchMode {
     OnlyUpdated,
     /// Dataverse change tracking: the first run reads every record, each later run the
     /// records created, updated or deleted since the last successful run (the table needs
-    /// "Track changes" on). Deleted records get `removals`.
+    /// "Track changes" on; a table with it off is refused when the run starts). Deleted
+    /// records get `removals` and are counted in `deleted`, not `records_read`; a changed
+    /// record `source.filter` no longer selects is skipped. An expired token (older than
+    /// the organization keeps changes) makes a full read, `resynced: 1` in the execution
+    /// record: records deleted in that gap cannot be seen. One partition.
     Changes,
 }
 
@@ -268,7 +273,8 @@ pub enum Removals {
     /// Nothing: the Insider profile stays as it is.
     #[default]
     Ignore,
-    /// Delete the Insider profile (Insider's delete-user endpoint, one call per record).
+    /// Delete the Insider profile (Insider's delete-user endpoint, one call per record; a
+    /// user Insider does not know counts as deleted).
     DeleteProfile,
     /// Upsert the user with this attribute set, e.g. `custom.crm_deleted: true`.
     SetAttribute {
@@ -305,7 +311,8 @@ enum RemovalsRepr {
 enum RemovalsKeyword {
     /// Nothing: the Insider profile stays as it is.
     Ignore,
-    /// Delete the Insider profile (Insider's delete-user endpoint, once per record).
+    /// Delete the Insider profile (Insider's delete-user endpoint, once per record; a user
+    /// Insider does not know counts as deleted).
     DeleteProfile,
 }
 
