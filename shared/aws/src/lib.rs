@@ -3,19 +3,25 @@
 //! ([`SqsPageQueue`]) and the secret store on Secrets Manager with a per-process cache and
 //! throttled writes of rotated tokens ([`SecretsManagerSecretStore`]). Each is built from
 //! an `aws_config::SdkConfig` and resource names; `AWS_ENDPOINT_URL` points the SDK at moto
-//! in tests with no test-only code here. [`AwsRequestCounter`] counts requests per service.
-//! [`infra`] creates the table and a queue as template.yaml declares them.
+//! in tests.
 //!
-//! Modules: `dynamodb`, `sqs`, `secrets`, `counter`, `infra`, `error` (one error type,
-//! classified transient/permanent where it is born). Must not depend on the engine.
+//! Modules: `dynamodb`, `sqs`, `secrets`, `error` (one error type, classified
+//! transient/permanent where it is born), and behind the `test-support` feature (tests and
+//! benchmarks only, never in the Lambda packages): `counter` (`AwsRequestCounter`, AWS
+//! requests per service, with the adapters' `with_counter` constructors) and `infra`
+//! (creates the table and a queue exactly as template.yaml declares them). Must not depend
+//! on the engine.
 
+#[cfg(feature = "test-support")]
 mod counter;
 mod dynamodb;
 mod error;
+#[cfg(feature = "test-support")]
 pub mod infra;
 mod secrets;
 mod sqs;
 
+#[cfg(feature = "test-support")]
 pub use counter::{AwsRequestCounter, AwsRequestCounts, AwsService, CountingInterceptor};
 pub use dynamodb::DynamoDbStateStore;
 pub use error::AwsError;

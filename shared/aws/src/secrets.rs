@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::ErrorKind;
 use dynsync_domain::ports::{Clock, Secret, SecretError, SecretStore, SystemClock};
 
+#[cfg(feature = "test-support")]
 use crate::counter::{AwsRequestCounter, AwsService};
 use crate::error::AwsError;
 
@@ -62,10 +63,11 @@ pub struct SecretsManagerSecretStore {
 impl SecretsManagerSecretStore {
     /// A store whose secret `NAME` is the Secrets Manager secret `<prefix>NAME`.
     pub fn new(config: &SdkConfig, prefix: Option<String>) -> Self {
-        Self::with_counter(config, prefix, &AwsRequestCounter::new())
+        Self::from_client(aws_sdk_secretsmanager::Client::new(config), prefix)
     }
 
-    /// As [`Self::new`], counting requests in `counter`.
+    /// As [`Self::new`], counting requests in `counter` (tests and benchmarks).
+    #[cfg(feature = "test-support")]
     pub fn with_counter(
         config: &SdkConfig,
         prefix: Option<String>,

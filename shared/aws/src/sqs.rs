@@ -18,6 +18,7 @@ use dynsync_domain::ErrorKind;
 use dynsync_domain::execution::PageTask;
 use dynsync_domain::ports::{Delivery, PageQueue, PortError};
 
+#[cfg(feature = "test-support")]
 use crate::counter::{AwsRequestCounter, AwsService};
 use crate::error::AwsError;
 
@@ -43,12 +44,14 @@ pub struct SqsPageQueue {
 }
 
 impl SqsPageQueue {
-    /// A queue adapter for `queue_url`, counting its requests in a counter of its own.
+    /// A queue adapter for `queue_url`.
     pub fn new(config: &SdkConfig, queue_url: impl Into<String>) -> Self {
-        Self::with_counter(config, queue_url, &AwsRequestCounter::new())
+        Self::from_client(aws_sdk_sqs::Client::new(config), queue_url)
     }
 
-    /// A queue adapter for `queue_url` whose requests count in `counter`.
+    /// A queue adapter for `queue_url` whose requests count in `counter` (tests and
+    /// benchmarks).
+    #[cfg(feature = "test-support")]
     pub fn with_counter(
         config: &SdkConfig,
         queue_url: impl Into<String>,

@@ -66,6 +66,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aws_config::SdkConfig;
 use dynsync_domain::ports::{Clock, SystemClock};
 
+#[cfg(feature = "test-support")]
 use crate::counter::{AwsRequestCounter, AwsService};
 
 /// The state store port on one DynamoDB table.
@@ -80,12 +81,13 @@ pub struct DynamoDbStateStore {
 }
 
 impl DynamoDbStateStore {
-    /// A store on `table_name`, counting its requests in a counter of its own.
+    /// A store on `table_name`.
     pub fn new(config: &SdkConfig, table_name: impl Into<String>) -> Self {
-        Self::with_counter(config, table_name, &AwsRequestCounter::new())
+        Self::from_client(aws_sdk_dynamodb::Client::new(config), table_name)
     }
 
-    /// A store on `table_name` whose requests count in `counter`.
+    /// A store on `table_name` whose requests count in `counter` (tests and benchmarks).
+    #[cfg(feature = "test-support")]
     pub fn with_counter(
         config: &SdkConfig,
         table_name: impl Into<String>,
