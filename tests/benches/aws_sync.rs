@@ -9,12 +9,17 @@
 //!
 //! Run: `cargo bench -p dynsync-tests --bench aws_sync` (moto from `AWS_ENDPOINT_URL`, or
 //! started from the tools venv of infra/scripts/test.sh). `DYNSYNC_BENCH_RECORDS=2000`
-//! scales it down for a smoke test (default 100,000 records at page size 500).
+//! scales it down for a smoke test (default 100,000 records at page size 500). The member
+//! set of incremental lists is measured first (`aws_sync/members.rs`;
+//! `DYNSYNC_BENCH_ONLY_MEMBERS=1` stops after it, `DYNSYNC_BENCH_MEMBERS_1M=1` adds a
+//! 1,000,000-member set).
 
 #[path = "aws_sync/children.rs"]
 mod children;
 #[path = "aws_sync/cost.rs"]
 mod cost;
+#[path = "aws_sync/members.rs"]
+mod members;
 #[path = "aws_sync/moto.rs"]
 mod moto;
 #[path = "aws_sync/report.rs"]
@@ -108,6 +113,10 @@ async fn run(records: usize) -> anyhow::Result<()> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
+    members::report(&sdk).await?;
+    if std::env::var_os("DYNSYNC_BENCH_ONLY_MEMBERS").is_some() {
+        return Ok(());
+    }
     let res = sync::Resources::create(sdk, dataverse, insider).await?;
     println!(
         "set-up (emulators seeded, table, secrets): {:.1} s",
