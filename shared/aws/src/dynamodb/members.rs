@@ -58,7 +58,7 @@ fn pack(ids: &[MemberKey]) -> Vec<u8> {
 }
 
 fn unpack(bytes: &[u8]) -> Option<Vec<MemberKey>> {
-    if bytes.len() % 16 != 0 {
+    if !bytes.len().is_multiple_of(16) {
         return None;
     }
     Some(
@@ -341,7 +341,7 @@ mod tests {
         let mut sorted = texts.clone();
         sorted.sort();
         assert_eq!(texts, sorted);
-        assert!(bound(Some(u128::MAX)) < "~".to_owned());
+        assert!(bound(Some(u128::MAX)).as_str() < "~");
     }
 
     #[test]
@@ -349,6 +349,6 @@ mod tests {
         let ids = vec![3u128, 1 << 100, u128::MAX];
         assert_eq!(unpack(&pack(&ids)), Some(ids));
         assert_eq!(unpack(&[1, 2, 3]), None);
-        assert!(CHUNK_IDS * 16 < 400 * 1024 - 4 * 1024);
+        const { assert!(CHUNK_IDS * 16 < 400 * 1024 - 4 * 1024) };
     }
 }
