@@ -188,6 +188,7 @@ async fn answered_batches_are_remembered_in_the_ledger() {
         failures: failures("b", 1),
         record_ids: vec!["00000000-0000-0000-0000-000000000001".into()],
         removal: false,
+        stop: None,
     };
     store
         .record_batch("e1", "0:start", &batch(1))

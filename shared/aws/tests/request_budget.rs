@@ -94,6 +94,7 @@ async fn a_run_costs_at_most_twenty_aws_requests_per_thousand_records() {
             failures: vec![],
             record_ids: Vec::new(),
             removal: false,
+            stop: None,
         };
         store.record_batch("e1", &key, &batch).await.unwrap();
         let counters = Counters {

@@ -124,6 +124,7 @@ pub async fn a_page_claim_returns_the_batches_already_answered(make: &impl MakeS
         failures: Vec::new(),
         record_ids: vec!["r1".into(), "r2".into(), "r3".into()],
         removal: false,
+        stop: None,
     };
     store.record_batch(&id, &page, &batch).await.unwrap();
     assert_eq!(

@@ -193,6 +193,7 @@ pub async fn sent_batches_are_remembered_by_index(make: &impl MakeStateStore) {
         failures: failures(&format!("b{index}"), 1),
         record_ids: vec![format!("r{index}")],
         removal: false,
+        stop: None,
     };
     for b in [batch(1, 999), batch(0, 1000), batch(1, 998)] {
         store.record_batch(&execution.id, &page, &b).await.unwrap();

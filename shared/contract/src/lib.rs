@@ -88,6 +88,7 @@ macro_rules! state_store_tests {
             a_last_page_is_fixed_without_a_next_cursor,
             a_change_tracking_page_is_fixed_with_its_delta_link,
             removal_batches_are_told_from_upsert_batches,
+            a_batch_that_stopped_its_execution_reads_back_with_the_error,
             one_of_concurrent_fixes_wins_and_all_see_it,
             fixing_an_unregistered_page_is_a_permanent_error,
             answered_batches_keep_the_ids_of_their_records,
@@ -185,6 +186,7 @@ pub async fn state_store_contract(make: impl MakeStateStore) {
     pages::a_last_page_is_fixed_without_a_next_cursor(&make).await;
     pages::a_change_tracking_page_is_fixed_with_its_delta_link(&make).await;
     pages::removal_batches_are_told_from_upsert_batches(&make).await;
+    pages::a_batch_that_stopped_its_execution_reads_back_with_the_error(&make).await;
     pages::one_of_concurrent_fixes_wins_and_all_see_it(&make).await;
     pages::fixing_an_unregistered_page_is_a_permanent_error(&make).await;
     pages::answered_batches_keep_the_ids_of_their_records(&make).await;

@@ -97,10 +97,33 @@ pub async fn removal_batches_are_told_from_upsert_batches(make: &impl MakeStateS
         failures: Vec::new(),
         record_ids: ids(7, 2),
         removal: true,
+        stop: None,
     };
     store.record_batch(&id, &pages[0], &removal).await.unwrap();
     let ledger = store.page_ledger(&id, &pages[0]).await.unwrap().unwrap();
     assert_eq!(ledger.batches, vec![removal]);
+}
+
+/// A batch that stopped its execution reads back with its error, so a redelivery stops too.
+pub async fn a_batch_that_stopped_its_execution_reads_back_with_the_error(
+    make: &impl MakeStateStore,
+) {
+    let (store, id, pages) = pages(make, 1).await;
+    let refused = BatchRecord {
+        index: 0,
+        upserted: 0,
+        failed: 2,
+        events_sent: 0,
+        failures: Vec::new(),
+        record_ids: ids(3, 2),
+        removal: false,
+        stop: Some(
+            "Insider refused batch 1 of page 0: Partner token authentication failed".to_owned(),
+        ),
+    };
+    store.record_batch(&id, &pages[0], &refused).await.unwrap();
+    let ledger = store.page_ledger(&id, &pages[0]).await.unwrap().unwrap();
+    assert_eq!(ledger.batches, vec![refused]);
 }
 
 pub async fn a_last_page_is_fixed_without_a_next_cursor(make: &impl MakeStateStore) {
@@ -167,6 +190,7 @@ pub async fn answered_batches_keep_the_ids_of_their_records(make: &impl MakeStat
         failures: Vec::new(),
         record_ids: records,
         removal: false,
+        stop: None,
     };
     let guids = batch(0, ids(0, 1_000));
     let other = batch(

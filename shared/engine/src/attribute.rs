@@ -55,6 +55,7 @@ pub(crate) fn attribute(
         failures,
         record_ids: ids.to_vec(),
         removal: false,
+        stop: None,
     }
 }
 
@@ -74,6 +75,7 @@ pub(crate) fn whole_batch_failed(index: u32, ids: &[String], error: &str) -> Bat
             .collect(),
         record_ids: ids.to_vec(),
         removal: false,
+        stop: None,
     }
 }
 

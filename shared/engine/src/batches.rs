@@ -60,6 +60,9 @@ impl BatchTally {
                 self.events_sent += batch.events_sent;
             }
             record_failures(&mut self.failures, batch.failures.iter().cloned());
+            if self.stop.is_none() {
+                self.stop.clone_from(&batch.stop);
+            }
             self.next_index = self.next_index.max(batch.index.saturating_add(1));
         }
         any
@@ -109,6 +112,11 @@ pub(crate) async fn send_batches(
     let key = task.page_key();
     let mut tally = BatchTally::default();
     tally.count(&answered);
+    if tally.stop.is_some() {
+        // An earlier delivery's batch stopped the execution: send nothing more.
+        not_sent(&mut tally, &unsent.record_ids);
+        return Ok(tally);
+    }
     let mut ranges = dynsync_mapping::batch::split(&unsent.users, skip_hook);
     let mut done = 0;
     while let Some(range) = ranges.get(done).cloned() {
@@ -136,7 +144,7 @@ pub(crate) async fn send_batches(
         let batch = unsent.users.get(range.clone()).unwrap_or_default();
         let ids = unsent.record_ids.get(range.clone()).unwrap_or_default();
         let mut refused = None;
-        let record = match sink.upsert(batch, skip_hook).await {
+        let mut record = match sink.upsert(batch, skip_hook).await {
             Ok(outcome) => attribute(index, batch, ids, &outcome),
             Err(error) if error.kind().is_transient() => return Err(EngineError::Sink(error)),
             Err(error) => {
@@ -144,12 +152,6 @@ pub(crate) async fn send_batches(
                 whole_batch_failed(index, ids, &error.to_string())
             }
         };
-        state
-            .record_batch(&task.execution_id, &key, &record)
-            .await
-            .map_err(EngineError::State)?;
-        failpoint!("page.after_batch");
-        tally.count(std::slice::from_ref(&record));
         let stop = match refused {
             Some(error) => Some(format!(
                 "Insider refused batch {} of page {key}: {error}",
@@ -168,19 +170,34 @@ pub(crate) async fn send_batches(
             }
             None => None,
         };
+        // Recorded with the batch, so a later delivery that reads it back stops too.
+        record.stop.clone_from(&stop);
+        state
+            .record_batch(&task.execution_id, &key, &record)
+            .await
+            .map_err(EngineError::State)?;
+        failpoint!("page.after_batch");
+        tally.count(std::slice::from_ref(&record));
         if let Some(message) = stop {
             tally.stop = Some(message);
-            let unsent = unsent.record_ids.get(range.end..).unwrap_or_default();
-            tally.failed += unsent.len() as u64;
-            record_failures(
-                &mut tally.failures,
-                unsent.iter().map(|id| RecordFailure {
-                    record_id: id.clone(),
-                    reason: "not sent: the execution stopped at an earlier batch".to_owned(),
-                }),
+            not_sent(
+                &mut tally,
+                unsent.record_ids.get(range.end..).unwrap_or_default(),
             );
             break;
         }
     }
     Ok(tally)
+}
+
+/// Counts `ids` failed: the execution stopped before their batch was sent.
+fn not_sent(tally: &mut BatchTally, ids: &[String]) {
+    tally.failed += ids.len() as u64;
+    record_failures(
+        &mut tally.failures,
+        ids.iter().map(|id| RecordFailure {
+            record_id: id.clone(),
+            reason: "not sent: the execution stopped at an earlier batch".to_owned(),
+        }),
+    );
 }

@@ -163,7 +163,7 @@ impl Engine {
         // `list_mode: changes`: only joiners and changed members are sent (lists.rs).
         let records = std::mem::take(&mut page.records);
         let next_cursor = page.fixed.next_cursor.as_deref();
-        let list = match self
+        let mut list = match self
             .list_delta(
                 task,
                 prepared,
@@ -184,10 +184,14 @@ impl Engine {
         };
         let mut removed = std::mem::take(&mut page.deleted);
         let deleted = removed.len() as u64;
-        let (mut counters, mut failures, unsent) = match &list {
-            Some(delta) => self.map_unsent(task, prepared, &delta.send, &answered),
-            None => self.map_unsent(task, prepared, &page.records, &answered),
+        // The raw records are consumed by the mapping (each freed once mapped): only the
+        // users and the ids are kept while the batches are sent (issue 13, memory).
+        let records = match list.as_mut() {
+            Some(delta) => std::mem::take(&mut delta.send),
+            None => std::mem::take(&mut page.records),
         };
+        let (mut counters, mut failures, unsent) =
+            self.map_unsent(task, prepared, records, &answered);
         if let Some(delta) = list {
             for id in delta.unchanged.iter().filter(|id| !answered.contains(*id)) {
                 counters.skipped += 1;
@@ -258,6 +262,13 @@ impl Engine {
         counters.records_read = counters.upserted + counters.skipped + counters.failed;
         record_failures(&mut failures, tally.failures);
 
+        // A page that stops its execution fails it before completing: a death in between
+        // leaves the execution failed, never a done last page that the next delivery would
+        // finish as if nothing had stopped it.
+        let stopped = match &tally.stop {
+            Some(message) => Some(self.fail_execution(&task.execution_id, message).await?),
+            None => None,
+        };
         let remaining = self
             .state
             .complete_page(
@@ -287,8 +298,14 @@ impl Engine {
             outcome.counters = Counters::default();
             return Ok(outcome);
         };
-        if let Some(message) = tally.stop {
-            outcome.finished = self.fail_and_read(&task.execution_id, &message).await?;
+        if let Some(failed_here) = stopped {
+            if failed_here {
+                outcome.finished = self
+                    .state
+                    .get_execution(&task.execution_id)
+                    .await
+                    .map_err(EngineError::State)?;
+            }
             return Ok(outcome);
         }
         self.renew_lock(task, prepared).await?;
@@ -338,7 +355,7 @@ impl Engine {
         &self,
         task: &PageTask,
         prepared: &Prepared,
-        records: &[Record],
+        records: Vec<Record>,
         sent: &HashSet<String>,
     ) -> (Counters, Vec<RecordFailure>, Unsent) {
         let mut counters = Counters {
@@ -349,7 +366,8 @@ impl Engine {
         let mut events_not_sent: u64 = 0;
         let mut unsent = Unsent::default();
         for record in records {
-            let mapped = prepared.mapper.map(record, prepared.plan.processing_time);
+            let mapped = prepared.mapper.map(&record, prepared.plan.processing_time);
+            drop(record);
             if sent.contains(&mapped.record_id) {
                 continue;
             }

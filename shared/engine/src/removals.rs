@@ -89,10 +89,11 @@ pub(crate) async fn send_removals(
                     failures,
                     record_ids: batch_ids.to_vec(),
                     removal: true,
+                    stop: None,
                 }
             }),
         };
-        let (record, refused) = match sent {
+        let (mut record, refused) = match sent {
             Ok(mut record) => {
                 record.removal = true;
                 record.events_sent = 0;
@@ -110,6 +111,7 @@ pub(crate) async fn send_removals(
                 )
             }
         };
+        record.stop.clone_from(&refused);
         state
             .record_batch(&task.execution_id, &key, &record)
             .await

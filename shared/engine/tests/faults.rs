@@ -338,3 +338,51 @@ proptest! {
         check(records, page_size, partitions, incremental, &steps)?;
     }
 }
+
+/// A batch Insider refuses as a whole (a wrong token) stops its execution. The delivery
+/// that met it dies at `point`; the redelivery must fail the execution too (keeping the
+/// watermark), never finish it as `completed_with_failures` from a done page or from the
+/// refused batch it reads back.
+#[tokio::test(start_paused = true)]
+async fn a_refused_batch_fails_its_execution_whatever_step_its_delivery_dies_at() {
+    let _scenario = fail::FailScenario::setup();
+    for point in ["page.after_batch", "page.after_complete"] {
+        let harness = Harness::new(ScriptedSource::new(contacts(0, 8, old())));
+        let integration = Spec {
+            fetch_mode: Some("new_and_updated"),
+            ..Spec::default()
+        }
+        .integration();
+        let started = harness.start(&integration).await;
+        let task = harness.queue.pending().remove(0);
+        harness
+            .sink
+            .fail_permanently("Partner token authentication failed");
+        fail::cfg(point, "1*return").unwrap();
+        let first = harness.engine.process_page(&task, 1).await;
+        fail::remove(point);
+        assert!(first.is_err_and(|e| e.is_transient()), "{point}");
+
+        harness.sink.heal();
+        let _ = harness.engine.process_page(&task, 2).await.unwrap();
+        let execution = harness
+            .state
+            .get_execution(&started.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(execution.status, ExecutionStatus::Failed, "{point}");
+        let error = execution.error.clone().unwrap_or_default();
+        assert!(error.contains("Partner token"), "{point}: {error}");
+        assert_eq!(
+            harness.sink.accepted_users(),
+            0,
+            "{point}: nothing sent again"
+        );
+        assert_eq!(
+            harness.state.watermark("contacts").await.unwrap(),
+            None,
+            "{point}: the watermark stays"
+        );
+    }
+}

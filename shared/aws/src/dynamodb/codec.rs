@@ -259,7 +259,7 @@ pub fn read_execution(reader: &Reader<'_>) -> Result<Execution, AwsError> {
 }
 
 pub fn batch_value(batch: &BatchRecord) -> AttributeValue {
-    AttributeValue::M(Item::from([
+    let mut item = Item::from([
         (INDEX.to_owned(), n(batch.index)),
         (UPSERTED.to_owned(), n(batch.upserted)),
         (FAILED.to_owned(), n(batch.failed)),
@@ -270,7 +270,11 @@ pub fn batch_value(batch: &BatchRecord) -> AttributeValue {
             AttributeValue::B(Blob::new(pack_ids(&batch.record_ids))),
         ),
         (REMOVAL.to_owned(), AttributeValue::Bool(batch.removal)),
-    ]))
+    ]);
+    if let Some(stop) = &batch.stop {
+        item.insert(STOP.to_owned(), AttributeValue::S(stop.clone()));
+    }
+    AttributeValue::M(item)
 }
 
 /// Record ids packed for a page item (a 5,000-record page must stay far below the 400 KB
@@ -403,6 +407,11 @@ pub fn read_batches(reader: &Reader<'_>) -> Result<Vec<BatchRecord>, AwsError> {
                         }
                     },
                     removal: matches!(entry.item.get(REMOVAL), Some(AttributeValue::Bool(true))),
+                    stop: match entry.item.get(STOP) {
+                        None => None,
+                        Some(AttributeValue::S(stop)) => Some(stop.clone()),
+                        Some(_) => return Err(reader.corrupt("a batch's stop is not a string")),
+                    },
                 })
             }
             _ => Err(reader.corrupt("'batches' holds a non-map entry")),
@@ -479,6 +488,7 @@ mod tests {
             failures: vec![],
             record_ids: vec!["00000000-0000-0000-0000-00000000000a".into()],
             removal: false,
+            stop: None,
         };
         let map = Item::from([
             (batch_key(10), batch_value(&batch(10))),

@@ -60,10 +60,14 @@ enum Append {
 
 fn clipped(failure: &RecordFailure) -> RecordFailure {
     let mut failure = failure.clone();
-    if let Some((cut, _)) = failure.reason.char_indices().nth(MAX_REASON_CHARS) {
-        failure.reason.truncate(cut);
-    }
+    clip(&mut failure.reason);
     failure
+}
+
+fn clip(reason: &mut String) {
+    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+        reason.truncate(cut);
+    }
 }
 
 impl DynamoDbStateStore {
@@ -280,6 +284,9 @@ impl DynamoDbStateStore {
     ) -> Result<(), AwsError> {
         let mut batch = batch.clone();
         batch.failures = batch.failures.iter().map(clipped).collect();
+        if let Some(stop) = &mut batch.stop {
+            clip(stop);
+        }
         let result = self
             .client
             .update_item()

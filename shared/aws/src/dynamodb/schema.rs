@@ -63,6 +63,8 @@ pub const NEXT_CURSOR: &str = "next_cursor";
 pub const RECORD_IDS: &str = "record_ids";
 /// On a batch: it held removals, not upserts of read records.
 pub const REMOVAL: &str = "removal";
+/// A batch that stopped its execution: the error (S), absent otherwise.
+pub const STOP: &str = "stop";
 /// On a page ledger item: the delivery processing the page, and until when (a timestamp in
 /// the fixed-width form of [`timestamp`], so it compares as text).
 pub const CLAIMANT: &str = "claimant";

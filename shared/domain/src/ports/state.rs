@@ -44,6 +44,10 @@ pub struct BatchRecord {
     /// A batch of removals (records that left the synced set: profiles deleted, or the
     /// `removals` attribute set): `upserted` counts the removals applied.
     pub removal: bool,
+    /// Set when this batch stopped its execution (Insider refused it as a whole, or fast
+    /// fail met a rejection): the execution's error. A later delivery of the page that
+    /// reads it back stops the execution the same way instead of finishing it.
+    pub stop: Option<String>,
 }
 
 /// What a page's first delivery fetched, fixed in the ledger before anything of the page is

@@ -67,6 +67,8 @@ struct StoredBatch {
     record_ids: Vec<String>,
     #[serde(default)]
     removal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stop: Option<String>,
 }
 
 impl StoredBatch {
@@ -79,6 +81,7 @@ impl StoredBatch {
             failures: self.failures,
             record_ids: self.record_ids,
             removal: self.removal,
+            stop: self.stop,
         }
     }
 }
@@ -260,6 +263,7 @@ pub(super) fn record_batch(
         failures: batch.failures,
         record_ids: batch.record_ids,
         removal: batch.removal,
+        stop: batch.stop,
     });
     batches.sort_by_key(|b| b.index);
     let op = "recording a sent batch";
