@@ -7,16 +7,14 @@
 //! environment through `aws_config::defaults` (so `AWS_PROFILE`, `AWS_REGION` and
 //! `AWS_ENDPOINT_URL` work as for the AWS CLI). Every missing setting is reported at once
 //! with what to pass. The ports are built once per command: the DynamoDB state store, and
-//! for `trigger` the SQS queue, Secrets Manager and the live connectors behind one engine —
-//! the same adapters the Lambdas build in `functions/lambda/src/ports.rs`.
+//! for `trigger` the engine the Lambdas run, built by the same `dynsync_wiring::AwsPorts`.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use dynsync_aws::{DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue};
-use dynsync_connectors::LiveConnectors;
-use dynsync_domain::ports::{PageQueue, StateStore, SystemClock};
-use dynsync_engine::{Engine, EngineConfig};
+use dynsync_aws::DynamoDbStateStore;
+use dynsync_domain::ports::{StateStore, SystemClock};
+use dynsync_wiring::{AwsConfig, AwsPorts};
 
 use crate::context::Failure;
 
@@ -124,28 +122,16 @@ impl AwsStack {
     }
 
     /// The engine the dispatcher runs, over this stack's table and queue, reading
-    /// integration secrets from Secrets Manager under their own names; and that secret
-    /// store, which the caller flushes before exiting (rotated refresh tokens).
-    pub fn engine(&self) -> Result<(Arc<Engine>, Arc<SecretsManagerSecretStore>), Failure> {
+    /// integration secrets from Secrets Manager under their own names, with its queue and
+    /// that secret store, which the caller flushes before exiting (rotated refresh tokens).
+    pub fn ports(&self) -> Result<AwsPorts, Failure> {
         let queue_url = self.queue_url.clone().ok_or_else(|| {
             Failure::Input(format!(
                 "no page queue: pass --queue-url URL (or set DYNSYNC_QUEUE_URL); it is {OUTPUTS_HINT}"
             ))
         })?;
-        let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(&self.sdk, queue_url));
-        let secrets = Arc::new(SecretsManagerSecretStore::new(&self.sdk, None));
-        let connectors = Arc::new(LiveConnectors::new(secrets.clone()));
-        let engine = Arc::new(
-            Engine::new(
-                self.state(),
-                queue,
-                connectors,
-                Arc::new(SystemClock),
-                EngineConfig::default(),
-            )
-            .with_members(self.state.clone()),
-        );
-        Ok((engine, secrets))
+        let config = AwsConfig::new(self.table.clone(), queue_url, "dynsync");
+        Ok(AwsPorts::on(&self.sdk, &config, Arc::new(SystemClock)))
     }
 
     /// A failed state-store call as the exit-1 failure, naming what was being done.

@@ -14,13 +14,13 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use dynsync_connectors::LiveConnectors;
 use dynsync_domain::ErrorKind;
 use dynsync_domain::Integration;
 use dynsync_domain::ports::{
     BatchOutcome, Connectors, DataSource, DeleteOutcome, PortError, SecretStore, UserSink,
 };
 use dynsync_domain::user::InsiderUser;
+use dynsync_wiring::LiveConnectors;
 
 /// Live sources, payload-file sinks.
 pub struct DryRunConnectors {

@@ -10,7 +10,6 @@ use dynsync_domain::ports::StateStore;
 
 use crate::aws::{AwsArgs, AwsStack};
 use crate::context::{self, Failure};
-use crate::local::LocalState;
 use crate::report;
 
 #[derive(Debug, clap::Args)]
@@ -113,6 +112,6 @@ async fn open(output: &OutputArgs) -> Result<(Arc<dyn StateStore>, String), Fail
             output.state.display()
         )));
     }
-    let local = LocalState::open(&output.state)?;
+    let local = crate::local::open(&output.state)?;
     Ok((local.state, output.state.display().to_string()))
 }

@@ -15,18 +15,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dynsync_connectors::LiveConnectors;
 use dynsync_domain::execution::{Counters, Execution, Trigger};
 use dynsync_domain::ports::{Connectors, SecretStore, StateStore};
 use dynsync_engine::memory::{MemoryQueue, MemoryStateStore};
 use dynsync_engine::{Engine, EngineConfig, OnProgress, PageDisposition, StartOutcome};
 use dynsync_local::local_owner_tag;
 use dynsync_local::owner::TakeOver;
+use dynsync_wiring::LiveConnectors;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::context::{self, CommonArgs, Context, Failure};
 use crate::dry_run::DryRunConnectors;
-use crate::local::{LocalState, exit_code_of};
+use crate::local::exit_code_of;
 use crate::report;
 use tracing::Instrument;
 
@@ -86,8 +86,8 @@ pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
 
     let definition = ctx.integration.definition();
     let lock_ttl = config.lock_ttl;
-    let local = LocalState::open(&args.common.state)?;
-    let queue = local.queue(&definition.id)?;
+    let local = crate::local::open(&args.common.state)?;
+    let queue = local.queue(&definition.id).map_err(crate::local::failure)?;
     local
         .state
         .put_definition(definition)

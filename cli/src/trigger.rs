@@ -61,13 +61,14 @@ async fn trigger(args: &TriggerArgs) -> Result<(), Failure> {
             problems.joined("\n")
         ))
     })?;
-    let (engine, secrets) = stack.engine()?;
+    let ports = stack.ports()?;
     let owner = format!("cli:{}", dynsync_local::local_owner_tag());
-    let started = engine
+    let started = ports
+        .engine
         .start_execution(&integration, Trigger::Manual, &owner)
         .await;
     // Entra may have rotated an authorization-code refresh token while planning.
-    if let Err(error) = secrets.flush().await {
+    if let Err(error) = ports.secrets.flush().await {
         eprintln!(
             "warning: a rotated refresh token could not be saved (the previous one still works): {error}"
         );

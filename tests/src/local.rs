@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use dynsync_connectors::LiveConnectors;
 use dynsync_domain::Integration;
 use dynsync_domain::execution::{Execution, Trigger};
-use dynsync_domain::ports::{PageQueue, StateStore, SystemClock};
+use dynsync_domain::ports::{PageQueue, StateStore};
 use dynsync_engine::memory::MemorySecretStore;
-use dynsync_engine::{Engine, EngineConfig, OnProgress, StartOutcome, run_until_finished};
+use dynsync_engine::{EngineConfig, OnProgress, StartOutcome, run_until_finished};
 use dynsync_local::{SqliteQueue, SqliteStateStore, local_owner_tag};
+use dynsync_wiring::{LiveConnectors, LocalState};
 
 use crate::stack::{DYNAMICS_SECRET, INSIDER_SECRET};
 
@@ -40,10 +40,10 @@ pub async fn run_local(
 ) -> anyhow::Result<Execution> {
     let integration = Integration::from_yaml(run.definition)
         .map_err(|problems| anyhow::anyhow!("invalid definition: {problems:?}"))?;
-    std::fs::create_dir_all(run.state_dir)?;
-    let state = Arc::new(SqliteStateStore::open(run.state_dir)?);
+    let local = LocalState::open(run.state_dir)?;
     let queue = queue_of(Arc::new(SqliteQueue::open(run.state_dir)?));
-    state
+    local
+        .state
         .put_definition(integration.definition())
         .await
         .context("storing the definition")?;
@@ -54,13 +54,11 @@ pub async fn run_local(
         safety_lag: run.safety_lag,
         ..EngineConfig::default()
     };
-    let engine = Arc::new(Engine::new(
-        state,
+    let engine = local.engine(
         queue.clone(),
         Arc::new(LiveConnectors::new(Arc::new(secrets))),
-        Arc::new(SystemClock),
         config,
-    ));
+    );
     let execution = match engine
         .start_execution(&integration, Trigger::Manual, &local_owner_tag())
         .await?

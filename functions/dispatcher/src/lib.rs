@@ -7,8 +7,9 @@
 //! status.
 //!
 //! Modules: `event` (telling the two events apart), `error` (the handler's error, with a
-//! message that says what to fix). The binary's `main.rs` only wires ports and the runtime;
-//! this handler needs no AWS, so tests call it with in-memory ports.
+//! message that says what to fix). The binary's `main.rs` only builds the AWS ports
+//! (`dynsync_wiring::AwsPorts`) and runs the runtime; the handler names no AWS type, only
+//! the engine, so tests call it with in-memory ports as well.
 
 mod error;
 mod event;
@@ -116,7 +117,7 @@ impl Dispatcher {
             }
         }
         for execution_id in report.stalled {
-            dynsync_lambda::report_finished(&self.engine, &execution_id, metrics).await;
+            dynsync_wiring::report_finished(&self.engine, &execution_id, metrics).await;
             summary.stalled.push(execution_id);
         }
         if let Some(error) = report.stall_check_error {

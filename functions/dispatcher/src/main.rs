@@ -3,18 +3,18 @@
 //! metrics flushed at the end. Errors reach the caller as `errorType`/`errorMessage`.
 
 use dynsync_dispatcher::{Dispatcher, DispatcherError};
-use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics, flush_secrets};
 use dynsync_telemetry::Metrics;
+use dynsync_wiring::{AwsConfig, AwsPorts, flush_metrics, flush_secrets};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
-    let config = match LambdaConfig::from_env("dispatcher") {
+    let config = match AwsConfig::from_env("dispatcher") {
         Ok(config) => config,
         Err(error) => {
-            dynsync_lambda::report_init_error(&error).await;
+            dynsync_wiring::report_init_error(&error).await;
             return Err(error.into());
         }
     };

@@ -180,7 +180,7 @@ impl Worker {
             .await
         {
             Ok(true) => {
-                dynsync_lambda::report_finished(&self.engine, &task.execution_id, metrics).await;
+                dynsync_wiring::report_finished(&self.engine, &task.execution_id, metrics).await;
                 Verdict::Acknowledge
             }
             Ok(false) => Verdict::Acknowledge,

@@ -2,18 +2,18 @@
 //! start, then one [`Worker::handle`] per SQS batch with its metrics flushed at the end.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use dynsync_lambda::{AwsPorts, LambdaConfig, flush_metrics, flush_secrets};
 use dynsync_telemetry::Metrics;
+use dynsync_wiring::{AwsConfig, AwsPorts, flush_metrics, flush_secrets};
 use dynsync_worker::{Worker, lambda_deadline};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
-    let config = match LambdaConfig::from_env("worker") {
+    let config = match AwsConfig::from_env("worker") {
         Ok(config) => config,
         Err(error) => {
-            dynsync_lambda::report_init_error(&error).await;
+            dynsync_wiring::report_init_error(&error).await;
             return Err(error.into());
         }
     };

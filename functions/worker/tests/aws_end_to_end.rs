@@ -1,5 +1,5 @@
 //! The deployed path end to end, on this machine: the dispatcher and worker handlers over
-//! the real AWS ports built by `dynsync_lambda::AwsPorts` (DynamoDB, SQS and Secrets Manager
+//! the real AWS ports built by `dynsync_wiring::AwsPorts` (DynamoDB, SQS and Secrets Manager
 //! on moto) and the live connectors talking to the Dataverse and Insider emulators. SQS
 //! messages are received with the SDK and handed to the worker as Lambda's event source
 //! would (message id, receipt handle, `ApproximateReceiveCount`), and the messages it does
@@ -20,8 +20,8 @@ use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
-use dynsync_lambda::{AwsPorts, LambdaConfig};
 use dynsync_telemetry::Metrics;
+use dynsync_wiring::{AwsConfig, AwsPorts};
 use dynsync_worker::Worker;
 use fixtures::{aws, lambda_event, metric};
 use serde_json::json;
@@ -111,7 +111,7 @@ impl Stack {
                 .await
                 .unwrap();
         }
-        let config = LambdaConfig::from_lookup("worker", |name| match name {
+        let config = AwsConfig::from_lookup("worker", |name| match name {
             "DYNSYNC_TABLE" => Some(table.clone()),
             "DYNSYNC_QUEUE_URL" => Some(queue_url.clone()),
             _ => None,

@@ -3,7 +3,7 @@
 //! `AWS_*`), so neither the emulators nor the parent's warm state count.
 //!
 //! * `--cold-start`: what the worker's `main` does before the Lambda runtime loop, timed
-//!   from the first line of `main`: the tokio runtime, `LambdaConfig::from_env`,
+//!   from the first line of `main`: the tokio runtime, `AwsConfig::from_env`,
 //!   `AwsPorts::build` (SDK config from the environment, the three clients, the secret
 //!   cache, the live connectors, the engine) and `Worker::new`; then, apart, the first
 //!   DynamoDB request (connection set-up and credentials, which the SDK defers to it).
@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use dynsync_lambda::{AwsPorts, LambdaConfig};
 use dynsync_telemetry::Metrics;
+use dynsync_wiring::{AwsConfig, AwsPorts};
 use dynsync_worker::Worker;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -35,7 +35,7 @@ pub fn cold_start(main_started: Instant) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let config = LambdaConfig::from_env("worker")?;
+        let config = AwsConfig::from_env("worker")?;
         let ports = AwsPorts::build(&config).await;
         let worker = Worker::new(
             ports.engine.clone(),
@@ -67,7 +67,7 @@ pub fn page_memory() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let config = LambdaConfig::from_env("worker")?;
+        let config = AwsConfig::from_env("worker")?;
         let ports = AwsPorts::build(&config).await;
         let worker = Worker::new(ports.engine.clone(), ports.queue.clone(), config.time_reserve);
         let ready_kb = status_kb("VmHWM");

@@ -150,7 +150,7 @@ pub fn print(
     };
 
     println!(
-        "\nworker cold start ({} fresh processes; in-process from main's first line: tokio runtime, LambdaConfig::from_env, AwsPorts::build, Worker::new):",
+        "\nworker cold start ({} fresh processes; in-process from main's first line: tokio runtime, AwsConfig::from_env, AwsPorts::build, Worker::new):",
         cold.len()
     );
     let mut ready = Vec::new();

@@ -18,8 +18,8 @@ use dynsync_domain::execution::ExecutionStatus;
 use dynsync_domain::ports::StateStore;
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator};
 use dynsync_emulators::insider::{InsiderEmulator, PARTNER, TOKEN};
-use dynsync_lambda::LambdaConfig;
 use dynsync_telemetry::Metrics;
+use dynsync_wiring::AwsConfig;
 use dynsync_worker::Worker;
 
 use crate::tally::{CountedPorts, OperationCount, OperationTally, delta};
@@ -127,8 +127,8 @@ insider:
     }
 
     /// The settings the functions read from their environment, for `queue_url`.
-    pub fn lambda_config(&self, queue_url: &str) -> anyhow::Result<LambdaConfig> {
-        Ok(LambdaConfig::from_lookup("worker", |name| match name {
+    pub fn lambda_config(&self, queue_url: &str) -> anyhow::Result<AwsConfig> {
+        Ok(AwsConfig::from_lookup("worker", |name| match name {
             "DYNSYNC_TABLE" => Some(self.table.clone()),
             "DYNSYNC_QUEUE_URL" => Some(queue_url.to_owned()),
             "DYNSYNC_STALL_AFTER_MINUTES" => Some("60".to_owned()),

@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::error::BoxError;
 use dynsync_aws::{
     AwsRequestCounter, AwsService, DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue,
 };
-use dynsync_connectors::LiveConnectors;
 use dynsync_domain::ports::{PageQueue, SystemClock};
 use dynsync_engine::{Engine, EngineConfig};
+use dynsync_wiring::LiveConnectors;
 
 /// Per operation: requests and the items they name (request units for DynamoDB).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,7 +127,7 @@ fn dynamodb_units(operation: &str, body: &[u8]) -> u64 {
     u64::try_from(units).unwrap_or(u64::MAX).max(1)
 }
 
-/// The worker's (and dispatcher's) ports as `dynsync_lambda::AwsPorts::build` wires them,
+/// The worker's (and dispatcher's) ports as `dynsync_wiring::AwsPorts::build` wires them,
 /// with every client counting into `counter` and `tally`.
 pub struct CountedPorts {
     pub engine: Arc<Engine>,

@@ -15,17 +15,17 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use chrono::{DateTime, Utc};
-use dynsync_aws::{DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue, infra};
-use dynsync_connectors::LiveConnectors;
+use dynsync_aws::infra;
 use dynsync_dispatcher::Dispatcher;
 use dynsync_domain::Integration;
 use dynsync_domain::execution::{Execution, ExecutionStatus};
 use dynsync_domain::ports::{Clock, PageQueue, StateStore};
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_engine::Engine;
 use dynsync_engine::memory::ManualClock;
-use dynsync_engine::{Engine, EngineConfig};
 use dynsync_telemetry::Metrics;
+use dynsync_wiring::{AwsConfig, AwsPorts};
 use dynsync_worker::Worker;
 use serde_json::{Value, json};
 
@@ -366,20 +366,9 @@ attributes:
     }
 }
 
-/// The engine of one function container over the stack's table and queue.
+/// The engine of one function container over the stack's table and queue, wired as the
+/// functions wire it, on the stack's clock.
 fn engine(sdk: &SdkConfig, table: &str, queue_url: &str, clock: &Arc<ManualClock>) -> Arc<Engine> {
-    let state = Arc::new(DynamoDbStateStore::new(sdk, table.to_owned()).with_clock(clock.clone()));
-    let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::new(sdk, queue_url.to_owned()));
-    let secrets = Arc::new(SecretsManagerSecretStore::new(sdk, None));
-    let connectors = Arc::new(LiveConnectors::new(secrets));
-    Arc::new(
-        Engine::new(
-            state.clone(),
-            queue,
-            connectors,
-            clock.clone(),
-            EngineConfig::default(),
-        )
-        .with_members(state),
-    )
+    let config = AwsConfig::new(table.to_owned(), queue_url.to_owned(), "acceptance");
+    AwsPorts::on(sdk, &config, clock.clone()).engine
 }

@@ -1,16 +1,9 @@
-//! What dynsync's two Lambda functions share at cold start: their settings read once from
-//! the environment (every problem reported together), and the AWS ports built once and
-//! borrowed by every invocation (STYLE.md habit 1: `main.rs` stays a few lines of wiring).
-//!
-//! Modules: `config` ([`LambdaConfig`], [`ConfigError`]), `ports` ([`AwsPorts`]: the engine
-//! on DynamoDB, SQS and Secrets Manager with the live Dataverse/Insider connectors).
-//! Handler logic lives in the function crates' `lib.rs`, not here.
+//! What the two Lambda functions do around each invocation and at a failed start: write
+//! the metrics, write the rotated secrets the store deferred, emit `ExecutionFinished` for
+//! an execution an invocation ended, and tell the Runtime API why the function cannot
+//! start. None of them fails the invocation.
 
-mod config;
-mod ports;
-
-pub use config::{ConfigError, LambdaConfig};
-pub use ports::AwsPorts;
+use crate::ConfigError;
 
 /// Writes an invocation's metrics (one EMF line per integration) and logs, never fails, if
 /// stdout refuses them: metrics must not fail the work they describe.

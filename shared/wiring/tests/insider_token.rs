@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dynsync_connectors::LiveConnectors;
 use dynsync_domain::ports::{Connectors, Secret, SecretError, SecretStore};
 use dynsync_domain::{ErrorKind, Identifiers, InsiderUser, Integration};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, PARTNER};
+use dynsync_wiring::LiveConnectors;
 
 const TOKEN_SECRET: &str = "dynsync/insider";
 

@@ -1,13 +1,16 @@
-//! The functions' settings, read once from the environment that template.yaml sets.
-//! Every missing or invalid setting is reported in one error, so a broken deployment is
-//! fixed in one go.
+//! The typed configuration of the engine on AWS ([`AwsConfig`]): read once from the
+//! environment that template.yaml sets for the two functions, or built from the CLI's flags
+//! ([`AwsConfig::new`]). Every missing or invalid setting is reported in one error, each
+//! naming its variable, so a broken deployment is fixed in one go. A setting that is not set
+//! takes its one default: the engine's ([`EngineConfig::default`]) or this module's
+//! [`DEFAULT_TIME_RESERVE`].
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
 //! | `DYNSYNC_TABLE` | the state table | required |
 //! | `DYNSYNC_QUEUE_URL` | the page queue | required |
-//! | `DYNSYNC_STALL_AFTER_MINUTES` | a running execution with no page completed for this long is failed | 60 |
-//! | `DYNSYNC_TIME_RESERVE_SECONDS` | the worker starts no page with less time left | 90 |
+//! | `DYNSYNC_STALL_AFTER_MINUTES` | a running execution with no page completed for this long is failed | `EngineConfig::default().stall_after` (template.yaml sets 60) |
+//! | `DYNSYNC_TIME_RESERVE_SECONDS` | the worker starts no page with less time left | [`DEFAULT_TIME_RESERVE`] (90) |
 //! | `AWS_LAMBDA_FUNCTION_NAME` | set by Lambda; the metrics' `Function` dimension | the function's role |
 
 use std::time::Duration;
@@ -15,11 +18,22 @@ use std::time::Duration;
 use dynsync_domain::ErrorKind;
 use dynsync_engine::EngineConfig;
 
+/// The worker starts no page with less than this left of its invocation.
+pub const DEFAULT_TIME_RESERVE: Duration = Duration::from_secs(90);
+
+/// Where the engine's state, queue and secrets live on AWS, and how it times its work.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LambdaConfig {
+pub struct AwsConfig {
+    /// The DynamoDB state table.
     pub table: String,
+    /// The SQS page queue.
     pub queue_url: String,
+    /// Put before every secret name read from Secrets Manager. `None` for the deployed
+    /// functions and the CLI: definitions name their secrets in full, and IAM limits them to
+    /// the stack's `SecretsPrefix`.
+    pub secret_prefix: Option<String>,
     pub engine: EngineConfig,
+    /// The worker starts no page with less than this left of its invocation.
     pub time_reserve: Duration,
     /// The deployed function's name (the `Function` dimension of the metrics).
     pub function_name: String,
@@ -38,7 +52,20 @@ impl ConfigError {
     }
 }
 
-impl LambdaConfig {
+impl AwsConfig {
+    /// The engine over `table` and `queue_url` with every other setting at its default;
+    /// `function_name` names the caller in metrics.
+    pub fn new(table: String, queue_url: String, function_name: &str) -> Self {
+        Self {
+            table,
+            queue_url,
+            secret_prefix: None,
+            engine: EngineConfig::default(),
+            time_reserve: DEFAULT_TIME_RESERVE,
+            function_name: function_name.to_owned(),
+        }
+    }
+
     /// Reads the process environment; `role` (`dispatcher`, `worker`) names the function
     /// when Lambda's `AWS_LAMBDA_FUNCTION_NAME` is absent (local runs).
     pub fn from_env(role: &str) -> Result<Self, ConfigError> {
@@ -60,6 +87,7 @@ impl LambdaConfig {
         };
         let table = required("DYNSYNC_TABLE");
         let queue_url = required("DYNSYNC_QUEUE_URL");
+        let defaults = EngineConfig::default();
         let mut number = |name: &str, default: u64| match lookup(name) {
             None => default,
             Some(text) => match text.trim().parse::<u64>() {
@@ -72,18 +100,25 @@ impl LambdaConfig {
                 }
             },
         };
-        let stall_minutes = number("DYNSYNC_STALL_AFTER_MINUTES", 60);
-        let reserve_seconds = number("DYNSYNC_TIME_RESERVE_SECONDS", 90);
+        let stall_minutes = number(
+            "DYNSYNC_STALL_AFTER_MINUTES",
+            defaults.stall_after.as_secs() / 60,
+        );
+        let reserve_seconds = number(
+            "DYNSYNC_TIME_RESERVE_SECONDS",
+            DEFAULT_TIME_RESERVE.as_secs(),
+        );
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
         let engine = EngineConfig {
             stall_after: Duration::from_secs(stall_minutes.saturating_mul(60)),
-            ..EngineConfig::default()
+            ..defaults
         };
         Ok(Self {
             table,
             queue_url,
+            secret_prefix: None,
             engine,
             time_reserve: Duration::from_secs(reserve_seconds),
             function_name: lookup("AWS_LAMBDA_FUNCTION_NAME")
@@ -99,12 +134,12 @@ mod tests {
 
     use super::*;
 
-    fn read(vars: &[(&str, &str)]) -> Result<LambdaConfig, ConfigError> {
+    fn read(vars: &[(&str, &str)]) -> Result<AwsConfig, ConfigError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        LambdaConfig::from_lookup("worker", |name| vars.get(name).cloned())
+        AwsConfig::from_lookup("worker", |name| vars.get(name).cloned())
     }
 
     #[test]
@@ -132,10 +167,16 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.table, "dynsync-StateTable");
-        assert_eq!(config.engine.stall_after, Duration::from_secs(3600));
-        assert_eq!(config.engine.lock_ttl, EngineConfig::default().lock_ttl);
-        assert_eq!(config.time_reserve, Duration::from_secs(90));
+        assert_eq!(config.engine, EngineConfig::default());
+        assert_eq!(config.time_reserve, DEFAULT_TIME_RESERVE);
+        assert_eq!(config.secret_prefix, None);
         assert_eq!(config.function_name, "worker");
+    }
+
+    #[test]
+    fn the_cli_s_configuration_has_the_same_defaults_as_the_functions() {
+        let read = read(&[("DYNSYNC_TABLE", "t"), ("DYNSYNC_QUEUE_URL", "q")]).unwrap();
+        assert_eq!(AwsConfig::new("t".into(), "q".into(), "worker"), read);
     }
 
     #[test]
