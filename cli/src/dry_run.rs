@@ -96,7 +96,7 @@ impl UserSink for PayloadFile {
         users: &[InsiderUser],
         skip_hook: bool,
     ) -> Result<BatchOutcome, PortError> {
-        let body = dynsync_mapping::batch::upsert_body(users, skip_hook);
+        let body = dynsync_domain::batch::upsert_body(users, skip_hook);
         self.write_line(&body)?;
         Ok(BatchOutcome {
             accepted: users.len() as u64,

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::Utc;
+use dynsync_domain::batch;
 use dynsync_domain::ports::Secret;
 use dynsync_domain::{Integration, OptionLabels};
 use dynsync_dynamics::DataverseClient;
@@ -20,7 +21,7 @@ use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, 
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, PARTNER, TOKEN};
 use dynsync_engine::memory::MemorySecretStore;
 use dynsync_insider::InsiderClient;
-use dynsync_mapping::{Mapper, Outcome, batch};
+use dynsync_mapping::{Mapper, Outcome};
 
 /// A field of `/proc/self/status` in bytes (0 where it cannot be read).
 fn status(field: &str) -> isize {

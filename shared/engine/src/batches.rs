@@ -117,7 +117,7 @@ pub(crate) async fn send_batches(
         not_sent(&mut tally, &unsent.record_ids);
         return Ok(tally);
     }
-    let mut ranges = dynsync_mapping::batch::split(&unsent.users, skip_hook);
+    let mut ranges = dynsync_domain::batch::split(&unsent.users, skip_hook);
     let mut done = 0;
     while let Some(range) = ranges.get(done).cloned() {
         match claim.renew_if_due().await? {
@@ -129,7 +129,7 @@ pub(crate) async fn send_batches(
                     unsent.users.drain(..range.start);
                     unsent.record_ids.drain(..range.start);
                     unsent.without(&fresh);
-                    ranges = dynsync_mapping::batch::split(&unsent.users, skip_hook);
+                    ranges = dynsync_domain::batch::split(&unsent.users, skip_hook);
                     done = 0;
                     continue;
                 }

@@ -56,7 +56,7 @@ pub(crate) async fn send_removals(
     };
     let key = task.page_key();
     let chunks: Vec<std::ops::Range<usize>> = match removals {
-        Removals::SetAttribute { .. } => dynsync_mapping::batch::split(&users, skip_hook),
+        Removals::SetAttribute { .. } => dynsync_domain::batch::split(&users, skip_hook),
         _ => (0..users.len())
             .step_by(DELETES_PER_CALL)
             .map(|start| start..(start + DELETES_PER_CALL).min(users.len()))

@@ -29,14 +29,13 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use dynsync_domain::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH, upsert_body};
 use dynsync_domain::definition::InsiderSettings;
 use dynsync_domain::ports::{
     BatchOutcome, DeleteOutcome, PortError, Secret, SecretStore, UserFailure, UserSink,
 };
 use dynsync_domain::retry::{RetryPolicy, fits_before_deadline, retry_after_secs};
 use dynsync_domain::{InsiderUser, Integration};
-use dynsync_mapping::batch::{MAX_BODY_BYTES, MAX_USERS_PER_BATCH};
-use dynsync_mapping::upsert_body;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 

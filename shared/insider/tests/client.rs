@@ -1,11 +1,14 @@
-//! The Insider client against the Insider emulator over loopback: batching by count and by
-//! bytes, per-user failures attributed to the right users, 429 then success honouring
-//! Retry-After, 5xx retries, 401 and invalid partner as permanent errors with clear
-//! messages, fast fail, the credential check and the `UserSink` port.
+//! The Insider client against the Insider emulator over loopback: a page's users cut by
+//! `dynsync_domain::batch::split` (by count and by bytes, as the engine cuts them) and each
+//! batch sent by `send_batch`, per-user failures attributed to the right users, limits the
+//! client itself refuses, 429 then success honouring Retry-After, 5xx retries, 401 and
+//! invalid partner as permanent errors with clear messages, the credential check and the
+//! `UserSink` port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
+use dynsync_domain::batch;
 use dynsync_domain::definition::InsiderSettings;
 use dynsync_domain::ports::{Secret, UserSink};
 use dynsync_domain::retry::RetryPolicy;
@@ -68,19 +71,46 @@ fn users(n: usize) -> Vec<InsiderUser> {
         .collect()
 }
 
+/// What became of a page's users sent as the engine sends them.
+#[derive(Debug, Default)]
+struct Sent {
+    batches: usize,
+    accepted: usize,
+    /// Failed users by index in the page, with their reasons.
+    failed: Vec<(usize, String)>,
+}
+
+/// Cuts `users` with the split the engine uses and sends each batch with `send_batch`,
+/// counting every user Insider did not confirm failed (`BatchOutcome::failed_users`).
+async fn send_split(client: &InsiderClient, users: &[InsiderUser], skip_hook: bool) -> Sent {
+    let mut sent = Sent::default();
+    for range in batch::split(users, skip_hook) {
+        let slice = &users[range.clone()];
+        let outcome = client.send_batch(slice, skip_hook).await.unwrap();
+        let failed = outcome.failed_users(slice.len());
+        sent.batches += 1;
+        sent.accepted += slice.len() - failed.len();
+        sent.failed.extend(
+            failed
+                .into_iter()
+                .map(|(index, reason)| (range.start + index, reason)),
+        );
+    }
+    sent
+}
+
 #[tokio::test]
-async fn upsert_all_splits_by_user_count() {
+async fn a_page_is_split_by_user_count_into_requests_of_at_most_1000() {
     let (emu, client) = setup().await;
-    let report = client.upsert_all(&users(2_345), false, false).await;
-    assert_eq!(report.accepted, 2_345);
-    assert_eq!(report.batches, 3);
-    assert!(report.failures.is_empty() && report.error.is_none() && !report.stopped_early());
+    let sent = send_split(&client, &users(2_345), false).await;
+    assert_eq!((sent.batches, sent.accepted), (3, 2_345));
+    assert!(sent.failed.is_empty());
     assert_eq!(emu.requests(), 3);
     assert_eq!(emu.profiles().len(), 2_345);
 }
 
 #[tokio::test]
-async fn upsert_all_splits_by_bytes_and_fails_a_user_too_large_for_any_request() {
+async fn a_page_is_split_by_bytes_and_a_user_too_large_for_any_request_fails_unsent() {
     let (emu, client) = setup().await;
     let mut all = users(7);
     for user in &mut all {
@@ -90,19 +120,38 @@ async fn upsert_all_splits_by_bytes_and_fails_a_user_too_large_for_any_request()
     all[5]
         .attributes
         .insert("surname".into(), json!("y".repeat(5_000_000)));
-    let report = client.upsert_all(&all, true, false).await;
-    assert_eq!(report.accepted, 6);
-    assert_eq!(report.failures.len(), 1);
-    assert_eq!(report.failures[0].index, 5);
+    let sent = send_split(&client, &all, true).await;
+    assert_eq!(sent.accepted, 6);
+    assert_eq!(sent.failed.len(), 1);
+    assert_eq!(sent.failed[0].0, 5);
     assert!(
-        report.failures[0].reason.contains("5,000,000-byte"),
+        sent.failed[0].1.contains("5,000,000-byte"),
         "{}",
-        report.failures[0].reason
+        sent.failed[0].1
     );
     // 3 + 2 under 5 MB each, then the oversized user alone (never sent), then the last one.
-    assert_eq!(report.batches, 4);
+    assert_eq!(sent.batches, 4);
     assert_eq!(emu.requests(), 3);
     assert_eq!(emu.skip_hooks(), vec![true, true, true]);
+}
+
+#[tokio::test]
+async fn the_client_refuses_a_batch_over_the_limits_without_a_request() {
+    let (emu, client) = setup().await;
+    let error = client.send_batch(&users(1_001), false).await.unwrap_err();
+    assert!(
+        matches!(error, InsiderError::TooManyUsers { count: 1_001 }),
+        "{error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Permanent);
+    let mut big = users(2);
+    for user in &mut big {
+        user.attributes
+            .insert("surname".into(), json!("x".repeat(2_600_000)));
+    }
+    let error = client.send_batch(&big, false).await.unwrap_err();
+    assert!(matches!(error, InsiderError::TooLarge { .. }), "{error}");
+    assert_eq!(emu.requests(), 0);
 }
 
 #[tokio::test]
@@ -111,20 +160,16 @@ async fn per_user_failures_are_attributed_to_the_right_users() {
     let mut batch = users(1_500);
     batch[3].identifiers.email = Some("not-an-email".into());
     batch[1_200].identifiers.phone_number = Some("12345".into());
-    let report = client.upsert_all(&batch, false, false).await;
-    assert_eq!(report.accepted, 1_498);
-    let failed: Vec<usize> = report.failures.iter().map(|f| f.index).collect();
+    let sent = send_split(&client, &batch, false).await;
+    assert_eq!(sent.accepted, 1_498);
+    let failed: Vec<usize> = sent.failed.iter().map(|f| f.0).collect();
     assert_eq!(failed, vec![3, 1_200]);
+    assert!(sent.failed[0].1.contains("not a valid email address"));
     assert!(
-        report.failures[0]
-            .reason
-            .contains("not a valid email address")
-    );
-    assert!(
-        !report.failures[0].reason.contains("not-an-email"),
+        !sent.failed[0].1.contains("not-an-email"),
         "values stay out of reasons"
     );
-    assert!(report.failures[1].reason.contains("invalid phone number"));
+    assert!(sent.failed[1].1.contains("invalid phone number"));
     assert!(emu.profile_by_email("user3@example.com").is_none());
     assert!(emu.profile_by_email("user4@example.com").is_some());
 }
@@ -186,14 +231,7 @@ async fn a_wrong_token_is_a_permanent_error_that_says_what_to_fix() {
         .await
         .unwrap_err();
     assert_eq!(port_error.kind(), ErrorKind::Permanent);
-
-    let report = client.upsert_all(&users(2_500), false, false).await;
-    assert_eq!(
-        report.batches, 1,
-        "credential errors stop sending even without fast fail"
-    );
-    assert_eq!(report.not_sent, 1_000..2_500);
-    assert_eq!(report.failures.len(), 1_000);
+    assert!(error.is_credential_error());
 }
 
 #[tokio::test]
@@ -216,25 +254,6 @@ async fn the_credential_check_tells_good_credentials_from_bad_without_writing() 
         .unwrap_err();
     assert!(matches!(error, InsiderError::Unauthorized));
     assert!(emu.profiles().is_empty() && emu.events().is_empty());
-}
-
-#[tokio::test]
-async fn fast_fail_stops_at_the_first_failed_batch() {
-    let (emu, client) = setup().await;
-    let mut batch = users(3_000);
-    batch[1_500].identifiers.email = Some("bad".into());
-    let report = client.upsert_all(&batch, false, true).await;
-    assert_eq!(report.batches, 2);
-    assert_eq!(report.accepted, 1_999);
-    assert_eq!(report.failures.len(), 1);
-    assert_eq!(report.not_sent, 2_000..3_000);
-    assert!(report.stopped_early());
-    assert_eq!(emu.requests(), 2);
-
-    emu.reset();
-    let report = client.upsert_all(&batch, false, false).await;
-    assert_eq!((report.batches, report.accepted), (3, 2_999));
-    assert!(!report.stopped_early());
 }
 
 #[tokio::test]

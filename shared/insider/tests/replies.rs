@@ -1,7 +1,8 @@
 //! Counts in Insider's 200 replies are reconciled, not trusted: a reply whose `fail.count`
 //! is above the users its `fail.errors` keys name reports the rest as unattributed
-//! rejections, and `upsert_all` then counts every user without an attributed rejection
-//! failed (Insider did not say which were upserted), so accepted + failed = users sent.
+//! rejections, and the batch's `failed_users` (what the engine records) then counts every
+//! user without an attributed rejection failed (Insider did not say which were upserted),
+//! so accepted + failed = users sent.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -61,24 +62,22 @@ async fn a_reply_with_fail_count_2_but_one_indexed_error_reports_one_unattribute
 }
 
 #[tokio::test]
-async fn upsert_all_counts_the_users_insider_did_not_account_for_failed() {
+async fn the_users_insider_did_not_account_for_are_counted_failed() {
     let server = CannedServer::start(vec![Canned::json(200, TWO_FAILED_ONE_NAMED)]).await;
-    let report = client(&server.url)
-        .upsert_all(&users(3), false, false)
-        .await;
-    let failed: Vec<usize> = report.failures.iter().map(|f| f.index).collect();
-    assert_eq!(failed, vec![0, 1, 2], "{report:?}");
-    assert_eq!(report.accepted, 0);
-    assert!(
-        report.failures[1]
-            .reason
-            .contains("not a valid email address")
+    let outcome = client(&server.url)
+        .send_batch(&users(3), false)
+        .await
+        .unwrap();
+    let failed = outcome.failed_users(3);
+    assert_eq!(
+        failed.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "{outcome:?}"
     );
+    assert!(failed[&1].contains("not a valid email address"));
     assert!(
-        report.failures[0]
-            .reason
-            .contains("Insider reported 1 rejection without saying which users"),
+        failed[&0].contains("Insider reported 1 rejection without saying which users"),
         "{}",
-        report.failures[0].reason
+        failed[&0]
     );
 }

@@ -9,8 +9,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use dynsync_domain::batch::{self, upsert_body};
 use dynsync_domain::{Integration, OptionLabels, Record};
-use dynsync_mapping::{Mapper, Outcome, batch, upsert_body};
+use dynsync_mapping::{Mapper, Outcome};
 use serde_json::{Value, json};
 
 const RECORDS: usize = 5_000;

@@ -1,22 +1,21 @@
 //! dynsync's mapping engine: turns Dataverse records into Insider users exactly as the
-//! guide's Steps 6 to 9 describe, and cuts users into upsert batches. It is pure: no I/O,
-//! no clock (the processing time is passed in), no logging of values.
+//! guide's Steps 6 to 9 describe. It is pure: no I/O, no clock (the processing time is
+//! passed in), no logging of values.
 //!
 //! Modules: `mapper` (the [`Mapper`] compiled once per execution and the per-record
-//! [`MappedRecord`]), `identifiers` and `phone` (Step 6 and the phone/invalid-identifier
+//! [`MappedRecord`]; a user too large for any request, by `dynsync_domain::batch`'s limit,
+//! is refused here), `identifiers` and `phone` (Step 6 and the phone/invalid-identifier
 //! settings of Step 9), `fields` and `values` (Step 7: keys, labels, inverted booleans,
-//! coercion to Insider's types), `events` (Step 8), `batch` (request bodies and splitting by
-//! the 1,000-user and 5,000,000-byte limits). Depends only on `dynsync-domain`.
+//! coercion to Insider's types), `events` (Step 8). Upsert bodies and batch limits live in
+//! `dynsync_domain::batch`. Depends only on `dynsync-domain`.
 
-pub mod batch;
+use dynsync_domain::batch;
 mod events;
 mod fields;
 mod identifiers;
 mod mapper;
 mod phone;
 mod values;
-
-pub use batch::upsert_body;
 
 /// Writes `value` under an Insider attribute key: a standard key at the root, `custom.<key>`
 /// inside the `custom` object (as the definition's attributes are placed).

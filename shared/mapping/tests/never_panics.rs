@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{TimeZone, Utc};
+use dynsync_domain::batch::{self, upsert_body};
 use dynsync_domain::{Integration, OptionLabels};
-use dynsync_mapping::{Mapper, Outcome, batch, upsert_body};
+use dynsync_mapping::{Mapper, Outcome};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

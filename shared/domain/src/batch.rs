@@ -1,12 +1,15 @@
-//! Upsert batches (API-FACTS.md 1.4): at most 1,000 users and under 5,000,000 bytes of
-//! request body each, measured on the exact body [`upsert_body`] writes (envelope included).
-//! A single user too large for any request gets a range of its own, which the client reports
-//! as failed; splitting always makes progress.
+//! Upsert batches (API-FACTS.md 1.4): Insider's limits, at most 1,000 users and under
+//! 5,000,000 bytes of request body each, measured on the exact body [`upsert_body`] writes
+//! (envelope included), and that body's format. A single user too large for any request gets
+//! a range of its own, which the client reports as failed; splitting always makes progress.
+//! Next to [`InsiderUser`] because three layers need the same limits: mapping (a user too
+//! large on its own), the engine (cutting a page into batches) and the Insider client (the
+//! body it sends), and the engine must not depend on the client.
 
 use std::io::Write;
 use std::ops::Range;
 
-use dynsync_domain::InsiderUser;
+use crate::user::InsiderUser;
 use serde::Serialize;
 
 /// Users per upsert request.
@@ -181,7 +184,7 @@ impl Write for ByteCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dynsync_domain::Identifiers;
+    use crate::user::Identifiers;
 
     fn user(email: &str, padding: usize) -> InsiderUser {
         let mut user = InsiderUser {
@@ -260,7 +263,7 @@ mod tests {
             serde_json::json!([-1.7976931348623157e308, i64::MIN, null, {"k": "\u{1}"}]),
         );
         odd.identifiers.custom.insert("c\n".into(), "é".into());
-        odd.events.push(dynsync_domain::InsiderEvent {
+        odd.events.push(crate::user::InsiderEvent {
             event_name: "e".into(),
             timestamp: "t".into(),
             event_params: serde_json::Map::new(),
