@@ -12,17 +12,18 @@
 
 /// What a configured failpoint does (`arg` is the action's argument).
 #[cfg(feature = "failpoints")]
-pub(crate) fn hit<T>(name: &str, arg: Option<String>) -> Result<T, crate::EngineError> {
+pub(crate) fn hit<T, E: From<crate::EngineError>>(name: &str, arg: Option<String>) -> Result<T, E> {
     if arg.as_deref() == Some("kill") {
         eprintln!("failpoint {name}: killing the process");
         std::process::abort();
     }
-    Err(crate::EngineError::State(
+    Err(E::from(crate::EngineError::State(
         dynsync_domain::ports::PortError::transient(format!("failpoint {name}")),
-    ))
+    )))
 }
 
-/// Fails the enclosing function (returning `Result<_, EngineError>`) when the failpoint
+/// Fails the enclosing function (returning `Result<_, E>` with `E: From<EngineError>`:
+/// `EngineError`, or the page path's `Halt`) when the failpoint
 /// `$name` is configured; nothing without the `failpoints` feature.
 #[cfg(feature = "failpoints")]
 macro_rules! failpoint {

@@ -69,8 +69,10 @@ impl Engine {
         Ok(failed)
     }
 
-    /// Fails the execution and reads it back as it ended (`None` if it had already ended).
-    pub(crate) async fn fail_and_read(
+    /// [`Engine::fail_execution`] that returns the execution as it ended (`None` if it
+    /// had already ended), so a caller that reports it (a page's outcome, the Lambdas'
+    /// `ExecutionFinished`) need not read it again.
+    pub async fn fail(
         &self,
         execution_id: &str,
         error: &str,

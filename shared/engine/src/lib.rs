@@ -3,12 +3,14 @@
 //! code with different adapters (docs/architecture.md walks one page through them).
 //!
 //! Modules: `engine` (the [`Engine`] and its configuration), `window` (fetch-mode windows),
-//! `start` (run lock, window, plan, first page tasks), `page` (one page task, step by step:
-//! skip or finish, claim, records, next task, map, send, complete), `fetch` (a page's
+//! `start` (run lock, window, plan, first page tasks), `page` (one page task as a list of
+//! steps: skip or finish, claim, records, queue next, map, send and record, complete),
+//! `map` (a page's records as users to send, and what the page counts), `fetch` (a page's
 //! records, fixed by the first delivery and re-read in that range by later ones),
 //! `batches` (batched upsert recorded by record id so redeliveries send nothing twice),
-//! `outcome` (what became of a page task), `attribute` (Insider's answer to a batch as
-//! counts), `changes` (change-tracking pages: links as cursors, the delta link staged),
+//! `outcome` (what became of a page task, and how a step ends it early), `attribute`
+//! (Insider's answer to a batch as counts), `changes` (change-tracking pages: links as
+//! cursors, the delta link staged),
 //! `removals` (what records that left the synced set get in Insider), `claim` (one
 //! delivery at a time processes a page), `failpoints` (test-only fault injection on the page path),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
@@ -26,6 +28,7 @@ mod failpoints;
 mod fetch;
 mod finish;
 mod lists;
+mod map;
 pub mod memory;
 mod outcome;
 mod page;
@@ -37,8 +40,8 @@ pub mod window;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
-pub use lists::{member_id, member_key};
 pub use failpoints::{Failpoints, setup_from_env as setup_failpoints_from_env};
+pub use lists::{member_id, member_key};
 pub use outcome::{PageDisposition, PageOutcome};
 pub use runner::{MAX_RECEIVES, OnProgress, after_error, run_until_finished};
 pub use schedule::{TickOutcome, TickReport, TickStart, latest_slot};
