@@ -5,8 +5,8 @@
 //! Must not depend on the AWS SDK.
 
 mod db;
-pub mod members;
 pub mod error;
+pub mod members;
 pub mod owner;
 pub mod queue;
 pub mod secrets;
