@@ -121,6 +121,10 @@ impl Context {
 pub fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Each thread that allocates gets its own glibc malloc arena, which keeps its freed
+        // page memory: one blocking thread (SQLite, DNS) instead of one per concurrent call
+        // (issue 13, README benchmarks).
+        .max_blocking_threads(1)
         .enable_all()
         .build()
         .map_err(|e| Failure::Remote(format!("cannot start the async runtime: {e}")))?;

@@ -53,6 +53,10 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--page-sizes", type=int, nargs="+", default=[5000, 500])
+    p.add_argument(
+        "--dynsync-only", action="store_true",
+        help="run only `dynsync run` (no connector; the scale benchmark): records/s and peak RSS",
+    )
     return p.parse_args()
 
 
@@ -399,14 +403,18 @@ def main():
         proxy_port, proxied = start_entra_proxy(cert, key, port)
         cpus = os.cpu_count()
         print(
-            f"peer benchmark: {args.contacts} contacts on the Dataverse emulator (pid {dv_proc.pid}), "
+            f"{'scale' if args.dynsync_only else 'peer'} benchmark: {args.contacts} contacts on the Dataverse emulator (pid {dv_proc.pid}), "
             f"Insider emulator (pid {ins_proc.pid}), both out of process; {cpus} CPUs; "
             f"dynsync --concurrency {args.concurrency}; {args.rounds} round(s), medians"
         )
-        print(
-            "airbyte: airbyte-source-microsoft-dataverse 1.0.2 `read` (extract only, every column); "
-            "dynsync: `dynsync run` (extract 6 columns, map, upsert to Insider)"
-        )
+        if not args.dynsync_only:
+            print(
+                "airbyte: airbyte-source-microsoft-dataverse 1.0.2 `read` (extract only, every column); "
+                "dynsync: `dynsync run` (extract 6 columns, map, upsert to Insider)"
+            )
+        if args.dynsync_only:
+            scale(args, folder, dv, insider)
+            return
         rows = []
         for page_size in args.page_sizes:
             peer, ours = [], []
@@ -446,6 +454,20 @@ def main():
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def scale(args, folder, dv, insider):
+    """`--dynsync-only`: `dynsync run` of every contact at each page size, `--rounds` times;
+    prints records/s and peak RSS (the scale benchmark reads these lines)."""
+    print(f"{'page':>5} {'records':>9} {'CPU s':>8} {'wall s':>8} {'records/s':>10} {'peak RSS MB':>12} {'CPU ms/1k rec':>14}")
+    for page_size in args.page_sizes:
+        runs = [dynsync_run(args, folder, dv, insider, page_size, r) for r in range(args.rounds)]
+        cpu, wall, rss, records = median_of(runs)
+        print(
+            f"{page_size:>5} {records:>9} {cpu:>8.2f} {wall:>8.2f} {records / max(wall, 1e-9):>10.0f} "
+            f"{rss:>12.1f} {1000 * cpu / records * 1000:>14.1f}",
+            flush=True,
+        )
 
 
 def median_of(results):

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The scale benchmark (issue 13): `dynsync run` alone against the out-of-process Dataverse
+# and Insider emulators at each record count, page size 500 (and PAGE_SIZES), printing
+# records/s and peak RSS (wait4 ru_maxrss of the dynsync process only), so memory can be
+# compared as the records grow. Not part of infra/scripts/test.sh.
+#
+#   infra/scripts/bench-scale.sh                         # 100,000 then 1,000,000 records
+#   RECORDS="100000 1000000" PAGE_SIZES="500 5000" CONCURRENCY=4 infra/scripts/bench-scale.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+printf '\n==> %s\n' "building dynsync and the emulators (release)" >&2
+cargo build --release --locked -p dynsync -p dynsync-emulators --bins
+
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+for records in ${RECORDS:-100000 1000000}; do
+  python3 infra/scripts/bench-peer.py --dynsync-only \
+    --connector none \
+    --dynsync "$TARGET_DIR/release/dynsync" \
+    --dataverse-emulator "$TARGET_DIR/release/dataverse-emulator" \
+    --insider-emulator "$TARGET_DIR/release/insider-emulator" \
+    --contacts "$records" \
+    --rounds "${ROUNDS:-1}" \
+    --concurrency "${CONCURRENCY:-4}" \
+    --page-sizes ${PAGE_SIZES:-500}
+done
