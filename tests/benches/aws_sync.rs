@@ -110,9 +110,9 @@ async fn run(records: usize) -> anyhow::Result<()> {
     let seeding = Instant::now();
     let dataverse = DataverseEmulator::start(Seed::contacts(records, 7)).await?;
     let insider = InsiderEmulator::start(InsiderConfig::default()).await?;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let sdk = dynsync_aws::infra::moto_sdk_config()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("AWS_ENDPOINT_URL is not set"))?;
     members::report(&sdk).await?;
     if std::env::var_os("DYNSYNC_BENCH_ONLY_MEMBERS").is_some() {
         return Ok(());

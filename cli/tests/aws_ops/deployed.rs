@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use dynsync_aws::{DynamoDbStateStore, infra};
 use dynsync_emulators::dataverse::{CLIENT_ID, DataverseEmulator};
 use dynsync_emulators::insider::{InsiderEmulator, PARTNER};
@@ -15,27 +15,7 @@ use dynsync_tests::cli::RunOutput;
 pub const BIN: &str = env!("CARGO_BIN_EXE_dynsync");
 
 /// The SDK configuration for moto, or `None` (after saying so) when the test must skip.
-pub async fn aws() -> Option<SdkConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
-        );
-        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
-        return None;
-    }
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-        loader = loader.region(Region::new("us-east-1"));
-    }
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ));
-    }
-    Some(loader.load().await)
-}
+pub use dynsync_aws::infra::moto_sdk_config as aws;
 
 /// `let config = aws_or_skip!();` returns from the test when it must skip.
 macro_rules! aws_or_skip {

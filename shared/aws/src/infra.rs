@@ -1,8 +1,11 @@
-//! Creates the resources the adapters expect, exactly as template.yaml declares them: the
-//! state table (keys, the three KEYS_ONLY indexes, TTL) and a page queue. For tests against
-//! moto and for the CLI; a deployed stack gets them from template.yaml.
+//! For tests and benchmarks against moto (the `test-support` feature): the SDK configuration
+//! every moto-backed test crate uses ([`moto_sdk_config`]), and the resources the adapters
+//! expect, created exactly as template.yaml declares them: the state table (keys, the three
+//! KEYS_ONLY indexes, TTL) and a page queue. A deployed stack gets them from template.yaml.
 
 use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -15,6 +18,33 @@ use crate::dynamodb::schema::{
     SK, STARTED_SK, TTL,
 };
 use crate::error::AwsError;
+
+/// The SDK configuration for moto, from the environment (`AWS_ENDPOINT_URL` points at
+/// moto), with region `us-east-1` and moto's test credentials where the environment names
+/// none. Without `AWS_ENDPOINT_URL` it says on stderr that the test is skipped and returns
+/// `None`, except in CI (`CI` set), where it panics: there the test script always starts
+/// moto, so a missing endpoint is a broken run, not a skip.
+pub async fn moto_sdk_config() -> Option<SdkConfig> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
+        );
+        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
+        return None;
+    }
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ));
+    }
+    Some(loader.load().await)
+}
 
 fn encode(action: &'static str, resource: &str, e: impl std::fmt::Display) -> AwsError {
     AwsError::Encode {

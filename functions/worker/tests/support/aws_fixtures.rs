@@ -1,5 +1,6 @@
 //! Fixtures of the AWS acceptance tests that need no running stack: the skip-unless-CI
-//! SDK configuration for moto, Lambda's SQS event built from the messages SQS delivered,
+//! SDK configuration for moto (`dynsync_aws::infra::moto_sdk_config`, shared by every
+//! moto-backed test crate), Lambda's SQS event built from the messages SQS delivered,
 //! EventBridge's scheduled event, a queue with a real redrive policy to a dead-letter
 //! queue, the [`Spec`] of an integration definition, and readers of the handlers' answers
 //! (failed message ids, EMF metrics, id lists).
@@ -7,7 +8,6 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use chrono::{DateTime, DurationRound, Utc};
@@ -16,21 +16,7 @@ use serde_json::{Value, json};
 
 /// The SDK configuration for moto; `None` (skipped, loudly) without `AWS_ENDPOINT_URL`,
 /// and a failure in CI, where the test script always starts moto.
-pub async fn aws() -> Option<SdkConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
-        );
-        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
-        return None;
-    }
-    Some(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await,
-    )
-}
+pub use dynsync_aws::infra::moto_sdk_config as aws;
 
 /// One integration definition over the emulators; the defaults sync contacts by email.
 #[derive(Debug, Clone)]

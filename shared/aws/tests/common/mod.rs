@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use chrono::{DateTime, TimeZone, Utc};
 use dynsync_aws::{AwsRequestCounter, DynamoDbStateStore, SqsPageQueue, infra};
 use dynsync_domain::Definition;
@@ -18,28 +18,7 @@ use dynsync_domain::execution::{
 use dynsync_domain::ports::Clock;
 
 /// The SDK configuration for moto, or `None` (after saying so) when the tests must skip.
-pub async fn aws() -> Option<SdkConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "AWS_ENDPOINT_URL is not set in CI: run the tests through infra/scripts/test.sh, which starts moto"
-            );
-        }
-        eprintln!("SKIPPED: AWS_ENDPOINT_URL not set (run infra/scripts/test.sh)");
-        return None;
-    }
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-        loader = loader.region(Region::new("us-east-1"));
-    }
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ));
-    }
-    Some(loader.load().await)
-}
+pub use dynsync_aws::infra::moto_sdk_config as aws;
 
 /// `let config = aws_or_skip!();` — returns from the test when it must skip.
 #[macro_export]
