@@ -49,6 +49,19 @@ pub struct ChangeRead {
     pub next_link: Option<String>,
     /// On the read's last page: where the next read starts.
     pub delta_link: Option<String>,
+    /// Throttled replies Dataverse gave on the way to this page (each waited out).
+    pub throttles: u32,
+}
+
+/// The records of a change page's ids ([`DataverseClient::fetch_ids`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FetchedIds {
+    /// The records the filter selects, in the order of the ids asked.
+    pub records: Vec<Record>,
+    /// The ids not returned (not selected by the filter, or deleted since).
+    pub missing: Vec<String>,
+    /// Throttled replies Dataverse gave on the way (each waited out).
+    pub throttles: u32,
 }
 
 /// Which table a change read is for.
@@ -93,7 +106,7 @@ impl DataverseClient {
             prefer: Some(&prefer),
             body: None,
         };
-        self.call_with(&call, |reply, attempt| {
+        self.call_counted(&call, |reply, attempt| {
             read_changes(&reply.body, table.primary_id).map_err(|detail| {
                 Failure::from(DynamicsError::MalformedReply {
                     service: SERVICE,
@@ -103,6 +116,7 @@ impl DataverseClient {
             })
         })
         .await
+        .map(|(read, throttles)| ChangeRead { throttles, ..read })
         .map_err(|e| match e {
             DynamicsError::ChangeTrackingOff { .. } => DynamicsError::ChangeTrackingOff {
                 entity: table.entity.to_owned(),
@@ -112,19 +126,21 @@ impl DataverseClient {
     }
 
     /// The records of `ids` that `filter` (a record filter's `<filter>` block) selects,
-    /// with `fields`, in the order of `ids`; the ids not returned are the second value.
+    /// with `fields`, in the order of `ids`, and the ids not returned.
     pub async fn fetch_ids(
         &self,
         table: ChangeTable<'_>,
         fields: &[String],
         filter: Option<&str>,
         ids: &[String],
-    ) -> Result<(Vec<Record>, Vec<String>), DynamicsError> {
+    ) -> Result<FetchedIds, DynamicsError> {
         let mut found: HashMap<Uuid, Record> = HashMap::with_capacity(ids.len());
+        let mut throttles = 0u32;
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let fetchxml =
                 dynsync_fetchxml::ids_query(table.entity, table.primary_id, fields, filter, chunk)?;
             let page = self.fetch(table.entity_set, &fetchxml, false).await?;
+            throttles = throttles.saturating_add(page.throttles);
             if page.records.len() > chunk.len() {
                 return Err(DynamicsError::MalformedReply {
                     service: SERVICE,
@@ -163,7 +179,11 @@ impl DataverseClient {
                 None => missing.push(id.clone()),
             }
         }
-        Ok((records, missing))
+        Ok(FetchedIds {
+            records,
+            missing,
+            throttles,
+        })
     }
 
     /// `link` when it points at `web_api_url` (scheme, host, port, and below its path).

@@ -103,6 +103,16 @@ impl DataverseClient {
         call: &Call<'_>,
         read: impl Fn(&Reply, u32) -> Result<T, Failure>,
     ) -> Result<T, DynamicsError> {
+        Ok(self.call_counted(call, read).await?.0)
+    }
+
+    /// [`DataverseClient::call_with`], with the throttled replies Dataverse gave on the way
+    /// (each waited out and retried; token calls to Entra ID are not counted).
+    pub(crate) async fn call_counted<T>(
+        &self,
+        call: &Call<'_>,
+        read: impl Fn(&Reply, u32) -> Result<T, Failure>,
+    ) -> Result<(T, u32), DynamicsError> {
         let url = self.url(call.path)?;
         let read = &read;
         let mut refreshed = false;
@@ -112,7 +122,7 @@ impl DataverseClient {
             let outcome = self
                 .inner
                 .transport
-                .retry("dataverse", |attempt| async move {
+                .retry_counted("dataverse", |attempt| async move {
                     let mut request = self
                         .inner
                         .transport

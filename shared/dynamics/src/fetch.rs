@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::client::{Call, DataverseClient, SERVICE};
 use crate::error::DynamicsError;
-use crate::transport::{Failure, Reply, dataverse_error, note_throttle};
+use crate::transport::{Failure, Reply, dataverse_error};
 
 /// Longest GET URL Dataverse accepts.
 pub const MAX_GET_URL: usize = 32_768;
@@ -35,6 +35,8 @@ pub struct FetchPage {
     /// The raw paging-cookie annotation. The source does not follow it: its fallback
     /// synthesizes cookies from the page cursor (`dynsync_fetchxml::cookie_after`).
     pub paging_cookie: Option<String>,
+    /// Throttled replies Dataverse gave on the way to this page (each waited out).
+    pub throttles: u32,
 }
 
 impl DataverseClient {
@@ -76,8 +78,9 @@ impl DataverseClient {
                 body: None,
             };
             return self
-                .call_with(&call, |reply, attempt| page(&reply.body, attempt))
-                .await;
+                .call_counted(&call, |reply, attempt| page(&reply.body, attempt))
+                .await
+                .map(with_throttles);
         }
         if url.as_str().len() > MAX_BATCH_URL {
             return Err(DynamicsError::Config {
@@ -104,8 +107,14 @@ impl DataverseClient {
                 body.into_bytes(),
             )),
         };
-        self.call_with(&call, batch_page).await
+        self.call_counted(&call, batch_page)
+            .await
+            .map(with_throttles)
     }
+}
+
+fn with_throttles((page, throttles): (FetchPage, u32)) -> FetchPage {
+    FetchPage { throttles, ..page }
 }
 
 fn malformed(detail: String, attempt: u32) -> Failure {
@@ -134,6 +143,7 @@ fn page(body: &[u8], attempt: u32) -> Result<FetchPage, Failure> {
             records,
             more,
             paging_cookie,
+            throttles: 0,
         }),
         Ok(Decoded { records: None, .. }) => Err(malformed(
             "a page without a value array".to_owned(),
@@ -372,16 +382,17 @@ fn batch_page(reply: &Reply, attempt: u32) -> Result<FetchPage, Failure> {
         return page(body.as_bytes(), attempt);
     }
     let (code, message) = dataverse_error(body.as_bytes());
-    if status == 429 {
-        note_throttle();
-    }
     if status == 429 || status >= 500 {
-        return Err(Failure::from(DynamicsError::Server {
+        let error = DynamicsError::Server {
             service: SERVICE,
             status,
             message,
             attempts: attempt,
-        }));
+        };
+        return Err(match status {
+            429 => Failure::throttled(error, None),
+            _ => Failure::from(error),
+        });
     }
     Err(Failure::from(DynamicsError::from_dataverse_reply(
         status, code, message,

@@ -29,11 +29,10 @@ use dynsync_fetchxml::sql_server_key;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::changes::ChangeTable;
+use crate::changes::{ChangeTable, FetchedIds};
 use crate::client::{DataverseClient, SERVICE};
 use crate::error::DynamicsError;
 use crate::fetch::FetchPage;
-use crate::transport::count_throttles;
 
 /// Reads an integration's records through a [`DataverseClient`].
 #[derive(Debug, Clone)]
@@ -164,17 +163,15 @@ impl DataverseSource {
         &self,
         request: ChangesRequest<'_>,
     ) -> Result<ChangesReply, DynamicsError> {
-        let (page, throttles) = count_throttles(self.changes(&request)).await;
-        match page {
-            Ok(mut page) => {
-                page.throttles = throttles;
+        match self.changes(&request).await {
+            Ok(page) => {
                 tracing::debug!(
                     integration_id = request.integration.id(),
                     records = page.records.len(),
                     filtered_out = page.filtered_out.len(),
                     deleted = page.deleted.len(),
                     more = page.next_link.is_some(),
-                    throttles,
+                    throttles = page.throttles,
                     "change page fetched"
                 );
                 Ok(ChangesReply::Page(page))
@@ -208,8 +205,8 @@ impl DataverseSource {
             .client
             .change_page(table, definition.dynamics.page_size, request.link)
             .await?;
-        let (records, filtered_out) = if read.changed.is_empty() {
-            (Vec::new(), Vec::new())
+        let fetched = if read.changed.is_empty() {
+            FetchedIds::default()
         } else {
             let filter = request.integration.filter().map(|f| f.xml());
             self.client
@@ -217,12 +214,13 @@ impl DataverseSource {
                 .await?
         };
         Ok(ChangesPage {
-            records,
-            filtered_out,
+            records: fetched.records,
+            filtered_out: fetched.missing,
             deleted: read.deleted,
             next_link: read.next_link,
             delta_link: read.delta_link,
-            throttles: 0,
+            // The throttled replies of the change read and of its records' reads.
+            throttles: read.throttles.saturating_add(fetched.throttles),
         })
     }
 
@@ -231,21 +229,20 @@ impl DataverseSource {
         &self,
         request: PageRequest<'_>,
     ) -> Result<SourcePage, DynamicsError> {
-        let (page, throttles) = count_throttles(self.page(&request)).await;
-        let (page, cookie) = page?;
+        let (page, cookie) = self.page(&request).await?;
         tracing::debug!(
             integration_id = request.integration.id(),
             partition = request.partition.index,
             records = page.records.len(),
             more = page.next_cursor.is_some(),
             paging = if cookie { "cookie" } else { "keyset" },
-            throttles,
+            throttles = page.throttles,
             "page fetched"
         );
         Ok(SourcePage {
             records: page.records,
             next_cursor: page.next_cursor,
-            throttles,
+            throttles: page.throttles,
         })
     }
 
@@ -284,10 +281,12 @@ impl DataverseSource {
     }
 }
 
-/// A page's records and the cursor of the next page.
+/// A page's records, the cursor of the next page, and the throttled replies Dataverse
+/// gave on the way.
 struct Paged {
     records: Vec<Record>,
     next_cursor: Option<String>,
+    throttles: u32,
 }
 
 /// Whether more pages follow a page of `len` records.
@@ -305,6 +304,7 @@ fn keyset_page(request: &PageRequest<'_>, page: FetchPage) -> Result<Paged, Dyna
     Ok(Paged {
         records: page.records,
         next_cursor,
+        throttles: page.throttles,
     })
 }
 
@@ -344,6 +344,7 @@ fn cookie_page(request: &PageRequest<'_>, page: FetchPage) -> Result<Paged, Dyna
     Ok(Paged {
         records,
         next_cursor: if past_end { None } else { next },
+        throttles: page.throttles,
     })
 }
 

@@ -5,8 +5,12 @@
 //! longer than `MAX_WAIT`); a wait that would outlive the invocation's deadline is not
 //! started (`fits_before_deadline`): the call ends with a transient error and the page is
 //! handed back.
+//!
+//! Throttled replies (429, or a Dataverse service-protection error) travel in the reply:
+//! each is a [`Failure`] marked `throttled`, and [`Transport::retry_counted`] returns how
+//! many it waited out with the value, so the caller that counts them (the Dataverse client,
+//! not the Entra ID token calls) sums them into its page.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
@@ -22,11 +26,14 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
 }
 
-/// A failed attempt: the error, and the server's `Retry-After` if it sent one.
+/// A failed attempt: the error, the server's `Retry-After` if it sent one, and whether
+/// the server throttled the request (429 or a service-protection error, also inside a
+/// `$batch` reply).
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub error: DynamicsError,
     pub retry_after: Option<Duration>,
+    pub throttled: bool,
 }
 
 impl From<DynamicsError> for Failure {
@@ -34,30 +41,20 @@ impl From<DynamicsError> for Failure {
         Self {
             error,
             retry_after: None,
+            throttled: false,
         }
     }
 }
 
-tokio::task_local! {
-    /// Throttled replies seen inside [`count_throttles`].
-    static THROTTLED: Cell<u32>;
-}
-
-/// Runs `work` and counts the throttled replies (429, or a service-protection error)
-/// Dataverse gave its requests, `$batch` inner replies included (token calls to Entra ID
-/// are not counted); each was waited out and retried, or ended `work` with an error.
-pub(crate) async fn count_throttles<T>(work: impl Future<Output = T>) -> (T, u32) {
-    THROTTLED
-        .scope(Cell::new(0), async move {
-            let value = work.await;
-            (value, THROTTLED.with(Cell::get))
-        })
-        .await
-}
-
-/// Counts one throttled Dataverse reply (nothing outside [`count_throttles`]).
-pub(crate) fn note_throttle() {
-    let _ = THROTTLED.try_with(|n| n.set(n.get().saturating_add(1)));
+impl Failure {
+    /// A throttled reply.
+    pub(crate) fn throttled(error: DynamicsError, retry_after: Option<Duration>) -> Self {
+        Self {
+            error,
+            retry_after,
+            throttled: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -87,17 +84,33 @@ impl Transport {
     pub async fn retry<T, F, Fut>(
         &self,
         operation: &'static str,
-        mut attempt: F,
+        attempt: F,
     ) -> Result<T, DynamicsError>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
+        Ok(self.retry_counted(operation, attempt).await?.0)
+    }
+
+    /// [`Transport::retry`], with the number of throttled replies waited out on the way
+    /// to the value.
+    pub async fn retry_counted<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt: F,
+    ) -> Result<(T, u32), DynamicsError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
         let mut number = 1u32;
+        let mut throttles = 0u32;
         loop {
             match attempt(number).await {
-                Ok(value) => return Ok(value),
+                Ok(value) => return Ok((value, throttles)),
                 Err(failure) => {
+                    throttles = throttles.saturating_add(u32::from(failure.throttled));
                     if !failure.error.kind().is_transient() || number > self.policy.retries {
                         return Err(failure.error);
                     }
@@ -154,18 +167,13 @@ impl Transport {
                 .map_err(|e| self.send_error(service, &e, attempt))?,
         );
         if status == 429 || (status >= 400 && is_service_protection(&body)) {
-            if service == crate::client::SERVICE {
-                note_throttle();
-            }
             let (code, _) = dataverse_error(&body);
-            return Err(Failure {
-                error: DynamicsError::Throttled {
-                    service,
-                    code,
-                    attempts: attempt,
-                },
-                retry_after,
-            });
+            let error = DynamicsError::Throttled {
+                service,
+                code,
+                attempts: attempt,
+            };
+            return Err(Failure::throttled(error, retry_after));
         }
         if status >= 500 {
             let (code, message) = dataverse_error(&body);
@@ -178,6 +186,7 @@ impl Transport {
                     attempts: attempt,
                 },
                 retry_after,
+                throttled: false,
             });
         }
         Ok(Reply { status, body })
