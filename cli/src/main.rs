@@ -2,7 +2,10 @@
 //! with embedded state; `--aws` commands (`push`, `trigger`, `pause`, `resume`,
 //! `executions --aws`) act on a deployed stack. Each command lives in its own module and
 //! returns an exit code (0 succeeded, 3 completed with record failures, 1 failed, 2 invalid
-//! input or usage).
+//! input or usage). What commands share: `context` (common flags, a definition loaded with
+//! its secrets, failures as exit codes), `aws` (a deployed stack's table and queue; its
+//! engine from `dynsync_wiring`), `local` (the state folder through `dynsync_wiring`),
+//! `report` (executions shown to people), `dry_run` (upserts written to a file).
 
 use std::process::ExitCode;
 

@@ -3,7 +3,9 @@
 //! definition written against them (`stack`), contacts seeded with chosen timestamps and
 //! what Insider received per user (`data`), the `dynsync` binary run as a user would
 //! (`cli`), and the engine run directly over the SQLite adapters and live connectors
-//! (`local`), and the fault matrix's oracle (`oracle`). It depends on the emulators, the engine and the adapters, never on the CLI.
+//! (`local`, the state folder opened by `dynsync_wiring` as the CLI opens it), and the
+//! fault matrix's oracle (`oracle`). It depends on the emulators, the engine, the adapters
+//! and the wiring, never on the CLI.
 
 pub mod cli;
 pub mod data;

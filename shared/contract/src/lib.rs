@@ -6,8 +6,9 @@
 //! `ledger` (executions and their page ledger), `claims` (page claims), `pages` (stable
 //! pages: a page's end fixed once, batches with their record ids), `lifecycle`
 //! (finish, watermarks, listing), `queue` (SQS semantics), `hand_back` (a task put back
-//! without using up a receive), `secrets`; `fixtures` and
-//! `race` help them. Checks use ids of their own, so runs may share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
+//! without using up a receive), `members` (member sets: committed by promotion, read by
+//! id range), `secrets`; `fixtures` and `race` help them. Checks use ids of their own, so
+//! runs may share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
 //! [`secret_store_tests!`] turn every check into a `#[tokio::test]` of the calling test
 //! crate; [`state_store_contract`], [`queue_contract`] and [`secret_store_contract`] run
 //! them all in one go.

@@ -11,8 +11,11 @@
 //! `outcome` (what became of a page task, and how a step ends it early), `attribute`
 //! (Insider's answer to a batch as counts), `changes` (change-tracking pages: links as
 //! cursors, the delta link staged),
-//! `removals` (what records that left the synced set get in Insider), `claim` (one
-//! delivery at a time processes a page), `failpoints` (test-only fault injection on the page path),
+//! `lists` (incremental marketing lists: joiners and leavers of a page's fixed id range
+//! against the previous member set), `removals` (what records that left the synced set get
+//! in Insider), `claim` (one delivery at a time processes a page), `error` (the engine's
+//! error: the step, transient or permanent, the cause), `failpoints` (test-only fault
+//! injection on the page path),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,

@@ -7,7 +7,8 @@
 //! `<fetch>`), `list` (static lists through `listmember`, dynamic lists by rewriting their
 //! stored query), `guid` (SQL Server uniqueidentifier order and partitions of the id
 //! space), `cookie` (paging cookies: decoding Dataverse's annotation, and the cookie the
-//! fallback synthesizes from a cursor where keyset conditions are refused). Depends only on `dynsync-domain`.
+//! fallback synthesizes from a cursor where keyset conditions are refused), `error` (the
+//! crate's one error type, always permanent). Depends only on `dynsync-domain`.
 
 mod cookie;
 mod error;

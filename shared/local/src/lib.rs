@@ -1,7 +1,8 @@
 //! dynsync's local adapters, the embedded defaults of `dynsync run`: a SQLite state store
-//! (`state`), a SQLite-backed page queue with SQS semantics (`queue`), both in
-//! `<state dir>/state.db` (`db`: opening, migrations), the env/file secret store
-//! (`secrets`), and owner tags for resuming after a crash (`owner`).
+//! (`state`), a SQLite-backed page queue with SQS semantics (`queue`) and the member sets of
+//! `list_mode: changes` lists (`members`), all in `<state dir>/state.db` (`db`: opening,
+//! migrations), the env/file secret store (`secrets`), owner tags for resuming after a
+//! crash (`owner`), and the adapters' one error type (`error`).
 //! Must not depend on the AWS SDK.
 
 mod db;

@@ -2,8 +2,11 @@
 //! values per integration and writes them, when flushed, as one JSON document per line on
 //! stdout, where CloudWatch Logs extracts the metrics.
 //!
-//! Dimensions stay low-cardinality: `Function` (dispatcher, worker) alone and with
-//! `IntegrationId`; execution ids ride along as a property (`ExecutionIds`), searchable in
+//! Every document declares two dimension sets: `Function` alone, and `Function` with
+//! `IntegrationId`. `Function` is the deployed function's name (`AWS_LAMBDA_FUNCTION_NAME`,
+//! e.g. `dynsync-WorkerFunction-AbC`, which template.yaml's alarms and dashboard name with
+//! `!Ref`; `dispatcher` or `worker` only when that variable is absent). Both stay
+//! low-cardinality; execution ids ride along as a property (`ExecutionIds`), searchable in
 //! Logs Insights without creating metrics. Each metric holds at most 100 values per
 //! document (the EMF limit); more values go into further documents.
 
@@ -17,7 +20,8 @@ use crate::TelemetryError;
 
 /// The CloudWatch namespace of every dynsync metric.
 pub const NAMESPACE: &str = "dynsync";
-/// Dimension naming the Lambda function (`dispatcher`, `worker`).
+/// Dimension naming the Lambda function: its deployed name (`AWS_LAMBDA_FUNCTION_NAME`), or
+/// `dispatcher`/`worker` when that is absent.
 pub const FUNCTION_DIMENSION: &str = "Function";
 /// Dimension naming the integration.
 pub const INTEGRATION_DIMENSION: &str = "IntegrationId";
