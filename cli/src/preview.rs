@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use dynsync_domain::definition::{FetchMode, IdentifierType, Removals};
 use dynsync_domain::execution::{Partition, SourcePlan};
-use dynsync_domain::ports::{ChangesReply, ChangesRequest, PageRequest, StateStore};
+use dynsync_domain::ports::{ChangesReply, ChangesRequest, PageRequest, SyncState};
 use dynsync_domain::{Definition, Integration, Record};
 use dynsync_dynamics::DataverseSource;
 use dynsync_mapping::{MappedRecord, Mapper, Outcome};

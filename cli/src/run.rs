@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dynsync_domain::execution::{Counters, Execution, Trigger};
-use dynsync_domain::ports::{Connectors, SecretStore, StateStore};
+use dynsync_domain::ports::{Connectors, Definitions, SecretStore};
 use dynsync_engine::memory::{MemoryQueue, MemoryStateStore};
 use dynsync_engine::{Engine, EngineConfig, OnProgress, PageDisposition, StartOutcome};
 use dynsync_local::local_owner_tag;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use dynsync_domain::Integration;
 use dynsync_domain::execution::{Execution, Trigger};
-use dynsync_domain::ports::{PageQueue, StateStore};
+use dynsync_domain::ports::{Definitions, PageQueue, SyncState};
 use dynsync_engine::memory::MemorySecretStore;
 use dynsync_engine::{EngineConfig, OnProgress, StartOutcome, run_until_finished};
 use dynsync_local::{SqliteQueue, SqliteStateStore, local_owner_tag};

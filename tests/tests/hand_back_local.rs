@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use dynsync_domain::execution::{ExecutionStatus, PageTask};
-use dynsync_domain::ports::{Delivery, PageClaim, PageQueue, PortError, StateStore};
+use dynsync_domain::ports::{Delivery, PageClaim, PageLedger, PageQueue, PortError};
 use dynsync_emulators::dataverse::Seed;
 use dynsync_engine::{MAX_RECEIVES, PageDisposition};
 use dynsync_local::{SqliteQueue, SqliteStateStore};

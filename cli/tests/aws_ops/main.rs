@@ -11,7 +11,7 @@ mod deployed;
 
 use deployed::{Deployed, Endpoints, dynsync_command, path};
 use dynsync_domain::execution::PageTask;
-use dynsync_domain::ports::StateStore;
+use dynsync_domain::ports::Definitions;
 use dynsync_emulators::dataverse::{CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use dynsync_tests::cli::RunOutput;

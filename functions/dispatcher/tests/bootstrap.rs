@@ -20,7 +20,7 @@ use chrono::{DurationRound, Utc};
 use dynsync_aws::{DynamoDbStateStore, infra};
 use dynsync_domain::Integration;
 use dynsync_domain::execution::{ExecutionStatus, PageTask, Trigger};
-use dynsync_domain::ports::StateStore;
+use dynsync_domain::ports::{Definitions, Executions};
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use dynsync_emulators::lambda_runtime::{InvocationResult, LambdaRuntimeEmulator};

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use dynsync_dispatcher::{Dispatcher, DispatcherError};
 use dynsync_domain::execution::{ExecutionStatus, SourcePlan};
 use dynsync_domain::ports::{
-    BatchOutcome, Connectors, DataSource, PageRequest, PortError, SourcePage, StateStore, UserSink,
+    BatchOutcome, Connectors, DataSource, Definitions, Executions, PageRequest, PortError,
+    SourcePage, UserSink,
 };
 use dynsync_domain::{Definition, InsiderUser, Integration};
 use dynsync_engine::memory::{ManualClock, MemoryQueue, MemoryStateStore};

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use dynsync_dispatcher::{Dispatcher, DispatcherError};
 use dynsync_domain::execution::{ExecutionStatus, PageTask, SourcePlan};
 use dynsync_domain::ports::{
-    BatchOutcome, Connectors, DataSource, Delivery, PageQueue, PageRequest, PortError, SourcePage,
-    StateStore, UserSink,
+    BatchOutcome, Connectors, DataSource, Definitions, Delivery, Executions, PageQueue,
+    PageRequest, PortError, SourcePage, UserSink,
 };
 use dynsync_domain::{Definition, InsiderUser, Integration};
 use dynsync_engine::memory::{ManualClock, MemoryQueue, MemoryStateStore};

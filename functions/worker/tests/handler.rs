@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use dynsync_domain::execution::{ExecutionStatus, PageTask};
-use dynsync_domain::ports::{PageClaim, StateStore};
+use dynsync_domain::ports::{PageClaim, PageLedger};
 use dynsync_telemetry::Metrics;
 use support::{Harness, PagedSource, at, failed_ids, far_deadline, message, metric_sum};
 

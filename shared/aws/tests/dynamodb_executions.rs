@@ -11,7 +11,8 @@ use chrono::Duration;
 use dynsync_aws::AwsRequestCounter;
 use dynsync_domain::execution::{Counters, ExecutionStatus, MAX_RECORDED_FAILURES};
 use dynsync_domain::ports::{
-    BatchRecord, Finish, LockOutcome, LockRequest, PageLedger, StateStore,
+    BatchRecord, Executions, Finish, LockOutcome, LockRequest, PageLedger, PageRecord, RunLocks,
+    SyncState,
 };
 
 use common::{at, execution, failures, plan, running};
@@ -48,9 +49,9 @@ async fn an_execution_is_stored_with_its_plan_and_first_pages() {
     assert_eq!(store.get_plan("e1").await.unwrap(), Some(plan("i", 2)));
     assert_eq!(
         store.page_ledger("e1", "0:start").await.unwrap(),
-        Some(PageLedger {
+        Some(PageRecord {
             outstanding: 2,
-            ..PageLedger::default()
+            ..PageRecord::default()
         })
     );
     assert_eq!(store.page_ledger("e1", "1:later").await.unwrap(), None);
@@ -204,7 +205,7 @@ async fn answered_batches_are_remembered_in_the_ledger() {
         .unwrap();
     assert_eq!(
         store.page_ledger("e1", "0:start").await.unwrap(),
-        Some(PageLedger {
+        Some(PageRecord {
             done: false,
             fixed: None,
             batches: vec![batch(0), batch(1)],

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use dynsync_aws::{AwsRequestCounter, AwsService, DynamoDbStateStore};
 use dynsync_domain::ErrorKind;
-use dynsync_domain::ports::{LockOutcome, LockRequest, StateStore};
+use dynsync_domain::ports::{Definitions, LockOutcome, LockRequest, RunLocks};
 
 use common::{ManualClock, at, definition};
 

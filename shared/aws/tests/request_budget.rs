@@ -12,7 +12,8 @@ use std::time::Duration;
 use dynsync_aws::AwsRequestCounter;
 use dynsync_domain::execution::{Counters, ExecutionStatus, PageTask};
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Finish, LockRequest, PageClaim, PageQueue, StateStore,
+    BatchRecord, ClaimOutcome, Executions, Finish, LockRequest, PageClaim, PageLedger, PageQueue,
+    RunLocks,
 };
 
 use common::{at, execution, plan};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dynsync_domain::ErrorKind;
 use dynsync_domain::execution::{Counters, ExecutionStatus, MAX_RECORDED_FAILURES};
-use dynsync_domain::ports::{BatchRecord, PageLedger};
+use dynsync_domain::ports::{BatchRecord, PageRecord};
 
 use crate::fixtures::{at, counters, failures, first_pages, plan, running_execution, unique};
 use crate::race::race;
@@ -28,9 +28,9 @@ pub async fn a_new_execution_registers_its_first_pages_as_outstanding(make: &imp
     for page in &pages {
         assert_eq!(
             store.page_ledger(&execution.id, page).await.unwrap(),
-            Some(PageLedger {
+            Some(PageRecord {
                 outstanding: pages.len() as u64,
-                ..PageLedger::default()
+                ..PageRecord::default()
             })
         );
         assert!(
@@ -200,7 +200,7 @@ pub async fn sent_batches_are_remembered_by_index(make: &impl MakeStateStore) {
     }
     assert_eq!(
         store.page_ledger(&execution.id, &page).await.unwrap(),
-        Some(PageLedger {
+        Some(PageRecord {
             done: false,
             fixed: None,
             batches: vec![batch(0, 1000), batch(1, 998)],

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use dynsync_domain::execution::{Execution, ExecutionStatus};
-use dynsync_domain::ports::{PageQueue, StateStore};
+use dynsync_domain::ports::{Executions, PageQueue, SyncState};
 use dynsync_engine::memory::MemoryQueue;
 use support::source::{Row, contact, contacts};
 use support::{DuplicatingQueue, Harness, ScriptedSource, Spec, assert_counters_add_up, at};

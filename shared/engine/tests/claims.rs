@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dynsync_domain::execution::{ExecutionStatus, PageTask};
-use dynsync_domain::ports::{ClaimOutcome, Clock, PageClaim, StateStore};
+use dynsync_domain::ports::{ClaimOutcome, Clock, Executions, PageClaim, PageLedger};
 use dynsync_engine::PageDisposition;
 use support::source::contacts;
 use support::{Harness, ScriptedSource, Spec, assert_counters_add_up, at};

@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 
 use dynsync_domain::execution::{ExecutionStatus, MAX_RECORDED_FAILURES};
-use dynsync_domain::ports::StateStore;
+use dynsync_domain::ports::{RunLocks, SyncState};
 use dynsync_engine::{OnProgress, run_until_finished};
 use support::source::{contact, contacts};
 use support::{Harness, ScriptedSource, Spec, assert_counters_add_up, at};

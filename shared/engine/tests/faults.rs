@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dynsync_domain::execution::{Execution, ExecutionStatus};
-use dynsync_domain::ports::{PageQueue, StateStore};
+use dynsync_domain::ports::{Executions, PageQueue, SyncState};
 use dynsync_engine::PageDisposition;
 use proptest::prelude::*;
 use support::source::{contact, contacts};

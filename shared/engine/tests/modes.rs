@@ -7,7 +7,7 @@ mod support;
 use chrono::Duration;
 use dynsync_domain::ErrorKind;
 use dynsync_domain::execution::{ExecutionStatus, Window};
-use dynsync_domain::ports::StateStore;
+use dynsync_domain::ports::{Executions, RunLocks, SyncState};
 use support::source::{contact, contacts};
 use support::{Harness, ScriptedSource, Spec, assert_counters_add_up, at};
 

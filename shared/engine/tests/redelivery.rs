@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use dynsync_domain::execution::{ExecutionStatus, PageTask};
-use dynsync_domain::ports::{PageQueue, StateStore};
+use dynsync_domain::ports::{Executions, PageQueue, RunLocks};
 use dynsync_engine::memory::MemoryQueue;
 use dynsync_engine::{OnProgress, PageDisposition, run_until_finished};
 use support::source::contacts;

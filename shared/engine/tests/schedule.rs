@@ -8,7 +8,7 @@ mod support;
 
 use chrono::Duration;
 use dynsync_domain::execution::{ExecutionStatus, Trigger};
-use dynsync_domain::ports::{Clock, PageQueue, StateStore};
+use dynsync_domain::ports::{Clock, Definitions, Executions, PageQueue, RunLocks, SyncState};
 use dynsync_engine::{StartOutcome, TickOutcome, TickReport};
 use support::source::contacts;
 use support::{Harness, ScriptedSource, Spec, at};

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Clock, Finish, FixedPage, LockOutcome, LockRequest, PageClaim,
-    PageLedger, PortError, StateStore, SystemClock,
+    BatchRecord, ClaimOutcome, Clock, Definitions, Executions, Finish, FixedPage, LockOutcome,
+    LockRequest, PageClaim, PageLedger, PageRecord, PortError, RunLocks, SyncState, SystemClock,
 };
 use rusqlite::{OptionalExtension, params};
 
@@ -126,7 +126,7 @@ fn definition_from_json(json: &str) -> Result<Definition, LocalError> {
 }
 
 #[async_trait::async_trait]
-impl StateStore for SqliteStateStore {
+impl Definitions for SqliteStateStore {
     async fn put_definition(&self, definition: &Definition) -> Result<(), PortError> {
         let json = serde_json::to_string(definition).map_err(|source| LocalError::Encode {
             what: "a definition",
@@ -241,7 +241,10 @@ impl StateStore for SqliteStateStore {
             })
             .await?)
     }
+}
 
+#[async_trait::async_trait]
+impl RunLocks for SqliteStateStore {
     async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError> {
         let request = request.clone();
         let now = self.clock.now();
@@ -278,7 +281,10 @@ impl StateStore for SqliteStateStore {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl Executions for SqliteStateStore {
     async fn create_execution(
         &self,
         execution: &Execution,
@@ -324,6 +330,23 @@ impl StateStore for SqliteStateStore {
         Ok(self.db.call(executions::running).await?)
     }
 
+    async fn finish_execution(
+        &self,
+        execution_id: &str,
+        finish: &Finish,
+    ) -> Result<bool, PortError> {
+        let (id, finish) = (execution_id.to_owned(), finish.clone());
+        Ok(self
+            .db
+            .write("finishing an execution", move |tx| {
+                executions::finish(tx, &id, &finish)
+            })
+            .await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl PageLedger for SqliteStateStore {
     async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError> {
         let (id, key) = (execution_id.to_owned(), page_key.to_owned());
         let now = self.clock.now();
@@ -339,7 +362,7 @@ impl StateStore for SqliteStateStore {
         &self,
         execution_id: &str,
         page_key: &str,
-    ) -> Result<Option<PageLedger>, PortError> {
+    ) -> Result<Option<PageRecord>, PortError> {
         let (id, key) = (execution_id.to_owned(), page_key.to_owned());
         Ok(self
             .db
@@ -430,17 +453,17 @@ impl StateStore for SqliteStateStore {
             })
             .await?)
     }
+}
 
-    async fn finish_execution(
-        &self,
-        execution_id: &str,
-        finish: &Finish,
-    ) -> Result<bool, PortError> {
-        let (id, finish) = (execution_id.to_owned(), finish.clone());
+#[async_trait::async_trait]
+impl SyncState for SqliteStateStore {
+    async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let integration_id = integration_id.to_owned();
+        let op = "reading a watermark";
         Ok(self
             .db
-            .write("finishing an execution", move |tx| {
-                executions::finish(tx, &id, &finish)
+            .call(move |conn| {
+                locks::read_time(conn, op, "watermarks", "watermark", &integration_id)
             })
             .await?)
     }
@@ -460,17 +483,6 @@ impl StateStore for SqliteStateStore {
         Ok(self
             .db
             .call(move |conn| executions::sync_token(conn, &integration_id))
-            .await?)
-    }
-
-    async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
-        let integration_id = integration_id.to_owned();
-        let op = "reading a watermark";
-        Ok(self
-            .db
-            .call(move |conn| {
-                locks::read_time(conn, op, "watermarks", "watermark", &integration_id)
-            })
             .await?)
     }
 }

@@ -12,7 +12,7 @@ use chrono::{Duration as Span, Utc};
 use dynsync_contract::fixtures::{at, first_pages, plan, running_execution, unique};
 use dynsync_contract::race::{RACERS, race};
 use dynsync_domain::execution::Execution;
-use dynsync_domain::ports::{LockRequest, StateStore};
+use dynsync_domain::ports::{Executions, LockRequest, RunLocks};
 use dynsync_local::SqliteStateStore;
 use dynsync_local::owner::TakeOver;
 

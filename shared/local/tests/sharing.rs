@@ -17,7 +17,8 @@ use dynsync_contract::fixtures::{
 use dynsync_contract::race::race;
 use dynsync_domain::execution::PageTask;
 use dynsync_domain::ports::{
-    ClaimOutcome, LockOutcome, LockRequest, PageClaim, PageQueue, StateStore,
+    ClaimOutcome, Executions, LockOutcome, LockRequest, PageClaim, PageLedger, PageQueue, RunLocks,
+    StateStore,
 };
 use dynsync_local::{SqliteQueue, SqliteStateStore};
 

@@ -15,7 +15,7 @@ use dynsync_aws::{AwsRequestCounter, AwsRequestCounts, AwsService, DynamoDbState
 use dynsync_dispatcher::Dispatcher;
 use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
-use dynsync_domain::ports::StateStore;
+use dynsync_domain::ports::{Definitions, Executions};
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator};
 use dynsync_emulators::insider::{InsiderEmulator, PARTNER, TOKEN};
 use dynsync_telemetry::Metrics;

@@ -11,7 +11,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Execution, SourcePlan, Trigger};
 use dynsync_domain::ports::{
-    BatchOutcome, Connectors, DataSource, PageQueue, PageRequest, PortError, SourcePage, UserSink,
+    BatchOutcome, Connectors, DataSource, Executions, PageQueue, PageRequest, PortError,
+    SourcePage, UserSink,
 };
 use dynsync_domain::{InsiderUser, Integration, Record};
 use dynsync_engine::memory::{ManualClock, MemoryQueue, MemoryStateStore};
@@ -238,7 +239,6 @@ impl Harness {
     }
 
     pub async fn execution(&self, id: &str) -> Execution {
-        use dynsync_domain::ports::StateStore;
         self.state.get_execution(id).await.unwrap().unwrap()
     }
 }

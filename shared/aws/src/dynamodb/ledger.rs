@@ -30,7 +30,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageRecord};
 
 use super::calls::{TxOutcome, update_condition_failed};
 use super::codec::{
@@ -108,7 +108,7 @@ impl DynamoDbStateStore {
         &self,
         execution_id: &str,
         page_key: &str,
-    ) -> Result<Option<PageLedger>, AwsError> {
+    ) -> Result<Option<PageRecord>, AwsError> {
         let page = key(execution_pk(execution_id), page_sk(page_key));
         let execution = key(execution_pk(execution_id), SK_EXECUTION);
         let request = KeysAndAttributes::builder()
@@ -135,7 +135,7 @@ impl DynamoDbStateStore {
             None => &[],
         };
         let page = Reader::new(page, &self.resource);
-        Ok(Some(PageLedger {
+        Ok(Some(PageRecord {
             done: !open_pages.iter().any(|p| p == page_key),
             fixed: read_fixed(&page)?,
             batches: read_batches(&page)?,

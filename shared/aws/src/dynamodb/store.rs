@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
 use dynsync_domain::execution::{Counters, Execution, ExecutionPlan, RecordFailure};
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Finish, FixedPage, LockOutcome, LockRequest, PageClaim, PageLedger,
-    PortError, StateStore,
+    BatchRecord, ClaimOutcome, Definitions, Executions, Finish, FixedPage, LockOutcome,
+    LockRequest, PageClaim, PageLedger, PageRecord, PortError, RunLocks, SyncState,
 };
 
 use super::DynamoDbStateStore;
 
 #[async_trait::async_trait]
-impl StateStore for DynamoDbStateStore {
+impl Definitions for DynamoDbStateStore {
     async fn put_definition(&self, definition: &Definition) -> Result<(), PortError> {
         Ok(self.put_definition_item(definition).await?)
     }
@@ -41,7 +41,10 @@ impl StateStore for DynamoDbStateStore {
     ) -> Result<bool, PortError> {
         Ok(self.claim_slot_item(integration_id, previous, slot).await?)
     }
+}
 
+#[async_trait::async_trait]
+impl RunLocks for DynamoDbStateStore {
     async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError> {
         Ok(self.acquire_lock_item(request).await?)
     }
@@ -60,7 +63,10 @@ impl StateStore for DynamoDbStateStore {
     ) -> Result<(), PortError> {
         Ok(self.release_lock_item(integration_id, execution_id).await?)
     }
+}
 
+#[async_trait::async_trait]
+impl Executions for DynamoDbStateStore {
     async fn create_execution(
         &self,
         execution: &Execution,
@@ -92,6 +98,17 @@ impl StateStore for DynamoDbStateStore {
         Ok(self.running_execution_items().await?)
     }
 
+    async fn finish_execution(
+        &self,
+        execution_id: &str,
+        finish: &Finish,
+    ) -> Result<bool, PortError> {
+        Ok(self.finish_execution_items(execution_id, finish).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl PageLedger for DynamoDbStateStore {
     async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError> {
         Ok(self.register_page_item(execution_id, page_key).await?)
     }
@@ -100,7 +117,7 @@ impl StateStore for DynamoDbStateStore {
         &self,
         execution_id: &str,
         page_key: &str,
-    ) -> Result<Option<PageLedger>, PortError> {
+    ) -> Result<Option<PageRecord>, PortError> {
         Ok(self.page_ledger_item(execution_id, page_key).await?)
     }
 
@@ -156,15 +173,10 @@ impl StateStore for DynamoDbStateStore {
             .complete_page_items(execution_id, page_key, counters, failures, now)
             .await?)
     }
+}
 
-    async fn finish_execution(
-        &self,
-        execution_id: &str,
-        finish: &Finish,
-    ) -> Result<bool, PortError> {
-        Ok(self.finish_execution_items(execution_id, finish).await?)
-    }
-
+#[async_trait::async_trait]
+impl SyncState for DynamoDbStateStore {
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         Ok(self.watermark_item(integration_id).await?)
     }

@@ -15,7 +15,7 @@ use dynsync_domain::execution::{
     Counters, Execution, ExecutionPlan, ExecutionStatus, Partition, RecordFailure, SourcePlan,
     Trigger,
 };
-use dynsync_domain::ports::Clock;
+use dynsync_domain::ports::{Clock, Executions};
 
 /// The SDK configuration for moto, or `None` (after saying so) when the tests must skip.
 pub use dynsync_aws::infra::moto_sdk_config as aws;
@@ -165,7 +165,6 @@ pub fn failures(page: &str, count: usize) -> Vec<RecordFailure> {
 
 /// A running execution with its plan and `pages` first pages registered.
 pub async fn running(store: &DynamoDbStateStore, id: &str, integration: &str, pages: &[&str]) {
-    use dynsync_domain::ports::StateStore;
     let keys: Vec<String> = pages.iter().map(|p| (*p).to_owned()).collect();
     store
         .create_execution(

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod ledger;
 pub mod members;
 pub mod queue;
 pub mod secrets;
@@ -11,6 +12,7 @@ pub mod state;
 
 pub use clock::{Clock, SystemClock};
 pub use error::PortError;
+pub use ledger::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger, PageRecord};
 pub use members::{MemberKey, MemberRange, MemberSets};
 pub use queue::{Delivery, PageQueue};
 pub use secrets::{Secret, SecretError, SecretStore};
@@ -19,6 +21,5 @@ pub use source::{
     PageRequest, SourcePage, UserFailure, UserSink,
 };
 pub use state::{
-    BatchRecord, ClaimOutcome, Finish, FixedPage, LockOutcome, LockRequest, PageClaim, PageLedger,
-    StateStore,
+    Definitions, Executions, Finish, LockOutcome, LockRequest, RunLocks, StateStore, SyncState,
 };

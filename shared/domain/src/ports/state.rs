@@ -1,12 +1,16 @@
-//! The state store port: definitions, schedule slots, run locks, executions with their
-//! plans and counters, the page ledger and watermarks. Every method that two invocations
-//! could race on is atomic (a conditional write in DynamoDB, a transaction in SQLite).
+//! The state ports: definitions with their schedule slots ([`Definitions`]), run locks
+//! ([`RunLocks`]), executions with their plans and counters ([`Executions`]), watermarks and
+//! change-tracking tokens ([`SyncState`]); the page ledger is its own port
+//! ([`PageLedger`], `ledger.rs`). [`StateStore`] is all of them together: what the engine
+//! and the wiring hold (`Arc<dyn StateStore>`); every adapter implements each narrow port
+//! and gets `StateStore` from the blanket impl. Every method that two invocations could
+//! race on is atomic (a conditional write in DynamoDB, a transaction in SQLite).
 
 use chrono::{DateTime, Utc};
 
 use crate::definition::Definition;
-use crate::execution::{Counters, Execution, ExecutionPlan, ExecutionStatus, RecordFailure};
-use crate::ports::PortError;
+use crate::execution::{Execution, ExecutionPlan, ExecutionStatus};
+use crate::ports::{PageLedger, PortError};
 
 /// The result of trying to take an integration's run lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,83 +32,6 @@ pub struct LockRequest {
     pub expires_at: DateTime<Utc>,
 }
 
-/// One upsert batch of a page that Insider answered, kept so that a redelivered page does
-/// not send it (and its events) again. A redelivery knows the batch by the records it held,
-/// never by their positions: the source's data may have moved in between.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchRecord {
-    /// Unique within the page (batches are numbered in the order they were sent).
-    pub index: u32,
-    pub upserted: u64,
-    pub failed: u64,
-    pub events_sent: u64,
-    pub failures: Vec<RecordFailure>,
-    /// The primary ids of the records whose users the batch held.
-    pub record_ids: Vec<String>,
-    /// A batch of removals (records that left the synced set: profiles deleted, or the
-    /// `removals` attribute set): `upserted` counts the removals applied.
-    pub removal: bool,
-    /// Set when this batch stopped its execution (Insider refused it as a whole, or fast
-    /// fail met a rejection): the execution's error. A later delivery of the page that
-    /// reads it back stops the execution the same way instead of finishing it.
-    pub stop: Option<String>,
-}
-
-/// What a page's first delivery fetched, fixed in the ledger before anything of the page is
-/// sent, so that every later delivery works on the same page: the same id range and the
-/// same next page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FixedPage {
-    /// The next page's cursor (this page's last primary id), which also ends this page's id
-    /// range; `None` when the page was its partition's last.
-    pub next_cursor: Option<String>,
-    /// A change-tracking read's last page: the delta link the read ended with, which the
-    /// execution stages for the integration (see `StateStore::stage_sync_token`).
-    pub sync_token: Option<String>,
-}
-
-/// A page's row in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PageLedger {
-    pub done: bool,
-    /// Set once the page's first delivery fetched it.
-    pub fixed: Option<FixedPage>,
-    /// Batches already sent, by index.
-    pub batches: Vec<BatchRecord>,
-    /// The execution's pages registered and not yet completed, read in the same step (0 with
-    /// `done`: the execution's last page is done, and a delivery that finds it so finishes
-    /// the execution if nobody did).
-    pub outstanding: u64,
-}
-
-/// A delivery's hold on a page while it fetches and upserts it, so that two deliveries of
-/// the same page (a duplicate from the queue, or a redelivery after a visibility timeout
-/// while the first still runs) never upsert it at the same time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageClaim {
-    /// Unique per delivery.
-    pub claimant: String,
-    /// The claim lapses at this time unless its claimant takes it again (renews it).
-    pub until: DateTime<Utc>,
-}
-
-/// The result of [`StateStore::claim_page`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// The claimant holds the page; this is what the ledger fixed of it and its batches
-    /// already answered, read in the same atomic step (a batch recorded before the claim is
-    /// never sent again).
-    Acquired {
-        fixed: Option<FixedPage>,
-        batches: Vec<BatchRecord>,
-    },
-    /// Another delivery holds the page until `until`.
-    HeldBy {
-        claimant: String,
-        until: DateTime<Utc>,
-    },
-}
-
 /// How an execution ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
@@ -116,9 +43,9 @@ pub struct Finish {
     pub watermark: Option<DateTime<Utc>>,
 }
 
+/// Integration definitions, whether each is enabled, and the schedule slots that fired.
 #[async_trait::async_trait]
-pub trait StateStore: Send + Sync {
-    // --- definitions -------------------------------------------------------------------
+pub trait Definitions: Send + Sync {
     /// Stores (or replaces) a validated definition.
     async fn put_definition(&self, definition: &Definition) -> Result<(), PortError>;
     async fn get_definition(&self, id: &str) -> Result<Option<Definition>, PortError>;
@@ -126,7 +53,6 @@ pub trait StateStore: Send + Sync {
     /// Pauses or resumes; `false` when there is no such definition.
     async fn set_enabled(&self, id: &str, enabled: bool) -> Result<bool, PortError>;
 
-    // --- schedule slots ----------------------------------------------------------------
     /// The last schedule slot that fired for the integration.
     async fn last_slot(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError>;
     /// Claims `slot` if it is later than the last fired slot (compare-and-set from
@@ -137,8 +63,11 @@ pub trait StateStore: Send + Sync {
         previous: Option<DateTime<Utc>>,
         slot: DateTime<Utc>,
     ) -> Result<bool, PortError>;
+}
 
-    // --- run locks ---------------------------------------------------------------------
+/// One run lock per integration: at most one running execution each.
+#[async_trait::async_trait]
+pub trait RunLocks: Send + Sync {
     /// Takes the lock when it is free, expired, or already held by the same execution.
     async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError>;
     /// The current holder of an integration's lock, with its owner tag and expiry.
@@ -149,8 +78,11 @@ pub trait StateStore: Send + Sync {
     /// Releases the lock if `execution_id` holds it.
     async fn release_lock(&self, integration_id: &str, execution_id: &str)
     -> Result<(), PortError>;
+}
 
-    // --- executions --------------------------------------------------------------------
+/// Executions: their records, plans and counters, and how each ends.
+#[async_trait::async_trait]
+pub trait Executions: Send + Sync {
     /// Records a new execution. A `running` one comes with its plan and its first pages
     /// (one per partition), registered in the ledger and counted outstanding at once. An
     /// execution that failed before it could plan (bad credentials) is recorded already
@@ -172,60 +104,6 @@ pub trait StateStore: Send + Sync {
     /// Running executions with the time of their last progress.
     async fn running_executions(&self) -> Result<Vec<(Execution, DateTime<Utc>)>, PortError>;
 
-    // --- page ledger -------------------------------------------------------------------
-    /// Registers a page the execution will process and counts it outstanding, atomically,
-    /// once: `true` when this call registered it.
-    async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError>;
-    async fn page_ledger(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-    ) -> Result<Option<PageLedger>, PortError>;
-    /// Fixes what the page's first delivery fetched, once: the first call stores `page`,
-    /// later ones change nothing. Returns what the ledger holds. An unregistered page is a
-    /// permanent error.
-    async fn fix_page(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        page: &FixedPage,
-    ) -> Result<FixedPage, PortError>;
-    /// Remembers that a batch of the page was answered by Insider.
-    async fn record_batch(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        batch: &BatchRecord,
-    ) -> Result<(), PortError>;
-    /// Claims a registered page for one delivery: acquired when it is unclaimed, when its
-    /// claim has lapsed (judged by the store's clock), or when `claim.claimant` already
-    /// holds it (then `until` is extended). An unregistered page is a permanent error.
-    async fn claim_page(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        claim: &PageClaim,
-    ) -> Result<ClaimOutcome, PortError>;
-    /// Gives up `claimant`'s claim on the page (so a retry need not wait for it to lapse);
-    /// does nothing when someone else holds it or nobody does.
-    async fn release_page_claim(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        claimant: &str,
-    ) -> Result<(), PortError>;
-    /// Marks the page done, adds its counters and failures (failures kept up to
-    /// `MAX_RECORDED_FAILURES` per execution) and decrements the outstanding pages, all at
-    /// once. `None` when the page was already done (a redelivery); otherwise the number of
-    /// pages still outstanding.
-    async fn complete_page(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        counters: &Counters,
-        failures: &[RecordFailure],
-        now: DateTime<Utc>,
-    ) -> Result<Option<u64>, PortError>;
     /// Ends a running execution exactly once: status, finish time, error; unless it failed,
     /// the watermark moves forward and a staged sync token becomes the integration's; the
     /// run lock is released. `false` when it had already ended.
@@ -234,8 +112,12 @@ pub trait StateStore: Send + Sync {
         execution_id: &str,
         finish: &Finish,
     ) -> Result<bool, PortError>;
+}
 
-    // --- watermarks and sync tokens -----------------------------------------------------
+/// Where an integration's next incremental read starts: the watermark of its last
+/// successful window and the delta link of its last successful change-tracking read.
+#[async_trait::async_trait]
+pub trait SyncState: Send + Sync {
     /// The `to` of the integration's last successful incremental window.
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError>;
     /// Keeps the change-tracking link a running execution's read ended with (the last
@@ -245,3 +127,9 @@ pub trait StateStore: Send + Sync {
     /// The delta link of the integration's last successful change-tracking read.
     async fn sync_token(&self, integration_id: &str) -> Result<Option<String>, PortError>;
 }
+
+/// Every state port together: what the engine and the wiring hold. Implemented for every
+/// type that implements the narrow ports.
+pub trait StateStore: Definitions + RunLocks + Executions + PageLedger + SyncState {}
+
+impl<T: Definitions + RunLocks + Executions + PageLedger + SyncState> StateStore for T {}

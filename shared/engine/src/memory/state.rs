@@ -11,8 +11,8 @@ use dynsync_domain::execution::{
     Counters, Execution, ExecutionPlan, ExecutionStatus, RecordFailure, record_failures,
 };
 use dynsync_domain::ports::{
-    BatchRecord, ClaimOutcome, Clock, Finish, FixedPage, LockOutcome, LockRequest, PageClaim,
-    PageLedger, PortError, StateStore, SystemClock,
+    BatchRecord, ClaimOutcome, Clock, Definitions, Executions, Finish, FixedPage, LockOutcome,
+    LockRequest, PageClaim, PageLedger, PageRecord, PortError, RunLocks, SyncState, SystemClock,
 };
 
 /// Everything a state store keeps, in maps.
@@ -29,7 +29,7 @@ struct Inner {
     executions: HashMap<String, Row>,
     /// Insertion counter: orders executions that started at the same instant.
     sequence: u64,
-    pages: HashMap<(String, String), PageLedger>,
+    pages: HashMap<(String, String), PageRecord>,
     /// Page claims by (execution, page).
     claims: HashMap<(String, String), PageClaim>,
     watermarks: HashMap<String, DateTime<Utc>>,
@@ -118,7 +118,7 @@ fn page_key(execution_id: &str, page_key: &str) -> (String, String) {
 }
 
 #[async_trait::async_trait]
-impl StateStore for MemoryStateStore {
+impl Definitions for MemoryStateStore {
     async fn put_definition(&self, definition: &Definition) -> Result<(), PortError> {
         self.inner()
             .definitions
@@ -162,7 +162,10 @@ impl StateStore for MemoryStateStore {
         inner.slots.insert(integration_id.to_owned(), slot);
         Ok(true)
     }
+}
 
+#[async_trait::async_trait]
+impl RunLocks for MemoryStateStore {
     async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError> {
         let now = self.clock.now();
         let mut inner = self.inner();
@@ -204,7 +207,10 @@ impl StateStore for MemoryStateStore {
         self.inner().release_lock(integration_id, execution_id);
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl Executions for MemoryStateStore {
     async fn create_execution(
         &self,
         execution: &Execution,
@@ -224,7 +230,7 @@ impl StateStore for MemoryStateStore {
             for key in first_page_keys {
                 if inner
                     .pages
-                    .insert(page_key(&execution.id, key), PageLedger::default())
+                    .insert(page_key(&execution.id, key), PageRecord::default())
                     .is_none()
                 {
                     outstanding += 1;
@@ -294,6 +300,47 @@ impl StateStore for MemoryStateStore {
             .collect())
     }
 
+    async fn finish_execution(
+        &self,
+        execution_id: &str,
+        finish: &Finish,
+    ) -> Result<bool, PortError> {
+        let mut inner = self.inner();
+        let row = inner
+            .executions
+            .get_mut(execution_id)
+            .ok_or_else(|| no_execution(execution_id))?;
+        if row.execution.status.is_final() || !finish.status.is_final() {
+            return Ok(false);
+        }
+        row.execution.status = finish.status;
+        row.execution.finished_at = Some(finish.finished_at);
+        row.execution.error = finish.error.clone();
+        let integration_id = row.execution.integration_id.clone();
+        let staged = row
+            .staged_token
+            .take()
+            .filter(|_| finish.status != ExecutionStatus::Failed);
+        if let Some(token) = staged {
+            inner.sync_tokens.insert(integration_id.clone(), token);
+        }
+        if let Some(mark) = finish
+            .watermark
+            .filter(|_| finish.status != ExecutionStatus::Failed)
+        {
+            let current = inner
+                .watermarks
+                .entry(integration_id.clone())
+                .or_insert(mark);
+            *current = (*current).max(mark);
+        }
+        inner.release_lock(&integration_id, execution_id);
+        Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
+impl PageLedger for MemoryStateStore {
     async fn register_page(&self, execution_id: &str, page_key_: &str) -> Result<bool, PortError> {
         let mut inner = self.inner();
         let key = page_key(execution_id, page_key_);
@@ -305,7 +352,7 @@ impl StateStore for MemoryStateStore {
             .get_mut(execution_id)
             .ok_or_else(|| no_execution(execution_id))?;
         row.outstanding += 1;
-        inner.pages.insert(key, PageLedger::default());
+        inner.pages.insert(key, PageRecord::default());
         Ok(true)
     }
 
@@ -313,7 +360,7 @@ impl StateStore for MemoryStateStore {
         &self,
         execution_id: &str,
         page_key_: &str,
-    ) -> Result<Option<PageLedger>, PortError> {
+    ) -> Result<Option<PageRecord>, PortError> {
         let inner = self.inner();
         let outstanding = inner
             .executions
@@ -322,7 +369,7 @@ impl StateStore for MemoryStateStore {
         Ok(inner
             .pages
             .get(&page_key(execution_id, page_key_))
-            .map(|ledger| PageLedger {
+            .map(|ledger| PageRecord {
                 outstanding,
                 ..ledger.clone()
             }))
@@ -434,45 +481,10 @@ impl StateStore for MemoryStateStore {
         row.last_progress = row.last_progress.max(now);
         Ok(Some(row.outstanding))
     }
+}
 
-    async fn finish_execution(
-        &self,
-        execution_id: &str,
-        finish: &Finish,
-    ) -> Result<bool, PortError> {
-        let mut inner = self.inner();
-        let row = inner
-            .executions
-            .get_mut(execution_id)
-            .ok_or_else(|| no_execution(execution_id))?;
-        if row.execution.status.is_final() || !finish.status.is_final() {
-            return Ok(false);
-        }
-        row.execution.status = finish.status;
-        row.execution.finished_at = Some(finish.finished_at);
-        row.execution.error = finish.error.clone();
-        let integration_id = row.execution.integration_id.clone();
-        let staged = row
-            .staged_token
-            .take()
-            .filter(|_| finish.status != ExecutionStatus::Failed);
-        if let Some(token) = staged {
-            inner.sync_tokens.insert(integration_id.clone(), token);
-        }
-        if let Some(mark) = finish
-            .watermark
-            .filter(|_| finish.status != ExecutionStatus::Failed)
-        {
-            let current = inner
-                .watermarks
-                .entry(integration_id.clone())
-                .or_insert(mark);
-            *current = (*current).max(mark);
-        }
-        inner.release_lock(&integration_id, execution_id);
-        Ok(true)
-    }
-
+#[async_trait::async_trait]
+impl SyncState for MemoryStateStore {
     async fn watermark(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         Ok(self.inner().watermarks.get(integration_id).copied())
     }

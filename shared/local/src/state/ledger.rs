@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, RecordFailure, record_failures};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger};
+use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -229,12 +229,12 @@ pub(super) fn page_ledger(
     conn: &mut Connection,
     id: &str,
     key: &str,
-) -> Result<Option<PageLedger>, LocalError> {
+) -> Result<Option<PageRecord>, LocalError> {
     let Some(page) = read_page(conn, id, key)? else {
         return Ok(None);
     };
     let outstanding = get_known(conn, id).map_or(0, |row| row.outstanding);
-    Ok(Some(PageLedger {
+    Ok(Some(PageRecord {
         done: page.done,
         fixed: page.fixed,
         batches: page
