@@ -1,14 +1,17 @@
 //! dynsync's Dataverse + Entra ID client: what the engine and the CLI know of Dynamics 365.
 //!
 //! Modules: `error` (one [`DynamicsError`], classified transient/permanent where it is born,
-//! each message saying what to fix), `token` (client-credentials and refresh-token grants,
-//! a cached access token shared by concurrent callers, rotated refresh tokens written back),
-//! `pkce` (PKCE and the authorize URL for `dynsync auth login`), `transport` (timeouts and
-//! retries with backoff, jitter and `Retry-After`), `client` (authorised Web API calls, a
-//! 401 refreshes once), `discovery` (WhoAmI, entities, attributes, option-set labels,
-//! marketing lists), `fetch` (FetchXML queries, through `$batch` when the URL is too long)
-//! `changes` (change tracking: change pages, then the changed ids' records through FetchXML
-//! with the record filter) and `source` (the engine's [`dynsync_domain::ports::DataSource`]).
+//! each message saying what to fix; `error/reply.rs` reads Entra ID and Dataverse refusals
+//! into it), `token` (client-credentials and refresh-token grants, a cached access token
+//! shared by concurrent callers, rotated refresh tokens written back), `pkce` (PKCE and the
+//! authorize URL for `dynsync auth login`), `transport` (timeouts and retries with backoff,
+//! jitter and `Retry-After`), `client` (authorised Web API calls, a 401 refreshes once),
+//! `discovery` (WhoAmI, entities, attributes, option-set labels, marketing lists), `fetch`
+//! (FetchXML queries, through `$batch` when the URL is too long; `fetch/decode.rs` decodes
+//! the page and `$batch` replies), `changes` (change tracking: change pages, then the changed
+//! ids' records through FetchXML with the record filter) and `source` (the engine's
+//! [`dynsync_domain::ports::DataSource`]; `source/paged.rs` checks each page's primary ids
+//! and applies the paging-cookie fallback's partition bounds).
 //! Must not depend on the AWS SDK or engine internals.
 
 mod changes;
