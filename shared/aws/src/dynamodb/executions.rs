@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Execution, ExecutionPlan, ExecutionStatus};
-use dynsync_domain::ports::Finish;
+use dynsync_domain::ports::{Executions, Finish, PortError};
 
 use super::DynamoDbStateStore;
-use super::calls::{TxOutcome, update_condition_failed};
+use super::calls::TxOutcome;
 use super::codec::{Reader, enum_name, execution_item, json_attr, read_execution};
 use super::schema::*;
 use crate::error::AwsError;
@@ -52,12 +52,46 @@ impl DynamoDbStateStore {
             .build())
     }
 
-    pub(super) async fn create_execution_items(
+    pub(super) async fn execution_item(&self, id: &str) -> Result<Option<Item>, AwsError> {
+        self.get_item(key(execution_pk(id), SK_EXECUTION), &[])
+            .await
+    }
+
+    /// The executions whose keys an index query returned, in the query's order.
+    async fn executions_of(&self, index_items: Vec<Item>) -> Result<Vec<Item>, AwsError> {
+        let keys: Vec<Item> = index_items
+            .iter()
+            .filter_map(|i| {
+                Some(Item::from([
+                    (PK.to_owned(), i.get(PK)?.clone()),
+                    (SK.to_owned(), i.get(SK)?.clone()),
+                ]))
+            })
+            .collect();
+        let mut by_pk: HashMap<String, Item> = HashMap::new();
+        for item in self.batch_get(keys.clone()).await? {
+            if let Some(AttributeValue::S(pk)) = item.get(PK) {
+                by_pk.insert(pk.clone(), item);
+            }
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|k| match k.get(PK) {
+                Some(AttributeValue::S(pk)) => by_pk.remove(pk),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Executions for DynamoDbStateStore {
+    async fn create_execution(
         &self,
         execution: &Execution,
         plan: Option<&ExecutionPlan>,
         first_page_keys: &[String],
-    ) -> Result<(), AwsError> {
+    ) -> Result<(), PortError> {
         let action = "dynamodb:PutItem";
         let running = execution.status == ExecutionStatus::Running;
         let mut keys: Vec<&String> = Vec::new();
@@ -121,7 +155,9 @@ impl DynamoDbStateStore {
                 } else {
                     "has pages registered already"
                 };
-                return Err(self.state_error(format!("execution '{}' {problem}", execution.id)));
+                return Err(self
+                    .state_error(format!("execution '{}' {problem}", execution.id))
+                    .into());
             }
             first = false;
             actions = rest;
@@ -130,22 +166,14 @@ impl DynamoDbStateStore {
         Ok(())
     }
 
-    pub(super) async fn execution_item(&self, id: &str) -> Result<Option<Item>, AwsError> {
-        self.get_item(key(execution_pk(id), SK_EXECUTION), &[])
-            .await
-    }
-
-    pub(super) async fn get_execution_item(&self, id: &str) -> Result<Option<Execution>, AwsError> {
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, PortError> {
         match self.execution_item(id).await? {
-            Some(item) => read_execution(&Reader::new(&item, &self.resource)).map(Some),
+            Some(item) => Ok(Some(read_execution(&Reader::new(&item, &self.resource))?)),
             None => Ok(None),
         }
     }
 
-    pub(super) async fn get_plan_item(
-        &self,
-        execution_id: &str,
-    ) -> Result<Option<ExecutionPlan>, AwsError> {
+    async fn get_plan(&self, execution_id: &str) -> Result<Option<ExecutionPlan>, PortError> {
         let Some(item) = self
             .get_item(key(execution_pk(execution_id), SK_PLAN), &[])
             .await?
@@ -155,37 +183,11 @@ impl DynamoDbStateStore {
         Ok(Some(Reader::new(&item, &self.resource).json(PLAN)?))
     }
 
-    /// The executions whose keys an index query returned, in the query's order.
-    async fn executions_of(&self, index_items: Vec<Item>) -> Result<Vec<Item>, AwsError> {
-        let keys: Vec<Item> = index_items
-            .iter()
-            .filter_map(|i| {
-                Some(Item::from([
-                    (PK.to_owned(), i.get(PK)?.clone()),
-                    (SK.to_owned(), i.get(SK)?.clone()),
-                ]))
-            })
-            .collect();
-        let mut by_pk: HashMap<String, Item> = HashMap::new();
-        for item in self.batch_get(keys.clone()).await? {
-            if let Some(AttributeValue::S(pk)) = item.get(PK) {
-                by_pk.insert(pk.clone(), item);
-            }
-        }
-        Ok(keys
-            .iter()
-            .filter_map(|k| match k.get(PK) {
-                Some(AttributeValue::S(pk)) => by_pk.remove(pk),
-                _ => None,
-            })
-            .collect())
-    }
-
-    pub(super) async fn list_execution_items(
+    async fn list_executions(
         &self,
         integration_id: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Execution>, AwsError> {
+    ) -> Result<Vec<Execution>, PortError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -203,16 +205,15 @@ impl DynamoDbStateStore {
             .expression_attribute_values(":p", s(value))
             .scan_index_forward(false);
         let keys = self.query_all(query, Some(limit)).await?;
-        self.executions_of(keys)
+        Ok(self
+            .executions_of(keys)
             .await?
             .iter()
             .map(|item| read_execution(&Reader::new(item, &self.resource)))
-            .collect()
+            .collect::<Result<_, AwsError>>()?)
     }
 
-    pub(super) async fn running_execution_items(
-        &self,
-    ) -> Result<Vec<(Execution, DateTime<Utc>)>, AwsError> {
+    async fn running_executions(&self) -> Result<Vec<(Execution, DateTime<Utc>)>, PortError> {
         let query = self
             .client
             .query()
@@ -234,16 +235,16 @@ impl DynamoDbStateStore {
         Ok(running)
     }
 
-    pub(super) async fn finish_execution_items(
+    async fn finish_execution(
         &self,
         execution_id: &str,
         finish: &Finish,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<bool, PortError> {
         if !finish.status.is_final() {
             return Ok(false);
         }
         let Some(item) = self.execution_item(execution_id).await? else {
-            return Err(self.no_execution(execution_id));
+            return Err(self.no_execution(execution_id).into());
         };
         let current = read_execution(&Reader::new(&item, &self.resource))?;
         if current.status.is_final() {
@@ -346,51 +347,11 @@ impl DynamoDbStateStore {
                 }
             }
         }
-        Err(self.exhausted(
-            "dynamodb:TransactWriteItems",
-            "finishing the execution kept conflicting",
-        ))
-    }
-
-    pub(super) async fn stage_sync_token_item(
-        &self,
-        execution_id: &str,
-        token: &str,
-    ) -> Result<(), AwsError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
-            .update_expression("SET #staged = :token")
-            .condition_expression("#status = :running")
-            .expression_attribute_names("#staged", STAGED_TOKEN)
-            .expression_attribute_names("#status", STATUS)
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":running", s(enum_name(&ExecutionStatus::Running)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if update_condition_failed(&e) => Err(self.state_error(format!(
-                "execution '{execution_id}' is not running; its sync token can no longer change"
-            ))),
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
-        }
-    }
-
-    pub(super) async fn sync_token_item(
-        &self,
-        integration_id: &str,
-    ) -> Result<Option<String>, AwsError> {
-        match self
-            .get_item(key(integration_pk(integration_id), SK_SYNC_TOKEN), &[])
-            .await?
-        {
-            Some(item) => Ok(Reader::new(&item, &self.resource)
-                .opt_s(SYNC_TOKEN)?
-                .map(str::to_owned)),
-            None => Ok(None),
-        }
+        Err(self
+            .exhausted(
+                "dynamodb:TransactWriteItems",
+                "finishing the execution kept conflicting",
+            )
+            .into())
     }
 }

@@ -17,11 +17,7 @@
 //!   returning the batches in the same call; `release_page_claim` removes them on the
 //!   condition that the caller still holds the claim.
 //!
-//! The failure cap holds under races without a lock: a completion appends its failures
-//! only if the list has room for all of them (`size(failures) <= 100 - n`); when that
-//! condition fails it appends exactly what fits, on the condition that the list is still
-//! the size it saw. The list only grows, so this ends; once it is full this process
-//! remembers so and stops offering failures for that execution.
+//! The failure cap of `complete_page` is explained in `completion.rs`.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -30,45 +26,17 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageRecord};
+use dynsync_domain::ports::{
+    BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger, PageRecord, PortError,
+};
 
 use super::calls::{TxOutcome, update_condition_failed};
-use super::codec::{
-    Reader, batch_value, counter_fields, failure_list, fixed_value, read_batches, read_fixed,
-};
+use super::codec::Reader;
+use super::completion::{Append, MAX_COMPLETION_ATTEMPTS, clip, clipped};
+use super::page_codec::{batch_value, fixed_value, read_batches, read_fixed};
 use super::schema::*;
 use super::{DynamoDbStateStore, locked};
 use crate::error::AwsError;
-
-/// Longer failure reasons are cut to this many characters (keeps the execution item far
-/// below DynamoDB's 400 KB item limit with 100 failures).
-const MAX_REASON_CHARS: usize = 1_000;
-/// Attempts of a completion before giving up (each retry means the failure list grew).
-const MAX_COMPLETION_ATTEMPTS: usize = 12;
-
-/// What a completion adds to the execution's failure list.
-enum Append {
-    Nothing,
-    /// All of them, if the list has room for all.
-    IfRoom(Vec<RecordFailure>),
-    /// These, if the list still holds `seen` entries.
-    Exactly {
-        seen: usize,
-        entries: Vec<RecordFailure>,
-    },
-}
-
-fn clipped(failure: &RecordFailure) -> RecordFailure {
-    let mut failure = failure.clone();
-    clip(&mut failure.reason);
-    failure
-}
-
-fn clip(reason: &mut String) {
-    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
-        reason.truncate(cut);
-    }
-}
 
 impl DynamoDbStateStore {
     fn not_registered(&self, execution_id: &str, page_key: &str) -> AwsError {
@@ -76,12 +44,11 @@ impl DynamoDbStateStore {
             "page '{page_key}' of execution '{execution_id}' was never registered"
         ))
     }
+}
 
-    pub(super) async fn register_page_item(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-    ) -> Result<bool, AwsError> {
+#[async_trait::async_trait]
+impl PageLedger for DynamoDbStateStore {
+    async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError> {
         let open = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
@@ -100,15 +67,15 @@ impl DynamoDbStateStore {
         match self.transact(actions).await? {
             TxOutcome::Committed => Ok(true),
             TxOutcome::Cancelled(reasons) if TxOutcome::failed(&reasons, 0) => Ok(false),
-            TxOutcome::Cancelled(_) => Err(self.no_execution(execution_id)),
+            TxOutcome::Cancelled(_) => Err(self.no_execution(execution_id).into()),
         }
     }
 
-    pub(super) async fn page_ledger_item(
+    async fn page_ledger(
         &self,
         execution_id: &str,
         page_key: &str,
-    ) -> Result<Option<PageRecord>, AwsError> {
+    ) -> Result<Option<PageRecord>, PortError> {
         let page = key(execution_pk(execution_id), page_sk(page_key));
         let execution = key(execution_pk(execution_id), SK_EXECUTION);
         let request = KeysAndAttributes::builder()
@@ -143,12 +110,80 @@ impl DynamoDbStateStore {
         }))
     }
 
-    pub(super) async fn claim_page_item(
+    async fn fix_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_expression("SET #fixed = if_not_exists(#fixed, :fixed)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#fixed", FIXED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":fixed", fixed_value(page))
+            // All of it: an `if_not_exists` that changed nothing is no "updated" attribute.
+            // A page is fixed before its first batch, so the item is small then.
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let reader = Reader::new(&item, &self.resource);
+                Ok(read_fixed(&reader)?
+                    .ok_or_else(|| reader.corrupt("fixing a page returned no 'fixed' attribute"))?)
+            }
+            Err(e) if update_condition_failed(&e) => {
+                Err(self.not_registered(execution_id, page_key).into())
+            }
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e).into()),
+        }
+    }
+
+    async fn record_batch(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        batch: &BatchRecord,
+    ) -> Result<(), PortError> {
+        let mut batch = batch.clone();
+        batch.failures = batch.failures.iter().map(clipped).collect();
+        if let Some(stop) = &mut batch.stop {
+            clip(stop);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_expression("SET #batches.#b = :batch")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#batches", BATCHES)
+            .expression_attribute_names("#b", batch_key(batch.index))
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":batch", batch_value(&batch))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if update_condition_failed(&e) => {
+                Err(self.not_registered(execution_id, page_key).into())
+            }
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e).into()),
+        }
+    }
+
+    async fn claim_page(
         &self,
         execution_id: &str,
         page_key: &str,
         claim: &PageClaim,
-    ) -> Result<ClaimOutcome, AwsError> {
+    ) -> Result<ClaimOutcome, PortError> {
         let result = self
             .client
             .update_item()
@@ -182,11 +217,7 @@ impl DynamoDbStateStore {
         let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
             error.as_service_error()
         else {
-            return Err(AwsError::from_sdk(
-                "dynamodb:UpdateItem",
-                &self.resource,
-                error,
-            ));
+            return Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, error).into());
         };
         let old = match &failed.item {
             Some(old) => Some(old.clone()),
@@ -200,7 +231,7 @@ impl DynamoDbStateStore {
             }
         };
         let Some(old) = old.filter(|item| item.contains_key(PK)) else {
-            return Err(self.not_registered(execution_id, page_key));
+            return Err(self.not_registered(execution_id, page_key).into());
         };
         let reader = Reader::new(&old, &self.resource);
         match (reader.opt_s(CLAIMANT)?, reader.opt_time(CLAIMED_UNTIL)?) {
@@ -208,19 +239,21 @@ impl DynamoDbStateStore {
                 claimant: claimant.to_owned(),
                 until,
             }),
-            _ => Err(self.exhausted(
-                "dynamodb:UpdateItem",
-                "the page claim changed hands while it was taken",
-            )),
+            _ => Err(self
+                .exhausted(
+                    "dynamodb:UpdateItem",
+                    "the page claim changed hands while it was taken",
+                )
+                .into()),
         }
     }
 
-    pub(super) async fn release_page_claim_item(
+    async fn release_page_claim(
         &self,
         execution_id: &str,
         page_key: &str,
         claimant: &str,
-    ) -> Result<(), AwsError> {
+    ) -> Result<(), PortError> {
         let result = self
             .client
             .update_item()
@@ -237,159 +270,18 @@ impl DynamoDbStateStore {
             Ok(_) => Ok(()),
             // Someone else holds it, or nobody: nothing of ours to release.
             Err(e) if update_condition_failed(&e) => Ok(()),
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e).into()),
         }
     }
 
-    pub(super) async fn fix_page_item(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        page: &FixedPage,
-    ) -> Result<FixedPage, AwsError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
-            .update_expression("SET #fixed = if_not_exists(#fixed, :fixed)")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#fixed", FIXED)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":fixed", fixed_value(page))
-            // All of it: an `if_not_exists` that changed nothing is no "updated" attribute.
-            // A page is fixed before its first batch, so the item is small then.
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                let reader = Reader::new(&item, &self.resource);
-                read_fixed(&reader)?
-                    .ok_or_else(|| reader.corrupt("fixing a page returned no 'fixed' attribute"))
-            }
-            Err(e) if update_condition_failed(&e) => {
-                Err(self.not_registered(execution_id, page_key))
-            }
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
-        }
-    }
-
-    pub(super) async fn record_batch_item(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        batch: &BatchRecord,
-    ) -> Result<(), AwsError> {
-        let mut batch = batch.clone();
-        batch.failures = batch.failures.iter().map(clipped).collect();
-        if let Some(stop) = &mut batch.stop {
-            clip(stop);
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
-            .update_expression("SET #batches.#b = :batch")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#batches", BATCHES)
-            .expression_attribute_names("#b", batch_key(batch.index))
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":batch", batch_value(&batch))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if update_condition_failed(&e) => {
-                Err(self.not_registered(execution_id, page_key))
-            }
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
-        }
-    }
-
-    /// One completion attempt: `Ok(Ok(open pages left))`, or `Ok(Err(old item))` when a
-    /// condition failed (the old item, if DynamoDB returned it).
-    async fn try_complete(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        counters: &Counters,
-        append: &Append,
-        now: DateTime<Utc>,
-    ) -> Result<Result<u64, Option<Item>>, AwsError> {
-        let mut adds = Vec::new();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), SK_EXECUTION)))
-            .expression_attribute_names("#open", OPEN_PAGES)
-            .expression_attribute_names("#progress", LAST_PROGRESS)
-            .expression_attribute_values(":page_set", AttributeValue::Ss(vec![page_key.to_owned()]))
-            .expression_attribute_values(":page", s(page_key))
-            .expression_attribute_values(":now", s(timestamp(now)))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        for (i, (name, value)) in counter_fields(counters).into_iter().enumerate() {
-            adds.push(format!("#c{i} :c{i}"));
-            request = request
-                .expression_attribute_names(format!("#c{i}"), name)
-                .expression_attribute_values(format!(":c{i}"), n(value));
-        }
-        let mut set = "SET #progress = :now".to_owned();
-        let mut condition = "contains(#open, :page)".to_owned();
-        let (entries, size_check) = match append {
-            Append::Nothing => (None, None),
-            Append::IfRoom(entries) => (
-                Some(entries),
-                Some(("<=", MAX_RECORDED_FAILURES.saturating_sub(entries.len()))),
-            ),
-            Append::Exactly { seen, entries } => (Some(entries), Some(("=", *seen))),
-        };
-        if let (Some(entries), Some((op, size))) = (entries, size_check) {
-            set.push_str(", #failures = list_append(if_not_exists(#failures, :empty), :new)");
-            condition.push_str(&format!(
-                " AND (attribute_not_exists(#failures) OR size(#failures) {op} :size)"
-            ));
-            request = request
-                .expression_attribute_names("#failures", FAILURES)
-                .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-                .expression_attribute_values(":new", failure_list(entries))
-                .expression_attribute_values(":size", n(size));
-        }
-        let result = request
-            .update_expression(format!(
-                "{set} ADD {} DELETE #open :page_set",
-                adds.join(", ")
-            ))
-            .condition_expression(condition)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let left = out.attributes.unwrap_or_default();
-                let reader = Reader::new(&left, &self.resource);
-                Ok(Ok(reader.string_set(OPEN_PAGES)?.len() as u64))
-            }
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Err(failed.item.clone()))
-                }
-                _ => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
-            },
-        }
-    }
-
-    pub(super) async fn complete_page_items(
+    async fn complete_page(
         &self,
         execution_id: &str,
         page_key: &str,
         counters: &Counters,
         failures: &[RecordFailure],
         now: DateTime<Utc>,
-    ) -> Result<Option<u64>, AwsError> {
+    ) -> Result<Option<u64>, PortError> {
         let failures: Vec<RecordFailure> = failures
             .iter()
             .take(MAX_RECORDED_FAILURES)
@@ -423,7 +315,7 @@ impl DynamoDbStateStore {
                     .await?;
                 return match page {
                     Some(_) => Ok(None),
-                    None => Err(self.not_registered(execution_id, page_key)),
+                    None => Err(self.not_registered(execution_id, page_key).into()),
                 };
             }
             let seen = reader.list(FAILURES)?.len();
@@ -438,9 +330,11 @@ impl DynamoDbStateStore {
                 }
             };
         }
-        Err(self.exhausted(
-            "dynamodb:UpdateItem",
-            "completing the page kept racing other completions",
-        ))
+        Err(self
+            .exhausted(
+                "dynamodb:UpdateItem",
+                "completing the page kept racing other completions",
+            )
+            .into())
     }
 }

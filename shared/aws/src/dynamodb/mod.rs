@@ -2,6 +2,18 @@
 //! watermarks, executions, their plans and the page ledger. Every method two Lambda
 //! invocations could race on is one conditional write or one `TransactWriteItems`.
 //!
+//! Each port is implemented in its own file: `settings.rs` [`Definitions`] (definitions,
+//! enabled flags, schedule slots), `locks.rs` [`RunLocks`], `executions.rs` [`Executions`],
+//! `ledger.rs` [`PageLedger`] (one completion attempt in `completion.rs`), `sync.rs`
+//! [`SyncState`], `members.rs` the member sets; `codec.rs` and `page_codec.rs` turn values
+//! into attributes, `calls.rs` holds the request helpers, `schema.rs` the names.
+//!
+//! [`Definitions`]: dynsync_domain::ports::Definitions
+//! [`RunLocks`]: dynsync_domain::ports::RunLocks
+//! [`Executions`]: dynsync_domain::ports::Executions
+//! [`PageLedger`]: dynsync_domain::ports::PageLedger
+//! [`SyncState`]: dynsync_domain::ports::SyncState
+//!
 //! # Table (template.yaml declares exactly this; `infra::create_table` creates it)
 //!
 //! - Billing: `PAY_PER_REQUEST`.
@@ -53,12 +65,15 @@
 
 mod calls;
 mod codec;
+mod completion;
 mod executions;
 mod ledger;
+mod locks;
 mod members;
+mod page_codec;
 pub(crate) mod schema;
 mod settings;
-mod store;
+mod sync;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -56,10 +56,10 @@ pub const STAGED_TOKEN: &str = "staged_token";
 pub const PLAN: &str = "plan";
 pub const BATCHES: &str = "batches";
 /// On a page ledger item: where the page's first delivery found it ends (a map, see
-/// `codec::fixed_value`).
+/// `page_codec::fixed_value`).
 pub const FIXED: &str = "fixed";
 pub const NEXT_CURSOR: &str = "next_cursor";
-/// On a batch: the primary ids of its records (binary, see `codec::pack_ids`).
+/// On a batch: the primary ids of its records (binary, see `page_codec::pack_ids`).
 pub const RECORD_IDS: &str = "record_ids";
 /// On a batch: it held removals, not upserts of read records.
 pub const REMOVAL: &str = "removal";

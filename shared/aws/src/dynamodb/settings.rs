@@ -1,12 +1,11 @@
-//! Per-integration items: definitions (with their enabled flag), schedule slots
-//! (compare-and-set), run locks (conditional put / holder-only delete) and watermarks.
+//! The `Definitions` port: definition items (with their enabled flag) and the schedule
+//! slot of each integration (compare-and-set).
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use dynsync_domain::Definition;
-use dynsync_domain::ports::{LockOutcome, LockRequest};
+use dynsync_domain::ports::{Definitions, PortError};
 
 use super::DynamoDbStateStore;
 use super::calls::update_condition_failed;
@@ -15,10 +14,17 @@ use super::schema::*;
 use crate::error::AwsError;
 
 impl DynamoDbStateStore {
-    pub(super) async fn put_definition_item(
-        &self,
-        definition: &Definition,
-    ) -> Result<(), AwsError> {
+    pub(super) fn read_definition(&self, item: &Item) -> Result<Definition, AwsError> {
+        let reader = Reader::new(item, &self.resource);
+        let mut definition: Definition = reader.json(DEFINITION)?;
+        definition.enabled = reader.bool(ENABLED)?;
+        Ok(definition)
+    }
+}
+
+#[async_trait::async_trait]
+impl Definitions for DynamoDbStateStore {
+    async fn put_definition(&self, definition: &Definition) -> Result<(), PortError> {
         let action = "dynamodb:PutItem";
         let mut item = key(PK_DEFINITIONS.to_owned(), definition.id.clone());
         item.insert(
@@ -36,24 +42,15 @@ impl DynamoDbStateStore {
         Ok(())
     }
 
-    pub(super) fn read_definition(&self, item: &Item) -> Result<Definition, AwsError> {
-        let reader = Reader::new(item, &self.resource);
-        let mut definition: Definition = reader.json(DEFINITION)?;
-        definition.enabled = reader.bool(ENABLED)?;
-        Ok(definition)
-    }
-
-    pub(super) async fn get_definition_item(
-        &self,
-        id: &str,
-    ) -> Result<Option<Definition>, AwsError> {
-        self.get_item(key(PK_DEFINITIONS.to_owned(), id), &[])
+    async fn get_definition(&self, id: &str) -> Result<Option<Definition>, PortError> {
+        Ok(self
+            .get_item(key(PK_DEFINITIONS.to_owned(), id), &[])
             .await?
             .map(|item| self.read_definition(&item))
-            .transpose()
+            .transpose()?)
     }
 
-    pub(super) async fn list_definition_items(&self) -> Result<Vec<Definition>, AwsError> {
+    async fn list_definitions(&self) -> Result<Vec<Definition>, PortError> {
         let query = self
             .client
             .query()
@@ -62,14 +59,15 @@ impl DynamoDbStateStore {
             .expression_attribute_names("#pk", PK)
             .expression_attribute_values(":pk", s(PK_DEFINITIONS))
             .consistent_read(true);
-        self.query_all(query, None)
+        Ok(self
+            .query_all(query, None)
             .await?
             .iter()
             .map(|item| self.read_definition(item))
-            .collect()
+            .collect::<Result<_, AwsError>>()?)
     }
 
-    pub(super) async fn set_enabled_flag(&self, id: &str, enabled: bool) -> Result<bool, AwsError> {
+    async fn set_enabled(&self, id: &str, enabled: bool) -> Result<bool, PortError> {
         let result = self
             .client
             .update_item()
@@ -85,29 +83,26 @@ impl DynamoDbStateStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if update_condition_failed(&e) => Ok(false),
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e)),
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e).into()),
         }
     }
 
-    pub(super) async fn last_slot_item(
-        &self,
-        integration_id: &str,
-    ) -> Result<Option<DateTime<Utc>>, AwsError> {
+    async fn last_slot(&self, integration_id: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         let item = self
             .get_item(key(integration_pk(integration_id), SK_SLOT), &[])
             .await?;
         match item {
-            Some(item) => Reader::new(&item, &self.resource).opt_time(SLOT),
+            Some(item) => Ok(Reader::new(&item, &self.resource).opt_time(SLOT)?),
             None => Ok(None),
         }
     }
 
-    pub(super) async fn claim_slot_item(
+    async fn claim_slot(
         &self,
         integration_id: &str,
         previous: Option<DateTime<Utc>>,
         slot: DateTime<Utc>,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<bool, PortError> {
         if previous.is_some_and(|p| slot <= p) {
             return Ok(false);
         }
@@ -137,124 +132,7 @@ impl DynamoDbStateStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(AwsError::from_sdk("dynamodb:PutItem", &self.resource, e)),
-        }
-    }
-
-    pub(super) async fn acquire_lock_item(
-        &self,
-        request: &LockRequest,
-    ) -> Result<LockOutcome, AwsError> {
-        let mut item = key(integration_pk(&request.integration_id), SK_LOCK);
-        item.insert(EXECUTION_ID.to_owned(), s(request.execution_id.clone()));
-        item.insert(OWNER.to_owned(), s(request.owner.clone()));
-        item.insert(EXPIRES_AT.to_owned(), s(timestamp(request.expires_at)));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR #expires <= :now OR #execution = :execution",
-            )
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_names("#execution", EXECUTION_ID)
-            .expression_attribute_values(":now", s(timestamp(self.clock.now())))
-            .expression_attribute_values(":execution", s(request.execution_id.clone()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(LockOutcome::Acquired),
-            Err(error) => error,
-        };
-        let Some(PutItemError::ConditionalCheckFailedException(failed)) = error.as_service_error()
-        else {
-            return Err(AwsError::from_sdk(
-                "dynamodb:PutItem",
-                &self.resource,
-                error,
-            ));
-        };
-        let holder = match &failed.item {
-            Some(old) => Some(Reader::new(old, &self.resource).s(EXECUTION_ID)?.to_owned()),
-            None => None,
-        };
-        let execution_id = match holder {
-            Some(holder) => holder,
-            // Not returned by this endpoint: read the holder.
-            None => match self.lock_holder_item(&request.integration_id).await? {
-                Some((holder, _, _)) => holder,
-                None => {
-                    return Err(self.exhausted(
-                        "dynamodb:PutItem",
-                        "the run lock changed hands while it was taken",
-                    ));
-                }
-            },
-        };
-        Ok(LockOutcome::HeldBy { execution_id })
-    }
-
-    pub(super) async fn lock_holder_item(
-        &self,
-        integration_id: &str,
-    ) -> Result<Option<(String, String, DateTime<Utc>)>, AwsError> {
-        let Some(item) = self
-            .get_item(key(integration_pk(integration_id), SK_LOCK), &[])
-            .await?
-        else {
-            return Ok(None);
-        };
-        let reader = Reader::new(&item, &self.resource);
-        Ok(Some((
-            reader.s(EXECUTION_ID)?.to_owned(),
-            reader.s(OWNER)?.to_owned(),
-            reader.time(EXPIRES_AT)?,
-        )))
-    }
-
-    pub(super) async fn release_lock_item(
-        &self,
-        integration_id: &str,
-        execution_id: &str,
-    ) -> Result<(), AwsError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(integration_pk(integration_id), SK_LOCK)))
-            .condition_expression("#execution = :execution")
-            .expression_attribute_names("#execution", EXECUTION_ID)
-            .expression_attribute_values(":execution", s(execution_id))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Not (or no longer) the holder: nothing to release.
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(AwsError::from_sdk("dynamodb:DeleteItem", &self.resource, e)),
-        }
-    }
-
-    pub(super) async fn watermark_item(
-        &self,
-        integration_id: &str,
-    ) -> Result<Option<DateTime<Utc>>, AwsError> {
-        match self
-            .get_item(key(integration_pk(integration_id), SK_WATERMARK), &[])
-            .await?
-        {
-            Some(item) => Reader::new(&item, &self.resource).opt_time(WATERMARK),
-            None => Ok(None),
+            Err(e) => Err(AwsError::from_sdk("dynamodb:PutItem", &self.resource, e).into()),
         }
     }
 }
