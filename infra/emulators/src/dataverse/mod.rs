@@ -7,7 +7,7 @@
 //! (Entra ID), `web_api` (dispatch), `metadata`, `fetchxml/` (parse, plan, evaluate, page),
 //! `odata` + `skiptoken` + `changes` (OData queries, paging, change tracking), `batch`,
 //! `render` (JSON shapes), `schema` + `entities` (tables), `values`, `store` + `lists`
-//! (rows, marketing lists), `seed`, `faults`, `guid_order`, `errors`.
+//! (rows, marketing lists), `seed` (+ `seed/demo`), `faults`, `guid_order`, `errors`.
 
 mod authorize;
 mod batch;
