@@ -116,9 +116,9 @@ impl Dispatcher {
                 }
             }
         }
-        for execution_id in report.stalled {
-            dynsync_wiring::report_finished(&self.engine, &execution_id, metrics).await;
-            summary.stalled.push(execution_id);
+        for execution in report.stalled {
+            ExecutionFinished::of(&execution).emit(metrics);
+            summary.stalled.push(execution.id);
         }
         if let Some(error) = report.stall_check_error {
             summary.errors.push(format!("stall check: {error}"));

@@ -174,16 +174,12 @@ impl Worker {
             error: message,
         }
         .emit(metrics);
-        match self
-            .engine
-            .fail_execution(&task.execution_id, message)
-            .await
-        {
-            Ok(true) => {
-                dynsync_wiring::report_finished(&self.engine, &task.execution_id, metrics).await;
+        match self.engine.fail(&task.execution_id, message).await {
+            Ok(Some(execution)) => {
+                ExecutionFinished::of(&execution).emit(metrics);
                 Verdict::Acknowledge
             }
-            Ok(false) => Verdict::Acknowledge,
+            Ok(None) => Verdict::Acknowledge,
             Err(EngineError::State(e)) if !e.kind().is_transient() => {
                 tracing::warn!(execution_id = %task.execution_id, error = %e, "dropping a task of an execution that cannot be failed");
                 Verdict::Acknowledge

@@ -43,8 +43,8 @@ impl Engine {
     }
 
     /// Fails every running execution with no completed page for `stall_after`; returns
-    /// their ids.
-    pub async fn fail_stalled(&self) -> Result<Vec<String>, EngineError> {
+    /// them as they ended.
+    pub async fn fail_stalled(&self) -> Result<Vec<Execution>, EngineError> {
         let now = self.clock.now();
         let limit = duration(self.config.stall_after);
         let mut failed = Vec::new();
@@ -62,8 +62,8 @@ impl Engine {
                 last_progress.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 limit.num_minutes()
             );
-            if self.fail_execution(&execution.id, &error).await? {
-                failed.push(execution.id);
+            if let Some(ended) = self.fail(&execution.id, &error).await? {
+                failed.push(ended);
             }
         }
         Ok(failed)

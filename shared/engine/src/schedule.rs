@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dynsync_domain::execution::Trigger;
+use dynsync_domain::execution::{Execution, Trigger};
 use dynsync_domain::{Definition, Integration, Schedule};
 
 use crate::start::StartOutcome;
@@ -30,8 +30,8 @@ const CLAIM_ATTEMPTS: u32 = 3;
 pub struct TickReport {
     /// One entry per integration whose slot was scheduled, or that could not be.
     pub starts: Vec<TickStart>,
-    /// Executions failed because their pages stopped moving.
-    pub stalled: Vec<String>,
+    /// Executions failed because their pages stopped moving, as they ended.
+    pub stalled: Vec<Execution>,
     /// Why the stall check could not run (the next tick runs it again).
     pub stall_check_error: Option<String>,
 }

@@ -267,7 +267,14 @@ async fn a_stalled_execution_is_failed_its_lock_released_and_its_watermark_untou
         .await
         .unwrap();
 
-    assert_eq!(report.stalled, vec![stuck.id.clone()]);
+    assert_eq!(
+        report
+            .stalled
+            .iter()
+            .map(|e| e.id.clone())
+            .collect::<Vec<_>>(),
+        vec![stuck.id.clone()]
+    );
     let failed = harness
         .state
         .get_execution(&stuck.id)

@@ -1,7 +1,6 @@
 //! What the two Lambda functions do around each invocation and at a failed start: write
-//! the metrics, write the rotated secrets the store deferred, emit `ExecutionFinished` for
-//! an execution an invocation ended, and tell the Runtime API why the function cannot
-//! start. None of them fails the invocation.
+//! the metrics, write the rotated secrets the store deferred, and tell the Runtime API why
+//! the function cannot start. None of them fails the invocation.
 
 use crate::ConfigError;
 
@@ -10,23 +9,6 @@ use crate::ConfigError;
 pub fn flush_metrics(metrics: &dynsync_telemetry::Metrics) {
     if let Err(error) = metrics.flush() {
         tracing::warn!(error = %error, "metrics were not written");
-    }
-}
-
-/// Emits the `ExecutionFinished` event of an execution this invocation ended (failed, or
-/// found stalled), read back from the state; a failed read is logged, never raised.
-pub async fn report_finished(
-    engine: &dynsync_engine::Engine,
-    execution_id: &str,
-    metrics: &dynsync_telemetry::Metrics,
-) {
-    use dynsync_telemetry::Event;
-    match engine.state().get_execution(execution_id).await {
-        Ok(Some(execution)) => dynsync_telemetry::ExecutionFinished::of(&execution).emit(metrics),
-        Ok(None) => {}
-        Err(error) => {
-            tracing::warn!(execution_id, error = %error, "cannot read the ended execution back");
-        }
     }
 }
 

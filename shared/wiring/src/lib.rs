@@ -6,7 +6,7 @@
 //! carries only what it runs: with `aws`, `config` ([`AwsConfig`] read from the
 //! environment, [`ConfigError`] naming every bad variable), `aws` ([`AwsPorts`]: the engine
 //! on DynamoDB, SQS and Secrets Manager) and `lambda` (the functions' per-invocation helpers:
-//! [`flush_metrics`], [`flush_secrets`], [`report_finished`], [`report_init_error`]); with
+//! [`flush_metrics`], [`flush_secrets`], [`report_init_error`]); with
 //! `local` (the CLI only, so no SQLite in the Lambda packages), `local` ([`LocalState`]: the
 //! state folder's SQLite state, page queues and member sets, and the engine over them).
 
@@ -26,6 +26,6 @@ pub use aws::AwsPorts;
 pub use config::{AwsConfig, ConfigError, DEFAULT_TIME_RESERVE};
 pub use connectors::LiveConnectors;
 #[cfg(feature = "aws")]
-pub use lambda::{flush_metrics, flush_secrets, report_finished, report_init_error};
+pub use lambda::{flush_metrics, flush_secrets, report_init_error};
 #[cfg(feature = "local")]
 pub use local::{LocalState, LocalStateError};
