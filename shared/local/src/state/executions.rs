@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Execution, ExecutionPlan, ExecutionStatus};
-use dynsync_domain::ports::Finish;
+use dynsync_domain::ports::{Executions, Finish, PortError};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
+use super::SqliteStateStore;
 use crate::db::{time_from_text, time_to_text};
 use crate::error::LocalError;
 
@@ -277,36 +278,61 @@ pub(super) fn finish(tx: &Transaction<'_>, id: &str, finish: &Finish) -> Result<
     Ok(true)
 }
 
-/// Stages the delta link a running execution's read ended with.
-pub(super) fn stage_sync_token(
-    tx: &Transaction<'_>,
-    id: &str,
-    token: &str,
-) -> Result<(), LocalError> {
-    let row = get_known(tx, id)?;
-    if row.execution.status.is_final() {
-        return Err(LocalError::Rejected(format!(
-            "execution {id} has ended; its sync token can no longer change"
-        )));
+#[async_trait::async_trait]
+impl Executions for SqliteStateStore {
+    async fn create_execution(
+        &self,
+        execution: &Execution,
+        plan: Option<&ExecutionPlan>,
+        first_page_keys: &[String],
+    ) -> Result<(), PortError> {
+        let new = NewExecution::encode(execution, plan, first_page_keys)?;
+        self.db
+            .write("recording an execution", move |tx| new.insert(tx))
+            .await?;
+        Ok(())
     }
-    tx.execute(
-        "UPDATE executions SET staged_token = ?2 WHERE id = ?1",
-        params![id, token],
-    )
-    .map_err(LocalError::sqlite("staging a sync token"))?;
-    Ok(())
-}
 
-/// The integration's sync token, if a change-tracking read of it ever succeeded.
-pub(super) fn sync_token(
-    conn: &Connection,
-    integration_id: &str,
-) -> Result<Option<String>, LocalError> {
-    conn.query_row(
-        "SELECT token FROM sync_tokens WHERE integration_id = ?1",
-        [integration_id],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(LocalError::sqlite("reading a sync token"))
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, PortError> {
+        let id = id.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| get(conn, &id).map(|row| row.map(|row| row.execution)))
+            .await?)
+    }
+
+    async fn get_plan(&self, execution_id: &str) -> Result<Option<ExecutionPlan>, PortError> {
+        let id = execution_id.to_owned();
+        Ok(self.db.call(move |conn| plan(conn, &id)).await?)
+    }
+
+    async fn list_executions(
+        &self,
+        integration_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, PortError> {
+        let integration_id = integration_id.map(str::to_owned);
+        Ok(self
+            .db
+            .call(move |conn| list(conn, integration_id.as_deref(), limit))
+            .await?)
+    }
+
+    async fn running_executions(&self) -> Result<Vec<(Execution, DateTime<Utc>)>, PortError> {
+        Ok(self.db.call(running).await?)
+    }
+
+    async fn finish_execution(
+        &self,
+        execution_id: &str,
+        finish: &Finish,
+    ) -> Result<bool, PortError> {
+        let (id, finish) = (execution_id.to_owned(), finish.clone());
+        Ok(self
+            .db
+            .write("finishing an execution", move |tx| {
+                self::finish(tx, &id, &finish)
+            })
+            .await?)
+    }
 }

@@ -6,11 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::execution::{Counters, RecordFailure, record_failures};
-use dynsync_domain::ports::{BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageRecord};
+use dynsync_domain::ports::{
+    BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger, PageRecord, PortError,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize};
 
-use super::executions::{Row, decode, encode, get_known, save};
+use super::SqliteStateStore;
+use super::executions::{Row, encode, get_known, save};
+use super::pages::{StoredBatch, known_page, never_registered, read_page};
 use crate::db::{time_from_text, time_to_text};
 use crate::error::LocalError;
 
@@ -54,80 +57,6 @@ pub(super) fn register_page(
     Ok(true)
 }
 
-/// A sent batch as stored in a page's `batches` JSON.
-#[derive(Serialize, Deserialize)]
-struct StoredBatch {
-    index: u32,
-    upserted: u64,
-    failed: u64,
-    events_sent: u64,
-    failures: Vec<RecordFailure>,
-    /// Absent in batches recorded before schema 3.
-    #[serde(default)]
-    record_ids: Vec<String>,
-    #[serde(default)]
-    removal: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stop: Option<String>,
-}
-
-impl StoredBatch {
-    fn into_record(self) -> BatchRecord {
-        BatchRecord {
-            index: self.index,
-            upserted: self.upserted,
-            failed: self.failed,
-            events_sent: self.events_sent,
-            failures: self.failures,
-            record_ids: self.record_ids,
-            removal: self.removal,
-            stop: self.stop,
-        }
-    }
-}
-
-/// A page's row.
-struct PageRow {
-    done: bool,
-    fixed: Option<FixedPage>,
-    batches: Vec<StoredBatch>,
-}
-
-fn read_page(conn: &Connection, id: &str, key: &str) -> Result<Option<PageRow>, LocalError> {
-    let row = conn
-        .query_row(
-            "SELECT done, fixed, next_cursor, fixed_token, batches FROM pages
-             WHERE execution_id = ?1 AND page_key = ?2",
-            params![id, key],
-            |row| {
-                let fixed: bool = row.get(1)?;
-                let page = FixedPage {
-                    next_cursor: row.get(2)?,
-                    sync_token: row.get(3)?,
-                };
-                Ok((
-                    row.get::<_, bool>(0)?,
-                    fixed.then_some(page),
-                    row.get::<_, String>(4)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(LocalError::sqlite("reading the page ledger"))?;
-    row.map(|(done, fixed, batches)| {
-        Ok(PageRow {
-            done,
-            fixed,
-            batches: decode(&batches, "page ledger batches")?,
-        })
-    })
-    .transpose()
-}
-
-fn known_page(conn: &Connection, id: &str, key: &str) -> Result<PageRow, LocalError> {
-    read_page(conn, id, key)?.ok_or_else(|| never_registered(id, key))
-}
-
 /// Fixes where the page ends, once; returns what the row holds.
 pub(super) fn fix_page(
     tx: &Transaction<'_>,
@@ -145,10 +74,6 @@ pub(super) fn fix_page(
     )
     .map_err(LocalError::sqlite("fixing a page"))?;
     Ok(page.clone())
-}
-
-fn never_registered(id: &str, key: &str) -> LocalError {
-    LocalError::Rejected(format!("page {key} of execution {id} was never registered"))
 }
 
 /// Claims the page for `claim.claimant` unless someone else holds an unlapsed claim.
@@ -307,4 +232,112 @@ pub(super) fn complete_page(
     let outstanding = outstanding.saturating_sub(1);
     save(tx, &execution, outstanding, last_progress.max(now))?;
     Ok(Some(outstanding))
+}
+
+#[async_trait::async_trait]
+impl PageLedger for SqliteStateStore {
+    async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError> {
+        let (id, key) = (execution_id.to_owned(), page_key.to_owned());
+        let now = self.clock.now();
+        Ok(self
+            .db
+            .write("registering a page", move |tx| {
+                register_page(tx, &id, &key, now)
+            })
+            .await?)
+    }
+
+    async fn page_ledger(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+    ) -> Result<Option<PageRecord>, PortError> {
+        let (id, key) = (execution_id.to_owned(), page_key.to_owned());
+        Ok(self
+            .db
+            .call(move |conn| page_ledger(conn, &id, &key))
+            .await?)
+    }
+
+    async fn fix_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        page: &FixedPage,
+    ) -> Result<FixedPage, PortError> {
+        let (id, key, page) = (execution_id.to_owned(), page_key.to_owned(), page.clone());
+        Ok(self
+            .db
+            .write("fixing a page", move |tx| fix_page(tx, &id, &key, &page))
+            .await?)
+    }
+
+    async fn record_batch(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        batch: &BatchRecord,
+    ) -> Result<(), PortError> {
+        let (id, key, batch) = (execution_id.to_owned(), page_key.to_owned(), batch.clone());
+        let now = self.clock.now();
+        self.db
+            .write("recording a sent batch", move |tx| {
+                record_batch(tx, &id, &key, batch, now)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        let (id, key, claim) = (execution_id.to_owned(), page_key.to_owned(), claim.clone());
+        let now = self.clock.now();
+        Ok(self
+            .db
+            .write("claiming a page", move |tx| {
+                claim_page(tx, &id, &key, &claim, now)
+            })
+            .await?)
+    }
+
+    async fn release_page_claim(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claimant: &str,
+    ) -> Result<(), PortError> {
+        let (id, key, claimant) = (
+            execution_id.to_owned(),
+            page_key.to_owned(),
+            claimant.to_owned(),
+        );
+        self.db
+            .write("releasing a page claim", move |tx| {
+                release_page_claim(tx, &id, &key, &claimant)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn complete_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        counters: &Counters,
+        failures: &[RecordFailure],
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, PortError> {
+        let (id, key) = (execution_id.to_owned(), page_key.to_owned());
+        let (counters, failures) = (*counters, failures.to_vec());
+        Ok(self
+            .db
+            .write("completing a page", move |tx| {
+                complete_page(tx, &id, &key, &counters, failures, now)
+            })
+            .await?)
+    }
 }

@@ -1,36 +1,16 @@
-//! Schedule slots, run locks and the timestamps they keep, in SQLite: each function is the
-//! body of one port method's transaction (a compare-and-set inside `BEGIN IMMEDIATE`),
-//! and the local resume decision (`take_over_execution`), one such transaction too.
+//! The `RunLocks` port in SQLite, and the timestamps slots and watermarks keep: each
+//! function is the body of one port method's transaction (a compare-and-set inside
+//! `BEGIN IMMEDIATE`), and the local resume decision (`take_over_execution`), one such
+//! transaction too.
 
 use chrono::{DateTime, Utc};
-use dynsync_domain::ports::{LockOutcome, LockRequest};
+use dynsync_domain::ports::{LockOutcome, LockRequest, PortError, RunLocks};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::SqliteStateStore;
 use crate::db::{time_from_text, time_to_text};
 use crate::error::LocalError;
 use crate::owner::TakeOver;
-
-/// Moves the integration's last slot from `previous` to a later `slot`; `false` when the
-/// stored slot is not `previous` (someone else moved it) or `slot` is not later.
-pub(super) fn claim_slot(
-    tx: &Transaction<'_>,
-    integration_id: &str,
-    previous: Option<DateTime<Utc>>,
-    slot: DateTime<Utc>,
-) -> Result<bool, LocalError> {
-    let op = "claiming a schedule slot";
-    let current = read_time(tx, op, "slots", "slot", integration_id)?;
-    if current != previous || current.is_some_and(|current| slot <= current) {
-        return Ok(false);
-    }
-    tx.execute(
-        "INSERT INTO slots (integration_id, slot) VALUES (?1, ?2)
-         ON CONFLICT (integration_id) DO UPDATE SET slot = excluded.slot",
-        params![integration_id, time_to_text(slot)],
-    )
-    .map_err(LocalError::sqlite(op))?;
-    Ok(true)
-}
 
 /// Takes the lock when it is free, expired at `now`, or held by the same execution.
 pub(super) fn acquire(
@@ -174,5 +154,41 @@ impl super::SqliteStateStore {
                 Ok(TakeOver::Resume(execution))
             })
             .await
+    }
+}
+
+#[async_trait::async_trait]
+impl RunLocks for SqliteStateStore {
+    async fn acquire_lock(&self, request: &LockRequest) -> Result<LockOutcome, PortError> {
+        let request = request.clone();
+        let now = self.clock.now();
+        Ok(self
+            .db
+            .write("taking a run lock", move |tx| acquire(tx, &request, now))
+            .await?)
+    }
+
+    async fn lock_holder(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<(String, String, DateTime<Utc>)>, PortError> {
+        let integration_id = integration_id.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| read_lock(conn, &integration_id))
+            .await?)
+    }
+
+    async fn release_lock(
+        &self,
+        integration_id: &str,
+        execution_id: &str,
+    ) -> Result<(), PortError> {
+        let (integration_id, execution_id) = (integration_id.to_owned(), execution_id.to_owned());
+        let op = "releasing a run lock";
+        self.db
+            .write(op, move |tx| release(tx, &integration_id, &execution_id))
+            .await?;
+        Ok(())
     }
 }
