@@ -2,7 +2,8 @@
 //! users and their batches, the execution and page-task types, and the ports (traits) the
 //! engine runs on.
 //!
-//! Modules: `definition` (the YAML shapes with the guide's defaults), `validate` (every
+//! Modules: `definition` (the YAML shapes with the guide's defaults; its Insider side, the
+//! mappings and `insider` settings, in `definition/insider.rs`), `validate` (every
 //! problem at once, with paths, into a trusted [`Integration`]; the schedule), `filter` (the
 //! FetchXML record filter, parsed and checked), `record` (Dataverse records and option-set
 //! labels), `user` (the Insider user the upsert API takes), `batch` (Insider's upsert
