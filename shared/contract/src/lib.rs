@@ -2,10 +2,12 @@
 //! that the in-memory, local (SQLite, files) and AWS adapters are interchangeable.
 //!
 //! Each check is a public async function taking a `make` closure that builds the adapter,
-//! and panics on a broken promise. Modules: `state` (definitions, slots, run locks),
-//! `ledger` (executions and their page ledger), `claims` (page claims), `pages` (stable
-//! pages: a page's end fixed once, batches with their record ids), `lifecycle`
-//! (finish, watermarks, listing), `queue` (SQS semantics), `hand_back` (a task put back
+//! and panics on a broken promise. Modules, by port: `state` (`Definitions`: definitions
+//! and schedule slots; `RunLocks`), `ledger` (`Executions` with their plans and the
+//! `PageLedger`'s registration and completion), `claims` (`PageLedger` claims), `pages`
+//! (`PageLedger`: a page's end fixed once, batches with their record ids), `lifecycle`
+//! (`Executions`' finish and listing, `SyncState`: watermarks and sync tokens), `queue`
+//! (SQS semantics), `hand_back` (a task put back
 //! without using up a receive), `members` (member sets: committed by promotion, read by
 //! id range), `secrets`; `fixtures` and `race` help them. Checks use ids of their own, so
 //! runs may share one server (moto). The macros [`state_store_tests!`], [`queue_tests!`] and
