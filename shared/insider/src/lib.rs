@@ -5,7 +5,8 @@
 //! `dynsync_engine`'s `batches.rs`, which records each batch in its page ledger).
 //!
 //! Modules: `client` (the [`InsiderClient`]: headers, one request per batch, retries with
-//! the shared `RetryPolicy` on 429/5xx/timeouts honouring `Retry-After`, credential check),
+//! the shared `RetryPolicy` on 429/5xx/timeouts honouring `Retry-After`, credential check;
+//! the retried POST itself in `client/send.rs`),
 //! `reply` (reading Insider's replies: per-user failures from the `users.<i>.` keys of
 //! `fail.errors`, counts reconciled), `delete` (deleting users' profiles, one request per
 //! user with bounded concurrency: `removals: delete_profile`), `error` (the typed
