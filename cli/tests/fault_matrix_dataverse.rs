@@ -27,18 +27,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_dynsync");
 const CONTACTS: usize = 12;
 const PAGE_SIZE: u32 = 4;
 
-const BODY: &str = "method: entity
-source:
-  entity: contact
-  fetch_mode: new_and_updated
-  fields: [contactid, emailaddress1, firstname]
-identifiers:
-  - { type: email, field: emailaddress1 }
-attributes:
-  - { key: name, field: firstname }
-events:
-  name: { fixed: contact_synced }
-  timestamp: processing_time";
+/// Contacts with one `contact_synced` event each, read by `new_and_updated`.
+const BODY: &str = dynsync_tests::CONTACTS_WITH_EVENTS;
 
 /// A stack with the contacts, modified an hour ago, and the definition (timeout, retries).
 async fn stack(timeout_ms: u64, retries: u32) -> (Stack, PathBuf, Vec<Uuid>) {

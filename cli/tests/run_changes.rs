@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use dynsync_emulators::dataverse::{Record, Seed};
+use dynsync_tests::cli::{count as n, succeeded};
 use dynsync_tests::local::sync_token;
 use dynsync_tests::{
-    RunOutput, Stack, add_contacts, counter, counters_add_up, email, events_by_email,
-    upserted_between, upserts_by_email,
+    RunOutput, Stack, add_contacts, email, events_by_email, upserted_between, upserts_by_email,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -53,20 +53,6 @@ async fn dynsync(stack: &Stack, file: &Path, extra: &[&str]) -> RunOutput {
         .await
         .unwrap()
         .into()
-}
-
-#[track_caller]
-fn succeeded(output: &RunOutput) -> Value {
-    assert_eq!(output.code, Some(0), "{}\n{}", output.stdout, output.stderr);
-    let execution = output.execution().unwrap();
-    assert_eq!(execution["status"], "succeeded", "{execution}");
-    counters_add_up(&execution).unwrap();
-    execution
-}
-
-#[track_caller]
-fn n(execution: &Value, key: &str) -> u64 {
-    counter(execution, key).unwrap()
 }
 
 fn emails(indexes: &[usize]) -> Vec<String> {

@@ -20,18 +20,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_dynsync");
 const CONTACTS: usize = 2_600;
 const PAGE_SIZE: u32 = 1_200;
 
-const BODY: &str = "method: entity
-source:
-  entity: contact
-  fetch_mode: new_and_updated
-  fields: [contactid, emailaddress1, firstname]
-identifiers:
-  - { type: email, field: emailaddress1 }
-attributes:
-  - { key: name, field: firstname }
-events:
-  name: { fixed: contact_synced }
-  timestamp: processing_time";
+/// Contacts with one `contact_synced` event each, read by `new_and_updated`.
+const BODY: &str = dynsync_tests::CONTACTS_WITH_EVENTS;
 
 /// Kills a run at the `hit`th pass of `point`, optionally modifies one already-sent
 /// contact, reruns, and checks the oracle.

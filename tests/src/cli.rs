@@ -121,3 +121,24 @@ pub fn counters_add_up(execution: &Value) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The execution record of a run that must have succeeded, its counters adding up; panics
+/// with the run's output otherwise.
+#[track_caller]
+pub fn succeeded(output: &RunOutput) -> Value {
+    assert_eq!(output.code, Some(0), "{}\n{}", output.stdout, output.stderr);
+    let execution = output
+        .execution()
+        .unwrap_or_else(|e| panic!("{e}\n{}", output.stdout));
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    if let Err(e) = counters_add_up(&execution) {
+        panic!("{e}: {execution}");
+    }
+    execution
+}
+
+/// A counter of an execution record; panics naming the key when it is missing.
+#[track_caller]
+pub fn count(execution: &Value, key: &str) -> u64 {
+    counter(execution, key).unwrap_or_else(|e| panic!("{e}: {execution}"))
+}

@@ -79,3 +79,19 @@ pub fn upserted_between(
         .map(|(email, _)| email.clone())
         .collect()
 }
+
+/// A definition body (everything but `id`, `schedule`, `dynamics` and `insider`): contacts
+/// read by `new_and_updated`, identified by email, with their first name and one
+/// `contact_synced` event each.
+pub const CONTACTS_WITH_EVENTS: &str = "method: entity
+source:
+  entity: contact
+  fetch_mode: new_and_updated
+  fields: [contactid, emailaddress1, firstname]
+identifiers:
+  - { type: email, field: emailaddress1 }
+attributes:
+  - { key: name, field: firstname }
+events:
+  name: { fixed: contact_synced }
+  timestamp: processing_time";

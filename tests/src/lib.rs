@@ -14,6 +14,8 @@ pub mod oracle;
 pub mod stack;
 
 pub use cli::{EXECUTION_KEYS, RunOutput, counter, counters_add_up};
-pub use data::{add_contacts, email, events_by_email, upserted_between, upserts_by_email};
+pub use data::{
+    CONTACTS_WITH_EVENTS, add_contacts, email, events_by_email, upserted_between, upserts_by_email,
+};
 pub use local::{LocalRun, no_progress, run_local};
 pub use stack::{DYNAMICS_SECRET, DYNAMICS_SECRET_VAR, INSIDER_SECRET, INSIDER_SECRET_VAR, Stack};
