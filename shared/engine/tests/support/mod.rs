@@ -2,6 +2,7 @@
 //! sink, and a harness wiring them with the in-memory ports.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod changes;
 pub mod sink;
 pub mod source;
 
