@@ -2,6 +2,8 @@
 //! FetchXML queries over HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod people;
+
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator};
 use serde_json::Value;
 
