@@ -2,88 +2,16 @@
 //! examples: Email Opt-In from an opt-out field with invert boolean, gender code to label,
 //! `Source = Dynamics` as a fixed value, phone normalisation, skip identifier vs skip user,
 //! unknown code raw vs skip.
+//! Events and per-record accounting are in `rules_events.rs`.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{DateTime, TimeZone, Utc};
-use dynsync_domain::{Integration, OptionLabels, Record};
-use dynsync_mapping::{MappedRecord, Mapper, Outcome, UNKNOWN_RECORD_ID};
-use serde_json::{Value, json};
+mod support;
 
-const BASE: &str = r#"
-id: contacts
-method: entity
-dynamics:
-  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
-  auth:
-    method: client_credentials
-    token_url: https://login.microsoftonline.com/t/oauth2/v2.0/token
-    scopes: ["https://contoso.crm4.dynamics.com/.default"]
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: { secret: dynsync/contacts/dynamics }
-source:
-  entity: contact
-  fields: [contactid, emailaddress1, telephone1, firstname, gendercode, donotbulkemail, accountnumber,
-           new_eventtype, createdon, f_age, f_birthday, f_sms, f_surname, f_lists, f_since, f_score,
-           f_city, f_product, f_qty, f_stage]
-insider:
-  partner: acme
-  token: { secret: dynsync/insider }
-"#;
-
-/// `extra` is appended to the base definition; a trailing `insider_unknown_code_skip`
-/// marker sets `insider.unknown_code: skip_attribute` instead.
-fn mapper_with(extra: &str, labels: OptionLabels) -> Mapper {
-    let yaml = match extra.strip_suffix("insider_unknown_code_skip") {
-        Some(extra) => format!("{BASE}  unknown_code: skip_attribute\n{extra}"),
-        None => format!("{BASE}{extra}"),
-    };
-    let integration = Integration::from_yaml(&yaml).expect("valid definition");
-    Mapper::new(&integration, &labels, "contactid")
-}
-
-fn mapper(extra: &str) -> Mapper {
-    mapper_with(extra, gender_labels())
-}
-
-fn gender_labels() -> OptionLabels {
-    let mut labels = OptionLabels::new();
-    labels.insert(
-        "gendercode".into(),
-        [(1, "Male".to_owned()), (2, "Female".to_owned())].into(),
-    );
-    labels
-}
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap()
-}
-
-fn record(value: Value) -> Record {
-    match value {
-        Value::Object(map) => map,
-        _ => panic!("records are objects"),
-    }
-}
-
-fn map(mapper: &Mapper, value: Value) -> MappedRecord {
-    mapper.map(&record(value), now())
-}
-
-fn user_json(mapped: &MappedRecord) -> Value {
-    match &mapped.outcome {
-        Outcome::User(user) => serde_json::to_value(user).unwrap(),
-        other => panic!("expected a user, got {other:?} ({:?})", mapped.notes),
-    }
-}
-
-fn skip_reason(mapped: &MappedRecord) -> String {
-    match &mapped.outcome {
-        Outcome::Skipped { reason } => reason.clone(),
-        other => panic!("expected a skip, got {other:?}"),
-    }
-}
-
-const EMAIL_ID: &str = "identifiers:\n  - { type: email, field: emailaddress1 }\n";
+use dynsync_domain::OptionLabels;
+use dynsync_mapping::Outcome;
+use serde_json::json;
+use support::*;
 
 #[test]
 fn the_guides_attribute_examples_map_as_described() {
@@ -326,103 +254,4 @@ fn attribute_values_are_coerced_to_insider_types_or_omitted_with_a_note() {
         mapped.notes,
         vec!["age: 'f_age' is not a number; omitted".to_owned()]
     );
-}
-
-const EVENTS: &str = "identifiers:\n  - { type: email, field: emailaddress1 }\n";
-
-#[test]
-fn a_fixed_event_uses_processing_time_and_maps_params() {
-    let m = mapper(&format!(
-        "{EVENTS}events:
-  name: {{ fixed: purchase }}
-  params:
-    - {{ key: product_id, field: f_product }}
-    - {{ key: quantity, field: f_qty }}
-    - {{ key: custom.stage, field: f_stage }}
-  fixed_params:
-    - {{ key: custom.channel, value: crm }}
-    - {{ key: currency, value: EUR }}
-"
-    ));
-    let mapped = map(
-        &m,
-        json!({"emailaddress1": "a@b.co", "f_product": 77, "f_qty": "2", "f_stage": "won"}),
-    );
-    assert_eq!(
-        user_json(&mapped)["events"],
-        json!([{"event_name": "purchase", "timestamp": "2026-11-27T10:00:00Z",
-                "event_params": {"product_id": "77", "quantity": 2, "currency": "EUR",
-                                 "custom": {"stage": "won", "channel": "crm"}}}])
-    );
-    assert_eq!(mapped.events_not_sent, 0);
-}
-
-#[test]
-fn dynamic_event_names_translate_through_mappings_or_are_counted_as_not_sent() {
-    let m = mapper(&format!(
-        "{EVENTS}fixed_attributes:\n  - {{ key: custom.source, value: Dynamics }}\nevents:
-  name: {{ field: new_eventtype, mappings: {{ \"100000000\": purchase, signup: sign_up }} }}
-  timestamp: {{ field: createdon }}
-"
-    ));
-    let cases = [
-        (
-            json!(100000000),
-            json!("2025-01-01T10:00:00+02:00"),
-            Some(("purchase", "2025-01-01T08:00:00Z")),
-        ),
-        (
-            json!("signup"),
-            json!("2025-01-01T10:00:00Z"),
-            Some(("sign_up", "2025-01-01T10:00:00Z")),
-        ),
-        (json!(5), json!("2025-01-01T10:00:00Z"), None),
-        (json!(100000000), Value::Null, None),
-        (json!(100000000), json!("soon"), None),
-        (Value::Null, json!("2025-01-01T10:00:00Z"), None),
-    ];
-    for (name, created, expected) in cases {
-        let mapped = map(
-            &m,
-            json!({"emailaddress1": "a@b.co", "new_eventtype": name, "createdon": created}),
-        );
-        let user = user_json(&mapped);
-        match expected {
-            Some((event, at)) => {
-                assert_eq!(user["events"][0]["event_name"], json!(event));
-                assert_eq!(user["events"][0]["timestamp"], json!(at));
-                assert_eq!(mapped.events_not_sent, 0);
-            }
-            None => {
-                assert!(user.get("events").is_none(), "{name} {created}");
-                assert_eq!(mapped.events_not_sent, 1);
-                assert!(mapped.notes.iter().any(|n| n.starts_with("event not sent")));
-            }
-        }
-    }
-}
-
-#[test]
-fn records_with_nothing_to_send_or_no_id_are_accounted_for() {
-    let m = mapper(&format!(
-        "{EMAIL_ID}attributes:\n  - {{ key: name, field: firstname }}\n"
-    ));
-    let mapped = map(&m, json!({"emailaddress1": "a@b.co"}));
-    assert_eq!(mapped.record_id, UNKNOWN_RECORD_ID);
-    assert!(skip_reason(&mapped).starts_with("nothing to send"));
-}
-
-#[test]
-fn a_user_too_large_for_any_request_fails_with_a_reason() {
-    let m = mapper(&format!(
-        "{EMAIL_ID}attributes:\n  - {{ key: name, field: firstname }}\n"
-    ));
-    let mapped = map(
-        &m,
-        json!({"contactid": "big", "emailaddress1": "a@b.co", "firstname": "x".repeat(5_000_000)}),
-    );
-    match mapped.outcome {
-        Outcome::Failed { reason } => assert!(reason.contains("5,000,000"), "{reason}"),
-        other => panic!("expected failure, got {other:?}"),
-    }
 }
