@@ -13,24 +13,14 @@ mod stack;
 
 use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, FieldValue, Record};
-use dynsync_emulators::insider::TOKEN;
+use dynsync_emulators::dataverse::{CLIENT_ID, FieldValue, Record};
 use fixtures::aws;
 use stack::Stack;
 
 /// Defines a `changes` integration deleting removed contacts' profiles; returns its id.
 async fn define(stack: &Stack) -> String {
     let id = format!("changes-{}", uuid::Uuid::new_v4().simple());
-    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
-    for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
-        secrets
-            .create_secret()
-            .name(format!("dynsync/{id}/{name}"))
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
-    }
+    stack.put_secrets(&id).await;
     let yaml = format!(
         "id: {id}
 method: entity

@@ -17,8 +17,7 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
 use dynsync_domain::ports::MemberRange;
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, Record};
-use dynsync_emulators::insider::TOKEN;
+use dynsync_emulators::dataverse::{CLIENT_ID, Record};
 use fixtures::{aws, minutes};
 use stack::Stack;
 use uuid::Uuid;
@@ -30,16 +29,7 @@ fn email(i: usize) -> String {
 /// Stores a `list_mode: changes` definition of list `list` with its secrets; its id.
 async fn define(stack: &Stack, list: &str) -> String {
     let id = format!("vip-{}", &Uuid::new_v4().simple().to_string()[..12]);
-    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
-    for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
-        secrets
-            .create_secret()
-            .name(format!("dynsync/{id}/{name}"))
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
-    }
+    stack.put_secrets(&id).await;
     let yaml = format!(
         "id: {id}
 method: marketing_list

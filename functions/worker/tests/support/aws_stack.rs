@@ -136,6 +136,19 @@ impl Stack {
     /// Stores the definition of `spec` and its two secrets; its integration id.
     pub async fn define(&self, spec: &Spec) -> String {
         let id = format!("{}-{}", spec.name, self.suffix);
+        self.put_secrets(&id).await;
+        let integration = Integration::from_yaml(&self.yaml(&id, spec))
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", self.yaml(&id, spec)));
+        self.state()
+            .put_definition(integration.definition())
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Stores integration `id`'s two secrets as its definition names them
+    /// (`dynsync/<id>/dynamics`, `dynsync/<id>/insider`), with the emulators' values.
+    pub async fn put_secrets(&self, id: &str) {
         let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
         for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
             secrets
@@ -146,13 +159,6 @@ impl Stack {
                 .await
                 .unwrap();
         }
-        let integration = Integration::from_yaml(&self.yaml(&id, spec))
-            .unwrap_or_else(|p| panic!("{p:?}\n{}", self.yaml(&id, spec)));
-        self.state()
-            .put_definition(integration.definition())
-            .await
-            .unwrap();
-        id
     }
 
     fn yaml(&self, id: &str, spec: &Spec) -> String {
