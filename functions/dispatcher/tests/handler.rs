@@ -2,94 +2,18 @@
 //! ticks (claimed once), stalled executions, and events it does not take.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use dynsync_dispatcher::{Dispatcher, DispatcherError};
-use dynsync_domain::execution::{ExecutionStatus, SourcePlan};
-use dynsync_domain::ports::{
-    BatchOutcome, Connectors, DataSource, Definitions, Executions, PageRequest, PortError,
-    SourcePage, UserSink,
-};
-use dynsync_domain::{Definition, InsiderUser, Integration};
+use dynsync_domain::execution::ExecutionStatus;
+use dynsync_domain::ports::Executions;
 use dynsync_engine::memory::{ManualClock, MemoryQueue, MemoryStateStore};
-use dynsync_engine::{Engine, EngineConfig};
 use dynsync_telemetry::Metrics;
 use serde_json::{Value, json};
-
-const DEFINITION: &str = r#"id: contacts
-method: entity
-schedule: "0 * * * *"
-dynamics:
-  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
-  auth:
-    method: client_credentials
-    token_url: https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token
-    scopes: ["https://contoso.crm4.dynamics.com/.default"]
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: { secret: dynsync/test/dynamics }
-source:
-  entity: contact
-  fields: [contactid, emailaddress1]
-identifiers:
-  - { type: email, field: emailaddress1 }
-insider:
-  partner: acme
-  token: { secret: dynsync/insider }
-"#;
-
-/// Plans succeed unless told otherwise; pages are never fetched by the dispatcher.
-#[derive(Default)]
-struct PlanningSource {
-    plan_error: Mutex<Option<String>>,
-}
-
-#[async_trait::async_trait]
-impl DataSource for PlanningSource {
-    async fn plan(&self, _: &Integration) -> Result<SourcePlan, PortError> {
-        if let Some(message) = self.plan_error.lock().unwrap().clone() {
-            return Err(PortError::permanent(message));
-        }
-        Ok(SourcePlan {
-            entity: "contact".into(),
-            entity_set: "contacts".into(),
-            primary_id: "contactid".into(),
-            labels: Default::default(),
-            list: None,
-        })
-    }
-    async fn fetch_page(&self, _: PageRequest<'_>) -> Result<SourcePage, PortError> {
-        Err(PortError::permanent("the dispatcher does not fetch pages"))
-    }
-}
-
-struct NoSink;
-
-#[async_trait::async_trait]
-impl UserSink for NoSink {
-    async fn upsert(&self, _: &[InsiderUser], _: bool) -> Result<BatchOutcome, PortError> {
-        Err(PortError::permanent("the dispatcher does not upsert"))
-    }
-}
-
-struct Fixed(Arc<PlanningSource>);
-
-#[async_trait::async_trait]
-impl Connectors for Fixed {
-    async fn source(&self, _: &Integration) -> Result<Arc<dyn DataSource>, PortError> {
-        Ok(self.0.clone())
-    }
-    async fn sink(&self, _: &Integration) -> Result<Arc<dyn UserSink>, PortError> {
-        Ok(Arc::new(NoSink))
-    }
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
+use support::{PlanningSource, at, engine, scheduled_event};
 
 struct Harness {
     clock: Arc<ManualClock>,
@@ -105,18 +29,7 @@ impl Harness {
         let state = Arc::new(MemoryStateStore::new(clock.clone()));
         let queue = Arc::new(MemoryQueue::new(Duration::from_secs(1800)));
         let source = Arc::new(PlanningSource::default());
-        let engine = Arc::new(Engine::new(
-            state.clone(),
-            queue.clone(),
-            Arc::new(Fixed(source.clone())),
-            clock.clone(),
-            EngineConfig::default(),
-        ));
-        let definition: Definition = Integration::from_yaml(DEFINITION)
-            .unwrap()
-            .definition()
-            .clone();
-        state.put_definition(&definition).await.unwrap();
+        let engine = engine(&clock, &state, queue.clone(), &source).await;
         Self {
             clock,
             state,
@@ -135,11 +48,7 @@ impl Harness {
 
     async fn tick(&self, at_time: &str, metrics: &Metrics) -> Value {
         self.clock.set(at(at_time));
-        let event = json!({
-            "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": at_time, "region": "us-east-1",
-            "resources": [], "detail": {}
-        });
+        let event = scheduled_event(at_time);
         self.invoke(event, metrics).await.unwrap()
     }
 }

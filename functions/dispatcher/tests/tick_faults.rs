@@ -4,82 +4,19 @@
 //! when two ticks race for it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use dynsync_dispatcher::{Dispatcher, DispatcherError};
-use dynsync_domain::execution::{ExecutionStatus, PageTask, SourcePlan};
-use dynsync_domain::ports::{
-    BatchOutcome, Connectors, DataSource, Definitions, Delivery, Executions, PageQueue,
-    PageRequest, PortError, SourcePage, UserSink,
-};
-use dynsync_domain::{Definition, InsiderUser, Integration};
+use dynsync_domain::execution::{ExecutionStatus, PageTask};
+use dynsync_domain::ports::{Definitions, Delivery, Executions, PageQueue, PortError};
 use dynsync_engine::memory::{ManualClock, MemoryQueue, MemoryStateStore};
-use dynsync_engine::{Engine, EngineConfig};
 use dynsync_telemetry::Metrics;
 use serde_json::{Value, json};
-
-const DEFINITION: &str = r#"id: contacts
-method: entity
-schedule: "0 * * * *"
-dynamics:
-  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
-  auth:
-    method: client_credentials
-    token_url: https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token
-    scopes: ["https://contoso.crm4.dynamics.com/.default"]
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: { secret: dynsync/test/dynamics }
-source:
-  entity: contact
-  fields: [contactid, emailaddress1]
-identifiers:
-  - { type: email, field: emailaddress1 }
-insider:
-  partner: acme
-  token: { secret: dynsync/insider }
-"#;
-
-struct PlanningSource;
-
-#[async_trait::async_trait]
-impl DataSource for PlanningSource {
-    async fn plan(&self, _: &Integration) -> Result<SourcePlan, PortError> {
-        Ok(SourcePlan {
-            entity: "contact".into(),
-            entity_set: "contacts".into(),
-            primary_id: "contactid".into(),
-            labels: Default::default(),
-            list: None,
-        })
-    }
-    async fn fetch_page(&self, _: PageRequest<'_>) -> Result<SourcePage, PortError> {
-        Err(PortError::permanent("the dispatcher does not fetch pages"))
-    }
-}
-
-struct NoSink;
-
-#[async_trait::async_trait]
-impl UserSink for NoSink {
-    async fn upsert(&self, _: &[InsiderUser], _: bool) -> Result<BatchOutcome, PortError> {
-        Err(PortError::permanent("the dispatcher does not upsert"))
-    }
-}
-
-struct Fixed;
-
-#[async_trait::async_trait]
-impl Connectors for Fixed {
-    async fn source(&self, _: &Integration) -> Result<Arc<dyn DataSource>, PortError> {
-        Ok(Arc::new(PlanningSource))
-    }
-    async fn sink(&self, _: &Integration) -> Result<Arc<dyn UserSink>, PortError> {
-        Ok(Arc::new(NoSink))
-    }
-}
+use support::{PlanningSource, at, engine, scheduled_event};
 
 /// A queue that refuses sends (transiently) while `down` is set, as SQS throttling would.
 struct FlakyQueue {
@@ -106,12 +43,6 @@ impl PageQueue for FlakyQueue {
     }
 }
 
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 struct Harness {
     clock: Arc<ManualClock>,
     state: Arc<MemoryStateStore>,
@@ -127,18 +58,8 @@ impl Harness {
             inner: Arc::new(MemoryQueue::new(Duration::from_secs(1800))),
             down: AtomicBool::new(false),
         });
-        let engine = Arc::new(Engine::new(
-            state.clone(),
-            queue.clone(),
-            Arc::new(Fixed),
-            clock.clone(),
-            EngineConfig::default(),
-        ));
-        let definition: Definition = Integration::from_yaml(DEFINITION)
-            .unwrap()
-            .definition()
-            .clone();
-        state.put_definition(&definition).await.unwrap();
+        let source = Arc::new(PlanningSource::default());
+        let engine = engine(&clock, &state, queue.clone(), &source).await;
         Self {
             clock,
             state,
@@ -149,11 +70,7 @@ impl Harness {
 
     async fn tick(&self, at_time: &str, metrics: &Metrics) -> Result<Value, DispatcherError> {
         self.clock.set(at(at_time));
-        let event = json!({
-            "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": at_time, "region": "us-east-1",
-            "resources": [], "detail": {}
-        });
+        let event = scheduled_event(at_time);
         self.dispatcher
             .handle(&event, "request-1", at(at_time), metrics)
             .await
@@ -238,11 +155,7 @@ async fn racing_ticks_start_one_execution_for_a_slot() {
     h.tick("2026-11-27T09:30:00Z", &metrics).await.unwrap();
     h.clock.set(at("2026-11-27T10:00:10Z"));
     let now = at("2026-11-27T10:00:10Z");
-    let event = json!({
-        "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-27T10:00:10Z", "region": "us-east-1",
-        "resources": [], "detail": {}
-    });
+    let event = scheduled_event("2026-11-27T10:00:10Z");
     let ticks: Vec<_> = (0..8)
         .map(|n| {
             let (dispatcher, event) = (h.dispatcher.clone(), event.clone());
