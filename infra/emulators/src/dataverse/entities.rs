@@ -114,24 +114,41 @@ fn contact() -> EntityDef {
         )),
         custom(opts(a("new_vip", K::Boolean, "VIP"), YES_NO)),
     ]);
-    let mut e = EntityDef {
-        logical_name: "contact",
-        entity_set: "contacts",
-        primary_id: "contactid",
-        primary_name: "fullname",
-        display: "Contact",
-        custom: false,
-        object_type_code: 2,
-        change_tracking: true,
-        advanced_find: true,
+    let mut e = standard(
+        ("contact", "contacts", "contactid", "fullname"),
+        "Contact",
+        2,
         attributes,
-    };
+    );
     for at in e.attributes.iter_mut() {
         if at.name == "new_loyaltytier" {
             at.global_option_set = Some("new_loyaltytier_global");
         }
     }
     e
+}
+
+/// A standard (not custom) table with change tracking, offered in Advanced Find; `names`
+/// is (logical name, entity set, primary id, primary name).
+fn standard(
+    names: (&'static str, &'static str, &'static str, &'static str),
+    display: &'static str,
+    object_type_code: i64,
+    attributes: Vec<AttrDef>,
+) -> EntityDef {
+    let (logical_name, entity_set, primary_id, primary_name) = names;
+    EntityDef {
+        logical_name,
+        entity_set,
+        primary_id,
+        primary_name,
+        display,
+        custom: false,
+        object_type_code,
+        change_tracking: true,
+        advanced_find: true,
+        attributes,
+    }
 }
 
 fn lead() -> EntityDef {
@@ -162,18 +179,12 @@ fn lead() -> EntityDef {
             &["contact"],
         ),
     ]);
-    EntityDef {
-        logical_name: "lead",
-        entity_set: "leads",
-        primary_id: "leadid",
-        primary_name: "fullname",
-        display: "Lead",
-        custom: false,
-        object_type_code: 4,
-        change_tracking: true,
-        advanced_find: true,
+    standard(
+        ("lead", "leads", "leadid", "fullname"),
+        "Lead",
+        4,
         attributes,
-    }
+    )
 }
 
 fn account() -> EntityDef {
@@ -191,18 +202,12 @@ fn account() -> EntityDef {
             &["contact"],
         ),
     ]);
-    EntityDef {
-        logical_name: "account",
-        entity_set: "accounts",
-        primary_id: "accountid",
-        primary_name: "name",
-        display: "Account",
-        custom: false,
-        object_type_code: 1,
-        change_tracking: true,
-        advanced_find: true,
+    standard(
+        ("account", "accounts", "accountid", "name"),
+        "Account",
+        1,
         attributes,
-    }
+    )
 }
 
 fn list() -> EntityDef {
@@ -227,18 +232,12 @@ fn list() -> EntityDef {
         opts(a("lockstatus", K::Boolean, "Locked"), YES_NO),
         a("description", K::Memo, "Description"),
     ]);
-    EntityDef {
-        logical_name: "list",
-        entity_set: "lists",
-        primary_id: "listid",
-        primary_name: "listname",
-        display: "Marketing List",
-        custom: false,
-        object_type_code: 4300,
-        change_tracking: true,
-        advanced_find: true,
+    standard(
+        ("list", "lists", "listid", "listname"),
+        "Marketing List",
+        4300,
         attributes,
-    }
+    )
 }
 
 fn listmember() -> EntityDef {

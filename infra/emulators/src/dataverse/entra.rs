@@ -33,10 +33,22 @@ pub struct RefreshGrant {
     pub generation: u64,
 }
 
+/// Who a token acts for: service protection limits are per caller.
+pub const APPLICATION_USER: &str = "application-user";
+pub const SIGNED_IN_USER: &str = super::web_api::USER_ID;
+
+/// An access token issued: when it expires and who it acts for (the application user of a
+/// client-credentials grant, or the signed-in user of a delegated one).
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub expires: Instant,
+    pub caller: &'static str,
+}
+
 /// Issued tokens and codes.
 #[derive(Debug, Default)]
 pub struct AuthState {
-    pub access: HashMap<String, Instant>,
+    pub access: HashMap<String, Access>,
     pub codes: HashMap<String, CodeGrant>,
     pub refresh: HashMap<String, RefreshGrant>,
 }
@@ -81,27 +93,28 @@ impl Shared {
         r == self.base_url || r == self.base_url.replace("127.0.0.1", "localhost")
     }
 
-    pub(crate) fn issue_access(&self, auth: &mut AuthState) -> (String, u64) {
+    pub(crate) fn issue_access(&self, auth: &mut AuthState, caller: &'static str) -> (String, u64) {
         let lifetime = self.faults.lifetime().unwrap_or(DEFAULT_LIFETIME);
         let token = opaque();
-        auth.access.insert(
-            token.clone(),
-            Instant::now() + Duration::from_secs(lifetime),
-        );
+        let expires = Instant::now() + Duration::from_secs(lifetime);
+        auth.access
+            .insert(token.clone(), Access { expires, caller });
         (token, lifetime)
+    }
+
+    /// The caller of a Web API request whose bearer token is valid (`None` otherwise).
+    pub(crate) fn caller(&self, headers: &HeaderMap) -> Option<&'static str> {
+        let token = bearer(headers)?;
+        let auth = self.auth.lock().unwrap_or_else(|e| e.into_inner());
+        auth.access
+            .get(token)
+            .filter(|a| Instant::now() < a.expires)
+            .map(|a| a.caller)
     }
 
     /// Checks `Authorization: Bearer <token>` on a Web API request.
     pub(crate) fn check_bearer(&self, headers: &HeaderMap) -> Result<(), super::errors::ApiError> {
-        let raw = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let Some(token) = raw
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
+        let Some(token) = bearer(headers) else {
             return Err(super::errors::ApiError::unauthorized(
                 "The request requires a bearer token (Authorization: Bearer <access token>).",
             ));
@@ -111,12 +124,22 @@ impl Shared {
             None => Err(super::errors::ApiError::unauthorized(
                 "The access token is not valid for this organization.",
             )),
-            Some(exp) if Instant::now() >= *exp => Err(super::errors::ApiError::unauthorized(
+            Some(a) if Instant::now() >= a.expires => Err(super::errors::ApiError::unauthorized(
                 "The access token has expired. Request a new token.",
             )),
             Some(_) => Ok(()),
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 pub fn client_from(

@@ -1,7 +1,7 @@
 //! Fault knobs: latency, throttling (429 + `Retry-After`), 5xx failures, dropped
 //! connections, malformed pages, records with a missing or bad primary id, an organization
 //! that refuses range conditions on the primary id, and short-lived tokens. Setters take
-//! effect at once.
+//! effect at once. Service protection limits and `x-ms-dop-hint` are in `protection.rs`.
 //!
 //! "Every n" knobs count Web API requests (token calls are not counted); the k-th request
 //! is hit when k is a multiple of n.
@@ -16,6 +16,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use super::protection::Protection;
 
 #[derive(Debug, Default, Clone)]
 struct Knobs {
@@ -49,6 +51,8 @@ struct Inner {
     tokens_issued: AtomicU64,
     /// Requests seen by [`Faults::injected`] (`$batch` inner requests included).
     dispatched: AtomicU64,
+    /// Service protection limits, the dop hint and their observables (`protection.rs`).
+    protection: Protection,
 }
 
 /// A fault decided after the bearer check (see [`Faults::injected`]).
@@ -78,6 +82,10 @@ pub enum Action {
 impl Faults {
     fn knobs(&self) -> std::sync::MutexGuard<'_, Knobs> {
         self.inner.knobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn protection(&self) -> &Protection {
+        &self.inner.protection
     }
 
     /// Delay before every Web API reply.
@@ -182,9 +190,11 @@ impl Faults {
         self.inner.tokens_issued.load(Ordering::SeqCst)
     }
 
-    /// Turns every fault off (revocations stay in force).
+    /// Turns every fault off, service protection and the dop hint included (revocations
+    /// and counters stay).
     pub fn clear(&self) {
         *self.knobs() = Knobs::default();
+        self.inner.protection.clear();
     }
 
     /// The delay before one Web API request's reply (asked once per request): the base

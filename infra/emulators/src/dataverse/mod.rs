@@ -7,7 +7,8 @@
 //! (Entra ID), `web_api` (dispatch), `metadata`, `fetchxml/` (parse, plan, evaluate, page),
 //! `odata` + `skiptoken` + `changes` (OData queries, paging, change tracking), `batch`,
 //! `render` (JSON shapes), `schema` + `entities` (tables), `values`, `store` + `lists`
-//! (rows, marketing lists), `seed` (+ `seed/demo`), `faults`, `guid_order`, `errors`.
+//! (rows, marketing lists), `seed` (+ `seed/demo`), `faults`, `protection` (service
+//! protection limits per user, `x-ms-dop-hint`, peak concurrency), `guid_order`, `errors`.
 
 mod authorize;
 mod batch;
@@ -21,6 +22,7 @@ pub mod guid_order;
 mod lists;
 mod metadata;
 mod odata;
+pub mod protection;
 mod render;
 pub mod schema;
 pub mod seed;
@@ -33,6 +35,7 @@ mod web_api;
 
 pub use faults::Faults;
 pub use guid_order::{SqlGuid, sql_guid_cmp};
+pub use protection::{ServiceProtection, Throttled};
 pub use seed::Seed;
 pub use store::{DataStore, StoreError};
 pub use values::{FieldValue, Record};

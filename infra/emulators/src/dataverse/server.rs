@@ -75,6 +75,9 @@ impl Reply {
     }
 }
 
+/// Every Web API request: counted and held in flight until its reply, admitted by the
+/// service protection limits (`protection.rs`) or refused at once, then served by
+/// [`serve_web_api`]; every reply carries the dop hint when one is set.
 async fn web_api_gate(
     State(shared): State<Arc<Shared>>,
     Extension(kill): Extension<ConnKill>,
@@ -87,6 +90,38 @@ async fn web_api_gate(
     // The path names the entity set (and at most a row id); query strings may hold record
     // values, so they are never logged.
     tracing::debug!(request = k, method = %method, path = uri.path(), "web api request");
+    let mut flight = shared.faults.arrive();
+    let mut response = match flight.admit(shared.caller(&headers)) {
+        Ok(()) => serve_web_api(&shared, &kill, k, method, uri, headers, body).await,
+        Err(refusal) => {
+            tracing::debug!(request = k, code = refusal.code, "service protection limit");
+            let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.code, refusal.message);
+            let mut r = Reply::error(&err);
+            r.headers.push((
+                "Retry-After".to_owned(),
+                refusal.retry_after_secs.to_string(),
+            ));
+            r.into_response()
+        }
+    };
+    drop(flight);
+    if let Some(hint) = shared.faults.replying(response.status().as_u16()) {
+        response
+            .headers_mut()
+            .insert("x-ms-dop-hint", HeaderValue::from(hint));
+    }
+    response
+}
+
+async fn serve_web_api(
+    shared: &Shared,
+    kill: &ConnKill,
+    k: u64,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let latency = shared.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -144,7 +179,7 @@ async fn web_api_gate(
         .path()
         .strip_prefix("/api/data/v9.2/")
         .unwrap_or_default();
-    web_api::dispatch(&shared, &method, path, uri.query(), &headers, &body).into_response()
+    web_api::dispatch(shared, &method, path, uri.query(), &headers, &body).into_response()
 }
 
 /// A running server.

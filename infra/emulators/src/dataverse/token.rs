@@ -129,7 +129,7 @@ fn client_credentials(shared: &Shared, form: &HashMap<String, String>) -> Respon
         );
     }
     let mut auth = shared.auth.lock().unwrap_or_else(|e| e.into_inner());
-    let (token, lifetime) = shared.issue_access(&mut auth);
+    let (token, lifetime) = shared.issue_access(&mut auth, super::entra::APPLICATION_USER);
     axum::Json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
@@ -140,7 +140,7 @@ fn client_credentials(shared: &Shared, form: &HashMap<String, String>) -> Respon
 }
 
 fn delegated_reply(shared: &Shared, auth: &mut AuthState, scope: &str) -> Response {
-    let (token, lifetime) = shared.issue_access(auth);
+    let (token, lifetime) = shared.issue_access(auth, super::entra::SIGNED_IN_USER);
     let mut body = json!({
         "token_type": "Bearer",
         "scope": scope,
