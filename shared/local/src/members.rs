@@ -121,7 +121,7 @@ impl MemberSets for SqliteMemberSets {
     ) -> Result<(), PortError> {
         let integration_id = integration_id.to_owned();
         let execution_id = execution_id.to_owned();
-        let ids: Vec<MemberKey> = ids.iter().copied().filter(|k| range.contains(*k)).collect();
+        let ids = range.members_among(ids.iter().copied());
         let op = "staging list members";
         Ok(self
             .db

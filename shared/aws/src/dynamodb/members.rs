@@ -205,15 +205,9 @@ impl MemberSets for DynamoDbStateStore {
             {
                 continue;
             }
-            ids.extend(
-                self.chunk_ids(item)?
-                    .into_iter()
-                    .filter(|k| range.contains(*k)),
-            );
+            ids.extend(self.chunk_ids(item)?);
         }
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(Some(ids))
+        Ok(Some(range.members_among(ids)))
     }
 
     async fn stage_members(
@@ -223,10 +217,7 @@ impl MemberSets for DynamoDbStateStore {
         range: MemberRange,
         ids: &[MemberKey],
     ) -> Result<(), PortError> {
-        let mut sorted: Vec<MemberKey> =
-            ids.iter().copied().filter(|k| range.contains(*k)).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
+        let sorted = range.members_among(ids.iter().copied());
         let pk = members_pk(integration_id);
         // Chunk i covers (lo_i, lo_{i+1}]: lo_0 is the range's start, lo_i the last id of
         // chunk i-1.

@@ -29,6 +29,15 @@ impl MemberRange {
     pub fn contains(&self, key: MemberKey) -> bool {
         self.after.is_none_or(|a| key > a) && self.until.is_none_or(|u| key <= u)
     }
+
+    /// The keys of `keys` that lie in the range, ascending and each once: what a page stages
+    /// for its range, and what a read of the range answers, in every adapter.
+    pub fn members_among(&self, keys: impl IntoIterator<Item = MemberKey>) -> Vec<MemberKey> {
+        let mut inside: Vec<MemberKey> = keys.into_iter().filter(|k| self.contains(*k)).collect();
+        inside.sort_unstable();
+        inside.dedup();
+        inside
+    }
 }
 
 #[async_trait::async_trait]
@@ -68,4 +77,29 @@ pub trait MemberSets: Send + Sync {
         integration_id: &str,
         execution_id: &str,
     ) -> Result<(), PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_keeps_its_own_keys_sorted_and_once() {
+        let range = MemberRange {
+            after: Some(10),
+            until: Some(20),
+        };
+        assert_eq!(
+            range.members_among([20, 5, 11, 10, 11, 21, 15]),
+            [11, 15, 20]
+        );
+        assert_eq!(range.members_among([]), Vec::<MemberKey>::new());
+        let open = MemberRange::default();
+        assert_eq!(open.members_among([u128::MAX, 0, 0]), [0, u128::MAX]);
+        let from = MemberRange {
+            after: Some(0),
+            until: None,
+        };
+        assert_eq!(from.members_among([0, 1, u128::MAX]), [1, u128::MAX]);
+    }
 }

@@ -44,16 +44,12 @@ impl MemberSets for MemoryMemberSets {
             return Ok(None);
         };
         let key = (integration_id.to_owned(), execution.clone());
-        let mut ids: Vec<MemberKey> = inner
+        let staged = inner
             .generations
             .get(&key)
             .into_iter()
-            .flat_map(|g| g.values().flatten().copied())
-            .filter(|id| range.contains(*id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(Some(ids))
+            .flat_map(|g| g.values().flatten().copied());
+        Ok(Some(range.members_among(staged)))
     }
 
     async fn stage_members(
@@ -63,13 +59,7 @@ impl MemberSets for MemoryMemberSets {
         range: MemberRange,
         ids: &[MemberKey],
     ) -> Result<(), PortError> {
-        let mut sorted: Vec<MemberKey> = ids
-            .iter()
-            .copied()
-            .filter(|id| range.contains(*id))
-            .collect();
-        sorted.sort_unstable();
-        sorted.dedup();
+        let sorted = range.members_among(ids.iter().copied());
         self.lock()
             .generations
             .entry((integration_id.to_owned(), execution_id.to_owned()))
