@@ -3,12 +3,14 @@
 //! definition written against them (`stack`), contacts seeded with chosen timestamps and
 //! what Insider received per user (`data`), the `dynsync` binary run as a user would
 //! (`cli`), and the engine run directly over the SQLite adapters and live connectors
-//! (`local`, the state folder opened by `dynsync_wiring` as the CLI opens it), and the
-//! fault matrix's oracle (`oracle`). It depends on the emulators, the engine, the adapters
-//! and the wiring, never on the CLI.
+//! (`local`, the state folder opened by `dynsync_wiring` as the CLI opens it), the fault
+//! matrix's oracle (`oracle`), and the YAML blocks every definition over the emulators
+//! repeats (`definition`, also included by `#[path]` where this crate is no dependency).
+//! It depends on the emulators, the engine, the adapters and the wiring, never on the CLI.
 
 pub mod cli;
 pub mod data;
+pub mod definition;
 pub mod local;
 pub mod oracle;
 pub mod stack;

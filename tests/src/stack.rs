@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use dynsync_emulators::dataverse::{DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator};
 
+use crate::definition::Endpoints;
+
 /// The secret name the definitions use for the Dataverse client secret.
 pub const DYNAMICS_SECRET: &str = "e2e/dynamics";
 /// Its environment variable for `dynsync` (`DYNSYNC_SECRET_<NAME>`).
@@ -50,32 +52,17 @@ impl Stack {
     /// attributes, events: top-level YAML) and `insider_settings` (extra lines under
     /// `insider:`, each indented two spaces, e.g. `"  skip_hook: true\n"`).
     pub fn definition(&self, page_size: u32, body: &str, insider_settings: &str) -> String {
+        let at = Endpoints::of(&self.dataverse, &self.insider);
         format!(
             "id: e2e
 name: End-to-end test
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {client}
-    client_secret: {{ secret: {DYNAMICS_SECRET} }}
-  page_size: {page_size}
+{dynamics}  page_size: {page_size}
   request_timeout_ms: 10000
   retries: 5
 {body}
-insider:
-  api_url: {insider}
-  partner: {partner}
-  token: {{ secret: {INSIDER_SECRET} }}
-{insider_settings}",
-            web = self.dataverse.web_api_url(),
-            token = self.dataverse.token_url(),
-            scope = self.dataverse.scope(),
-            client = dynsync_emulators::dataverse::CLIENT_ID,
-            insider = self.insider.upsert_url(),
-            partner = dynsync_emulators::insider::PARTNER,
+{insider}{insider_settings}",
+            dynamics = at.dynamics(DYNAMICS_SECRET),
+            insider = at.insider(INSIDER_SECRET),
         )
     }
 

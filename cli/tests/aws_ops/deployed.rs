@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use dynsync_aws::{DynamoDbStateStore, infra};
-use dynsync_emulators::dataverse::{CLIENT_ID, DataverseEmulator};
-use dynsync_emulators::insider::{InsiderEmulator, PARTNER};
 use dynsync_tests::cli::RunOutput;
+/// Where a definition points (the emulators, or placeholders nothing answers on).
+pub use dynsync_tests::definition::Endpoints;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dynsync");
 
@@ -66,40 +66,17 @@ impl Deployed {
     /// A definition of this stack's integration against the emulators (placeholder URLs
     /// when none run), written to `name` in the temp folder.
     pub fn write(&self, name: &str, endpoints: &Endpoints, extra: &str) -> PathBuf {
-        let yaml = format!(
-            "id: {id}
-name: CLI on AWS
-schedule: \"0 * * * *\"
-method: entity
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/{id}/dynamics }}
-  page_size: 10
-  request_timeout_ms: 5000
-  retries: 1
-source:
+        let head = "name: CLI on AWS\nschedule: \"0 * * * *\"\nmethod: entity\n";
+        let settings = "  page_size: 10\n  request_timeout_ms: 5000\n  retries: 1\n";
+        let body = "source:
   entity: contact
   fields: [contactid, firstname]
 identifiers:
-  - {{ type: uuid, field: contactid }}
+  - { type: uuid, field: contactid }
 attributes:
-  - {{ key: name, field: firstname }}
-insider:
-  api_url: {upsert}
-  partner: {PARTNER}
-  token: {{ secret: dynsync/{id}/insider }}
-{extra}",
-            id = self.id,
-            web = endpoints.web,
-            token = endpoints.token,
-            scope = endpoints.scope,
-            upsert = endpoints.upsert,
-        );
+  - { key: name, field: firstname }
+";
+        let yaml = endpoints.aws_definition(&self.id, head, settings, body) + extra;
         let file = self.dir.path().join(name);
         std::fs::write(&file, yaml).unwrap();
         file
@@ -136,33 +113,6 @@ pub fn dynsync_command(args: &[&str]) -> tokio::process::Command {
         command.env("AWS_REGION", "us-east-1");
     }
     command
-}
-
-pub struct Endpoints {
-    pub web: String,
-    pub token: String,
-    pub scope: String,
-    pub upsert: String,
-}
-
-impl Endpoints {
-    pub fn placeholder() -> Self {
-        Self {
-            web: "https://contoso.crm4.dynamics.com/api/data/v9.2".into(),
-            token: "https://login.microsoftonline.com/t/oauth2/v2.0/token".into(),
-            scope: "https://contoso.crm4.dynamics.com/.default".into(),
-            upsert: "https://unification.useinsider.com/api/user/v1/upsert".into(),
-        }
-    }
-
-    pub fn of(dataverse: &DataverseEmulator, insider: &InsiderEmulator) -> Self {
-        Self {
-            web: dataverse.web_api_url(),
-            token: dataverse.token_url(),
-            scope: dataverse.scope(),
-            upsert: insider.upsert_url(),
-        }
-    }
 }
 
 pub fn path(file: &Path) -> &str {

@@ -8,6 +8,8 @@
 //! (fail in CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../worker/tests/support/aws_definition.rs"]
+mod definition;
 #[path = "../../worker/tests/support/aws_fixtures.rs"]
 mod fixtures;
 #[path = "../../worker/tests/support/bootstrap.rs"]
@@ -17,11 +19,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use chrono::{DurationRound, Utc};
+use definition::Endpoints;
 use dynsync_aws::{DynamoDbStateStore, infra};
-use dynsync_domain::Integration;
 use dynsync_domain::execution::{ExecutionStatus, PageTask, Trigger};
 use dynsync_domain::ports::{Definitions, Executions};
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::dataverse::{CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use dynsync_emulators::lambda_runtime::{InvocationResult, LambdaRuntimeEmulator};
 use fixtures::{Spec, aws, ids, scheduled_event};
@@ -70,62 +72,9 @@ impl Deployment {
     /// Stores the definition of `spec` and its secrets; its integration id.
     async fn define(&self, spec: &Spec) -> String {
         let id = format!("{}-{}", spec.name, self.suffix);
-        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
-            secrets
-                .create_secret()
-                .name(format!("dynsync/{id}/{name}"))
-                .secret_string(value)
-                .send()
-                .await
-                .unwrap();
-        }
-        let yaml = format!(
-            "id: {id}
-method: entity
-enabled: true
-schedule: \"{schedule}\"
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/{id}/dynamics }}
-  page_size: {page_size}
-  partitions: {partitions}
-  request_timeout_ms: 5000
-  retries: {retries}
-source:
-  entity: contact
-  fetch_mode: {fetch_mode}
-  fields: [contactid, emailaddress1, firstname]
-identifiers:
-  - {{ type: email, field: emailaddress1 }}
-invalid_identifier: skip_user
-attributes:
-  - {{ key: name, field: firstname }}
-insider:
-  api_url: {upsert}
-  partner: acme
-  token: {{ secret: dynsync/{id}/insider }}
-",
-            schedule = spec.schedule,
-            web = self.dataverse.web_api_url(),
-            token = self.dataverse.token_url(),
-            scope = self.dataverse.scope(),
-            page_size = spec.page_size,
-            partitions = spec.partitions,
-            retries = spec.retries,
-            fetch_mode = spec.fetch_mode,
-            upsert = self.insider.upsert_url(),
-        );
-        let integration = Integration::from_yaml(&yaml).unwrap_or_else(|p| panic!("{p:?}"));
-        self.state
-            .put_definition(integration.definition())
-            .await
-            .unwrap();
+        definition::put_secrets(&self.sdk, &id).await;
+        let at = Endpoints::of(&self.dataverse, &self.insider);
+        definition::store(&self.state, &definition::spec_yaml(&id, spec, &at)).await;
         id
     }
 

@@ -53,13 +53,7 @@ async fn the_worker_drains_the_real_sqs_deliveries_to_exact_counts_and_exactly_t
     let execution_id = stack.trigger(&id).await;
     assert_eq!(stack.drain().await, 3, "one page per invocation");
 
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     let c = execution.counters;
     assert_eq!(
         (c.records_read, c.upserted, c.skipped, c.failed, c.pages),
@@ -190,13 +184,7 @@ async fn a_redelivered_page_changes_no_count_and_sends_no_event_twice() {
     stack.make_visible(&others).await;
     stack.drain().await;
 
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     let c = execution.counters;
     assert_eq!(
         (c.records_read, c.upserted, c.events_sent, c.pages),
@@ -338,13 +326,7 @@ async fn two_workers_racing_on_the_last_pages_finish_the_execution_once() {
         metric(&a, "ExecutionsSucceeded") + metric(&b, "ExecutionsSucceeded"),
         1.0
     );
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     assert!(execution.finished_at.is_some());
     let c = execution.counters;
     assert_eq!((c.records_read, c.upserted, c.pages), (25, 25, 2));

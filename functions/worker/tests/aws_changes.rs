@@ -11,9 +11,8 @@ mod fixtures;
 #[path = "support/aws_stack.rs"]
 mod stack;
 
-use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
-use dynsync_emulators::dataverse::{CLIENT_ID, FieldValue, Record};
+use dynsync_emulators::dataverse::{FieldValue, Record};
 use fixtures::aws;
 use stack::Stack;
 
@@ -21,48 +20,22 @@ use stack::Stack;
 async fn define(stack: &Stack) -> String {
     let id = format!("changes-{}", uuid::Uuid::new_v4().simple());
     stack.put_secrets(&id).await;
-    let yaml = format!(
-        "id: {id}
-method: entity
-schedule: \"0 0 1 1 *\"
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/{id}/dynamics }}
-  page_size: 10
-  request_timeout_ms: 5000
-  retries: 1
-source:
+    let head = "method: entity\nschedule: \"0 0 1 1 *\"\n";
+    let settings = "  page_size: 10\n  request_timeout_ms: 5000\n  retries: 1\n";
+    let body = "source:
   entity: contact
   fetch_mode: changes
   fields: [contactid, emailaddress1, firstname]
 identifiers:
-  - {{ type: email, field: emailaddress1 }}
-  - {{ type: uuid, field: contactid }}
+  - { type: email, field: emailaddress1 }
+  - { type: uuid, field: contactid }
 invalid_identifier: skip_user
 removals: delete_profile
 attributes:
-  - {{ key: name, field: firstname }}
-insider:
-  api_url: {upsert}
-  partner: acme
-  token: {{ secret: dynsync/{id}/insider }}
-",
-        web = stack.dataverse.web_api_url(),
-        token = stack.dataverse.token_url(),
-        scope = stack.dataverse.scope(),
-        upsert = stack.insider.upsert_url(),
-    );
-    let integration = Integration::from_yaml(&yaml).unwrap_or_else(|p| panic!("{p:?}"));
-    stack
-        .state()
-        .put_definition(integration.definition())
-        .await
-        .unwrap();
+  - { key: name, field: firstname }
+";
+    let yaml = stack.endpoints().aws_definition(&id, head, settings, body);
+    stack.store(&yaml).await;
     id
 }
 
@@ -91,13 +64,7 @@ async fn the_token_lives_in_dynamodb_and_moves_only_when_a_run_does_not_fail() {
     assert_eq!(stack.state().sync_token(&id).await.unwrap(), None);
     let first = stack.trigger(&id).await;
     assert_eq!(stack.drain().await, 3, "one page per invocation");
-    let first = stack.execution(&first).await;
-    assert_eq!(
-        first.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        first.error
-    );
+    let first = stack.succeeded(&first).await;
     assert_eq!(first.counters.records_read, 25);
     assert_eq!(first.counters.upserted, 25);
     let token1 = stack.state().sync_token(&id).await.unwrap();
@@ -138,13 +105,7 @@ async fn the_token_lives_in_dynamodb_and_moves_only_when_a_run_does_not_fail() {
     stack.insider.faults().clear();
     let second = stack.trigger(&id).await;
     stack.drain().await;
-    let second = stack.execution(&second).await;
-    assert_eq!(
-        second.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        second.error
-    );
+    let second = stack.succeeded(&second).await;
     let c = second.counters;
     assert_eq!(
         (

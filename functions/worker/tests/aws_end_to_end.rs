@@ -3,67 +3,44 @@
 //! on moto) and the live connectors talking to the Dataverse and Insider emulators. SQS
 //! messages are received with the SDK and handed to the worker as Lambda's event source
 //! would (message id, receipt handle, `ApproximateReceiveCount`), and the messages it does
-//! not report as failed are deleted, as the event source does.
+//! not report as failed are deleted, as the event source does (with the receive and delete
+//! of `support/aws_stack.rs`, whose stack this test does not use: its ports are built from
+//! the environment, as the functions build them).
 //! Skips without `AWS_ENDPOINT_URL` (fails in CI), like the other moto tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/aws_fixtures.rs"]
 mod fixtures;
+#[path = "support/aws_stack.rs"]
+mod stack;
 
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dynsync_aws::infra;
 use dynsync_dispatcher::Dispatcher;
-use dynsync_domain::Integration;
-use dynsync_domain::execution::ExecutionStatus;
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
-use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_domain::execution::{Execution, ExecutionStatus};
+use dynsync_emulators::dataverse::{DataverseEmulator, Seed};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator};
 use dynsync_telemetry::Metrics;
 use dynsync_wiring::{AwsConfig, AwsPorts};
 use dynsync_worker::Worker;
-use fixtures::{aws, lambda_event, metric};
+use fixtures::{aws, failed_ids, lambda_event, metric};
 use serde_json::json;
+use stack::definition::{self, Endpoints};
 
-fn definition(
-    id: &str,
-    retries: u32,
-    dataverse: &DataverseEmulator,
-    insider: &InsiderEmulator,
-) -> Integration {
-    let yaml = format!(
-        "id: {id}
-method: entity
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/{id}/dynamics }}
-  page_size: 10
-  request_timeout_ms: 5000
-  retries: {retries}
-source:
+/// Integration `id`'s definition over the emulators, with `retries` client retries.
+fn definition(id: &str, retries: u32, at: &Endpoints) -> String {
+    let settings = format!("  page_size: 10\n  request_timeout_ms: 5000\n  retries: {retries}\n");
+    let body = "source:
   entity: contact
   fields: [contactid, firstname]
 identifiers:
-  - {{ type: uuid, field: contactid }}
+  - { type: uuid, field: contactid }
 attributes:
-  - {{ key: name, field: firstname }}
-insider:
-  api_url: {upsert}
-  partner: acme
-  token: {{ secret: dynsync/{id}/insider }}
-",
-        web = dataverse.web_api_url(),
-        token = dataverse.token_url(),
-        scope = dataverse.scope(),
-        upsert = insider.upsert_url(),
-    );
-    Integration::from_yaml(&yaml).unwrap_or_else(|p| panic!("{p:?}\n{yaml}"))
+  - { key: name, field: firstname }
+";
+    at.aws_definition(id, "method: entity\n", &settings, body)
 }
 
 /// One stack: a fresh table, queue and secrets on moto, both emulators, the AWS ports.
@@ -101,16 +78,7 @@ impl Stack {
         let insider = InsiderEmulator::start(InsiderConfig::default())
             .await
             .unwrap();
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
-            secrets
-                .create_secret()
-                .name(format!("dynsync/{id}/{name}"))
-                .secret_string(value)
-                .send()
-                .await
-                .unwrap();
-        }
+        definition::put_secrets(sdk, &id).await;
         let config = AwsConfig::from_lookup("worker", |name| match name {
             "DYNSYNC_TABLE" => Some(table.clone()),
             "DYNSYNC_QUEUE_URL" => Some(queue_url.clone()),
@@ -118,13 +86,8 @@ impl Stack {
         })
         .unwrap();
         let ports = AwsPorts::build(&config).await;
-        let integration = definition(&id, retries, &dataverse, &insider);
-        ports
-            .engine
-            .state()
-            .put_definition(integration.definition())
-            .await
-            .unwrap();
+        let yaml = definition(&id, retries, &Endpoints::of(&dataverse, &insider));
+        definition::store(ports.engine.state().as_ref(), &yaml).await;
         let dispatcher = Dispatcher::new(ports.engine.clone());
         let worker = Worker::new(
             ports.engine.clone(),
@@ -163,17 +126,7 @@ impl Stack {
     /// One worker invocation on what SQS delivers within `wait`, deleting the messages not
     /// reported as failed; the ids reported as failed (`None` when nothing was delivered).
     async fn invoke_worker(&self, wait: i32) -> Option<Vec<String>> {
-        let received = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
+        let messages = stack::receive(&self.sqs, &self.queue_url, wait).await;
         if messages.is_empty() {
             return None;
         }
@@ -182,24 +135,22 @@ impl Stack {
             .worker
             .handle(lambda_event(&messages), deadline, &self.metrics)
             .await;
-        let failed: Vec<String> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
-        for m in &messages {
-            if failed.iter().any(|id| Some(id) == m.message_id.as_ref()) {
-                continue;
-            }
-            self.sqs
-                .delete_message()
-                .queue_url(&self.queue_url)
-                .set_receipt_handle(m.receipt_handle.clone())
-                .send()
-                .await
-                .unwrap();
-        }
+        let failed = failed_ids(&response);
+        stack::acknowledge(&self.sqs, &self.queue_url, &messages, &failed).await;
         Some(failed)
+    }
+
+    /// Execution `id`, which must have succeeded (else the assertion shows its error).
+    async fn succeeded(&self, id: &str) -> Execution {
+        let state = self.ports.engine.state();
+        let execution = state.get_execution(id).await.unwrap().unwrap();
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            execution.error
+        );
+        execution
     }
 
     /// Worker invocations until the queue stays empty.
@@ -221,14 +172,7 @@ async fn a_manual_run_flows_through_the_aws_ports_from_dataverse_to_insider() {
     let execution_id = stack.trigger().await;
     stack.drain().await;
 
-    let state = stack.ports.engine.state();
-    let execution = state.get_execution(&execution_id).await.unwrap().unwrap();
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     let c = execution.counters;
     assert_eq!(c.records_read, 25);
     assert_eq!(c.pages, 3);
@@ -272,14 +216,7 @@ async fn a_page_that_fails_transiently_comes_back_through_sqs_soon_and_the_run_s
     assert!(retried.is_empty(), "{retried:?}");
     stack.drain().await;
 
-    let state = stack.ports.engine.state();
-    let execution = state.get_execution(&execution_id).await.unwrap().unwrap();
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     assert_eq!(execution.counters.upserted, 25);
     let documents = stack.metrics.take_documents(0);
     assert_eq!(metric(&documents, "PageErrorsTransient"), 1.0);

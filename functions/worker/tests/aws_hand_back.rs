@@ -98,13 +98,7 @@ async fn a_page_held_elsewhere_is_handed_back_past_the_receive_limit_without_rea
     assert!(failed.is_empty(), "{failed:?}");
     stack.acknowledge(&messages, &failed).await;
     stack.drain().await;
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     assert_eq!(
         (execution.counters.records_read, execution.counters.upserted),
         (25, 25)

@@ -14,10 +14,9 @@ mod stack;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
 use dynsync_domain::ports::MemberRange;
-use dynsync_emulators::dataverse::{CLIENT_ID, Record};
+use dynsync_emulators::dataverse::Record;
 use fixtures::{aws, minutes};
 use stack::Stack;
 use uuid::Uuid;
@@ -30,23 +29,10 @@ fn email(i: usize) -> String {
 async fn define(stack: &Stack, list: &str) -> String {
     let id = format!("vip-{}", &Uuid::new_v4().simple().to_string()[..12]);
     stack.put_secrets(&id).await;
-    let yaml = format!(
-        "id: {id}
-method: marketing_list
-schedule: \"0 0 1 1 *\"
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/{id}/dynamics }}
-  page_size: 3
-  partitions: 2
-  request_timeout_ms: 5000
-  retries: 1
-source:
+    let head = "method: marketing_list\nschedule: \"0 0 1 1 *\"\n";
+    let settings = "  page_size: 3\n  partitions: 2\n  request_timeout_ms: 5000\n  retries: 1\n";
+    let body = format!(
+        "source:
   list: \"{list}\"
   list_mode: changes
   fields: [contactid, emailaddress1, firstname]
@@ -56,22 +42,10 @@ identifiers:
 removals: delete_profile
 attributes:
   - {{ key: name, field: firstname }}
-insider:
-  api_url: {upsert}
-  partner: acme
-  token: {{ secret: dynsync/{id}/insider }}
-",
-        web = stack.dataverse.web_api_url(),
-        token = stack.dataverse.token_url(),
-        scope = stack.dataverse.scope(),
-        upsert = stack.insider.upsert_url(),
+"
     );
-    let integration = Integration::from_yaml(&yaml).unwrap_or_else(|p| panic!("{p:?}\n{yaml}"));
-    stack
-        .state()
-        .put_definition(integration.definition())
-        .await
-        .unwrap();
+    let yaml = stack.endpoints().aws_definition(&id, head, settings, &body);
+    stack.store(&yaml).await;
     id
 }
 

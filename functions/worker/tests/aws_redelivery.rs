@@ -144,13 +144,7 @@ async fn a_page_redelivered_after_a_contact_of_its_answered_batch_moved_loses_no
         failed.is_empty(),
         "only the first delivery failed: {failed:?}"
     );
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     assert_eq!(execution.error, None);
     assert_counters_add_up(&execution);
     let c = execution.counters;

@@ -173,13 +173,7 @@ async fn a_batch_with_one_failing_page_reports_exactly_that_message_in_batch_ite
         .await;
     let (_, failures) = drive(&stack, &mut worker, &execution_id).await;
     assert!(failures.is_empty(), "{failures:?}");
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     assert_eq!(
         (execution.counters.records_read, execution.counters.upserted),
         (25, 25)
@@ -231,13 +225,7 @@ async fn an_invocation_near_its_deadline_hands_the_page_back_and_the_redelivery_
 
     let (_, failures) = drive(&stack, &mut worker, &execution_id).await;
     assert!(failures.is_empty(), "{failures:?}");
-    let execution = stack.execution(&execution_id).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        execution.error
-    );
+    let execution = stack.succeeded(&execution_id).await;
     let c = execution.counters;
     assert_eq!(
         (c.records_read, c.upserted, c.events_sent, c.pages),

@@ -5,8 +5,9 @@
 //! [`ManualClock`] that each tick sets to the tick's `now`, so slots and stall detection
 //! are tested at chosen times without waiting; everything else runs in real time.
 //! SQS messages are received with the SDK and handed over as Lambda's event source does
-//! (message id, receipt handle, `ApproximateReceiveCount`). Needs `aws_fixtures` as a
-//! sibling module of the test crate.
+//! (message id, receipt handle, `ApproximateReceiveCount`). Definitions and their secrets
+//! come from the child module `definition` (`aws_definition.rs`). Needs `aws_fixtures` as a
+//! sibling module `fixtures` of the test crate.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -17,17 +18,21 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use chrono::{DateTime, Utc};
 use dynsync_aws::infra;
 use dynsync_dispatcher::Dispatcher;
-use dynsync_domain::Integration;
 use dynsync_domain::execution::{Execution, ExecutionStatus};
 use dynsync_domain::ports::{Clock, PageQueue, StateStore};
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
-use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_emulators::dataverse::{DataverseEmulator, Seed};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator};
 use dynsync_engine::Engine;
 use dynsync_engine::memory::ManualClock;
 use dynsync_telemetry::Metrics;
 use dynsync_wiring::{AwsConfig, AwsPorts};
 use dynsync_worker::Worker;
 use serde_json::{Value, json};
+
+#[path = "aws_definition.rs"]
+pub mod definition;
+
+use definition::Endpoints;
 
 use crate::fixtures::{
     Spec, failed_ids, lambda_event, queue_with_dlq, scheduled_event, ten_minute_boundary,
@@ -137,78 +142,25 @@ impl Stack {
     pub async fn define(&self, spec: &Spec) -> String {
         let id = format!("{}-{}", spec.name, self.suffix);
         self.put_secrets(&id).await;
-        let integration = Integration::from_yaml(&self.yaml(&id, spec))
-            .unwrap_or_else(|p| panic!("{p:?}\n{}", self.yaml(&id, spec)));
-        self.state()
-            .put_definition(integration.definition())
-            .await
-            .unwrap();
+        self.store(&definition::spec_yaml(&id, spec, &self.endpoints()))
+            .await;
         id
     }
 
     /// Stores integration `id`'s two secrets as its definition names them
     /// (`dynsync/<id>/dynamics`, `dynsync/<id>/insider`), with the emulators' values.
     pub async fn put_secrets(&self, id: &str) {
-        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        for (name, value) in [("dynamics", CLIENT_SECRET), ("insider", TOKEN)] {
-            secrets
-                .create_secret()
-                .name(format!("dynsync/{id}/{name}"))
-                .secret_string(value)
-                .send()
-                .await
-                .unwrap();
-        }
+        definition::put_secrets(&self.sdk, id).await;
     }
 
-    fn yaml(&self, id: &str, spec: &Spec) -> String {
-        let events = if spec.events {
-            "events:\n  name: { fixed: crm_contact_synced }\n  timestamp: processing_time\n"
-        } else {
-            ""
-        };
-        format!(
-            "id: {id}
-method: entity
-enabled: {enabled}
-schedule: \"{schedule}\"
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/{id}/dynamics }}
-  page_size: {page_size}
-  partitions: {partitions}
-  request_timeout_ms: 5000
-  retries: {retries}
-source:
-  entity: contact
-  fetch_mode: {fetch_mode}
-  fields: [contactid, emailaddress1, firstname]
-identifiers:
-  - {{ type: email, field: emailaddress1 }}
-invalid_identifier: skip_user
-attributes:
-  - {{ key: name, field: firstname }}
-{events}insider:
-  api_url: {upsert}
-  partner: acme
-  token: {{ secret: dynsync/{id}/insider }}
-",
-            enabled = spec.enabled,
-            schedule = spec.schedule,
-            web = self.dataverse.web_api_url(),
-            token = self.dataverse.token_url(),
-            scope = self.dataverse.scope(),
-            page_size = spec.page_size,
-            partitions = spec.partitions,
-            retries = spec.retries,
-            fetch_mode = spec.fetch_mode,
-            upsert = self.insider.upsert_url(),
-        )
+    /// The stack's emulators, for a definition's YAML.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::of(&self.dataverse, &self.insider)
+    }
+
+    /// Parses and stores a definition (its problems and the YAML when it is invalid).
+    pub async fn store(&self, yaml: &str) {
+        definition::store(self.state().as_ref(), yaml).await;
     }
 
     /// One scheduled invocation of the dispatcher at `now` (the engine's clock set to it).
@@ -251,17 +203,7 @@ attributes:
 
     /// What SQS delivers from `queue_url` within `wait` seconds (up to 10 messages).
     pub async fn receive_from(&self, queue_url: &str, wait: i32) -> Vec<Message> {
-        self.sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default()
+        receive(&self.sqs, queue_url, wait).await
     }
 
     pub async fn receive(&self, wait: i32) -> Vec<Message> {
@@ -270,18 +212,19 @@ attributes:
 
     /// Deletes the messages `worker` did not report as failed, as the event source does.
     pub async fn acknowledge(&self, messages: &[Message], failed: &[String]) {
-        for m in messages {
-            if failed.iter().any(|id| Some(id) == m.message_id.as_ref()) {
-                continue;
-            }
-            self.sqs
-                .delete_message()
-                .queue_url(&self.queue_url)
-                .set_receipt_handle(m.receipt_handle.clone())
-                .send()
-                .await
-                .unwrap();
-        }
+        acknowledge(&self.sqs, &self.queue_url, messages, failed).await;
+    }
+
+    /// Execution `id`, which must have succeeded (else the assertion shows its error).
+    pub async fn succeeded(&self, id: &str) -> Execution {
+        let execution = self.execution(id).await;
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            execution.error
+        );
+        execution
     }
 
     /// Receives until SQS delivers `message` again; that delivery and the other messages
@@ -369,6 +312,42 @@ attributes:
             .list_executions(Some(integration_id), 100)
             .await
             .unwrap()
+    }
+}
+
+/// What SQS delivers from `queue_url` within `wait` seconds (up to 10 messages, with
+/// their `ApproximateReceiveCount`).
+pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, wait: i32) -> Vec<Message> {
+    sqs.receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+}
+
+/// Deletes from `queue_url` the messages whose ids are not in `failed`, as the event
+/// source does after an invocation's partial batch response.
+pub async fn acknowledge(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[Message],
+    failed: &[String],
+) {
+    for m in messages {
+        if failed.iter().any(|id| Some(id) == m.message_id.as_ref()) {
+            continue;
+        }
+        sqs.delete_message()
+            .queue_url(queue_url)
+            .set_receipt_handle(m.receipt_handle.clone())
+            .send()
+            .await
+            .unwrap();
     }
 }
 
