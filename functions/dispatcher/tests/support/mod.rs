@@ -3,6 +3,9 @@
 //! over in-memory ports with the definition stored, and EventBridge's scheduled event.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../../tests/src/definition.rs"]
+mod yaml;
+
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -15,19 +18,12 @@ use dynsync_domain::{InsiderUser, Integration};
 use dynsync_engine::memory::{ManualClock, MemoryStateStore};
 use dynsync_engine::{Engine, EngineConfig};
 use serde_json::{Value, json};
+use yaml::Endpoints;
 
-pub const DEFINITION: &str = r#"id: contacts
-method: entity
-schedule: "0 * * * *"
-dynamics:
-  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
-  auth:
-    method: client_credentials
-    token_url: https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token
-    scopes: ["https://contoso.crm4.dynamics.com/.default"]
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: { secret: dynsync/test/dynamics }
-source:
+/// The `contacts` definition, hourly, its endpoints placeholders (nothing here calls them).
+pub fn definition() -> String {
+    let dynamics = Endpoints::placeholder().dynamics("dynsync/test/dynamics");
+    let body = "source:
   entity: contact
   fields: [contactid, emailaddress1]
 identifiers:
@@ -35,7 +31,9 @@ identifiers:
 insider:
   partner: acme
   token: { secret: dynsync/insider }
-"#;
+";
+    format!("id: contacts\nmethod: entity\nschedule: \"0 * * * *\"\n{dynamics}{body}")
+}
 
 /// Plans succeed unless told otherwise; pages are never fetched by the dispatcher.
 #[derive(Default)]
@@ -90,7 +88,7 @@ pub fn at(text: &str) -> DateTime<Utc> {
 }
 
 /// The engine over `state` and `queue` on `clock`, planning with `source`, with
-/// [`DEFINITION`] stored.
+/// [`definition`] stored.
 pub async fn engine(
     clock: &Arc<ManualClock>,
     state: &Arc<MemoryStateStore>,
@@ -104,7 +102,7 @@ pub async fn engine(
         clock.clone(),
         EngineConfig::default(),
     ));
-    let integration = Integration::from_yaml(DEFINITION).unwrap();
+    let integration = Integration::from_yaml(&definition()).unwrap();
     state
         .put_definition(integration.definition())
         .await

@@ -3,6 +3,9 @@
 //! (so receipts, receive counts and releases behave as on SQS).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../../tests/src/definition.rs"]
+mod yaml;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -18,20 +21,12 @@ use dynsync_domain::{InsiderUser, Integration, Record};
 use dynsync_engine::memory::{ManualClock, MemoryQueue, MemoryStateStore};
 use dynsync_engine::{Engine, EngineConfig, StartOutcome};
 use dynsync_worker::Worker;
+use yaml::Endpoints;
 
-pub const DEFINITION: &str = r#"id: contacts
-method: entity
-schedule: "0 * * * *"
-dynamics:
-  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
-  auth:
-    method: client_credentials
-    token_url: https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token
-    scopes: ["https://contoso.crm4.dynamics.com/.default"]
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: { secret: dynsync/test/dynamics }
-  page_size: 2
-source:
+/// The `contacts` definition, hourly, its endpoints placeholders (nothing here calls them).
+pub fn definition() -> String {
+    let dynamics = Endpoints::placeholder().dynamics("dynsync/test/dynamics");
+    let body = "source:
   entity: contact
   fields: [contactid, emailaddress1, firstname]
 identifiers:
@@ -41,7 +36,11 @@ attributes:
 insider:
   partner: acme
   token: { secret: dynsync/insider }
-"#;
+";
+    format!(
+        "id: contacts\nmethod: entity\nschedule: \"0 * * * *\"\n{dynamics}  page_size: 2\n{body}"
+    )
+}
 
 pub fn contact(n: u32) -> Record {
     let mut record = Record::new();
@@ -212,7 +211,7 @@ impl Harness {
     }
 
     pub async fn start(&self) -> Execution {
-        let integration = Integration::from_yaml(DEFINITION).unwrap();
+        let integration = Integration::from_yaml(&definition()).unwrap();
         match self
             .engine
             .start_execution(&integration, Trigger::Manual, "test")
