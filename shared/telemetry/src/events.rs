@@ -30,11 +30,7 @@ impl Event for ExecutionStarted<'_> {
             trigger = trigger_name(self.trigger),
             "execution started"
         );
-        metrics.record(
-            self.integration_id,
-            self.execution_id,
-            &[("ExecutionsStarted", Unit::Count, 1.0)],
-        );
+        metrics.count_one(self.integration_id, self.execution_id, "ExecutionsStarted");
     }
 }
 
@@ -71,7 +67,7 @@ impl Event for PageProcessed<'_> {
             "page processed"
         );
         let mut values = vec![
-            ("PagesProcessed", Unit::Count, 1.0),
+            one("PagesProcessed"),
             ("RecordsRead", Unit::Count, count(self.records_read)),
             ("UsersUpserted", Unit::Count, count(self.upserted)),
             ("RecordsFailed", Unit::Count, count(self.failed)),
@@ -83,7 +79,7 @@ impl Event for PageProcessed<'_> {
             values.push(("DataverseThrottles", Unit::Count, count(throttles)));
         }
         if self.resynced {
-            values.push(("ResyncAfterExpiredToken", Unit::Count, 1.0));
+            values.push(one("ResyncAfterExpiredToken"));
         }
         metrics.record(self.integration_id, self.execution_id, &values);
     }
@@ -115,11 +111,7 @@ impl Event for PageFailed<'_> {
             error = self.error,
             "page failed"
         );
-        metrics.record(
-            self.integration_id,
-            self.execution_id,
-            &[(metric, Unit::Count, 1.0)],
-        );
+        metrics.count_one(self.integration_id, self.execution_id, metric);
     }
 }
 
@@ -139,11 +131,7 @@ impl Event for PageDeferred<'_> {
             remaining_ms = self.remaining_ms,
             "page deferred: too little time left in this invocation"
         );
-        metrics.record(
-            self.integration_id,
-            self.execution_id,
-            &[("PagesDeferred", Unit::Count, 1.0)],
-        );
+        metrics.count_one(self.integration_id, self.execution_id, "PagesDeferred");
     }
 }
 
@@ -178,57 +166,52 @@ impl<'a> ExecutionFinished<'a> {
     }
 }
 
+/// The "execution finished" line of `$event` at `$level`. A macro rather than a function
+/// only because `tracing` takes an event's level as a constant (tokio-rs/tracing#372), and
+/// a failed execution's line is an error, the others info: its fields are written once.
+macro_rules! finished_line {
+    ($level:expr, $event:expr, $error:expr) => {{
+        let c = $event.counters;
+        tracing::event!(
+            $level,
+            integration_id = $event.integration_id,
+            execution_id = $event.execution_id,
+            status = $event.status.as_str(),
+            records = c.records_read,
+            upserted = c.upserted,
+            failed = c.failed,
+            skipped = c.skipped,
+            events_sent = c.events_sent,
+            pages = c.pages,
+            deleted = c.deleted,
+            joined = c.joined,
+            left = c.left,
+            removals_applied = c.removals_applied,
+            duration_ms = $event.duration_ms,
+            error = $error,
+            "execution finished"
+        )
+    }};
+}
+
 impl Event for ExecutionFinished<'_> {
     fn emit(self, metrics: &Metrics) {
         let c = self.counters;
-        let status = self.status.as_str();
         let metric = match self.status {
             ExecutionStatus::Succeeded => Some("ExecutionsSucceeded"),
             ExecutionStatus::CompletedWithFailures => Some("ExecutionsCompletedWithFailures"),
             ExecutionStatus::Failed => Some("ExecutionsFailed"),
             ExecutionStatus::Running => None,
         };
+        // A failed execution's line is an error and carries the error; the others are info.
         if self.status == ExecutionStatus::Failed {
-            tracing::error!(
-                integration_id = self.integration_id,
-                execution_id = self.execution_id,
-                status,
-                records = c.records_read,
-                upserted = c.upserted,
-                failed = c.failed,
-                skipped = c.skipped,
-                events_sent = c.events_sent,
-                pages = c.pages,
-                deleted = c.deleted,
-                joined = c.joined,
-                left = c.left,
-                removals_applied = c.removals_applied,
-                duration_ms = self.duration_ms,
-                error = self.error,
-                "execution finished"
-            );
+            finished_line!(tracing::Level::ERROR, self, self.error);
         } else {
-            tracing::info!(
-                integration_id = self.integration_id,
-                execution_id = self.execution_id,
-                status,
-                records = c.records_read,
-                upserted = c.upserted,
-                failed = c.failed,
-                skipped = c.skipped,
-                events_sent = c.events_sent,
-                pages = c.pages,
-                deleted = c.deleted,
-                joined = c.joined,
-                left = c.left,
-                removals_applied = c.removals_applied,
-                duration_ms = self.duration_ms,
-                "execution finished"
-            );
+            finished_line!(tracing::Level::INFO, self, None::<&str>);
         }
         let mut values = Vec::with_capacity(2);
         if let Some(metric) = metric {
-            values.push((metric, Unit::Count, 1.0));
+            values.push(one(metric));
         }
         if let Some(ms) = self.duration_ms {
             values.push(("ExecutionDuration", Unit::Milliseconds, count(ms)));
@@ -245,6 +228,18 @@ impl Event for ExecutionFinished<'_> {
         }
         metrics.record(self.integration_id, self.execution_id, &values);
     }
+}
+
+impl Metrics {
+    /// Records one occurrence of `metric`.
+    fn count_one(&self, integration_id: &str, execution_id: &str, metric: &'static str) {
+        self.record(integration_id, execution_id, &[one(metric)]);
+    }
+}
+
+/// One occurrence of `metric`, as a value to record.
+fn one(metric: &'static str) -> (&'static str, Unit, f64) {
+    (metric, Unit::Count, 1.0)
 }
 
 fn trigger_name(trigger: Trigger) -> &'static str {

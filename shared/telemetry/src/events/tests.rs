@@ -154,3 +154,74 @@ fn started_and_deferred_pages_are_counted() {
     });
     assert_eq!(metric_names(&deferred), ["PagesDeferred:Count"]);
 }
+
+/// The JSON log lines `event` writes.
+fn logged(event: impl Event) -> Vec<serde_json::Value> {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || event.emit(&Metrics::new("worker")));
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_failed_execution_logs_an_error_with_its_error_and_others_log_info_without() {
+    let counters = Counters {
+        records_read: 7,
+        removals_applied: 2,
+        ..Counters::default()
+    };
+    for (status, level, error) in [
+        (
+            ExecutionStatus::Failed,
+            "ERROR",
+            Some("Insider refused the batch"),
+        ),
+        (ExecutionStatus::CompletedWithFailures, "INFO", None),
+        (ExecutionStatus::Succeeded, "INFO", None),
+    ] {
+        let lines = logged(ExecutionFinished {
+            integration_id: "contacts",
+            execution_id: "e1",
+            status,
+            counters,
+            duration_ms: Some(40),
+            error: Some("Insider refused the batch"),
+        });
+        let [line] = lines.as_slice() else {
+            panic!("one line expected: {lines:?}");
+        };
+        let fields = &line["fields"];
+        assert_eq!(line["level"], level, "{line}");
+        assert_eq!(fields["message"], "execution finished");
+        assert_eq!(fields["integration_id"], "contacts");
+        assert_eq!(fields["execution_id"], "e1");
+        assert_eq!(fields["status"], status.as_str());
+        assert_eq!(fields["records"], 7);
+        assert_eq!(fields["removals_applied"], 2);
+        assert_eq!(fields["upserted"], 0);
+        assert_eq!(fields["duration_ms"], 40);
+        assert_eq!(
+            fields.get("error").and_then(|e| e.as_str()),
+            error,
+            "{line}"
+        );
+    }
+}
