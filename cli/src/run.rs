@@ -95,7 +95,7 @@ pub async fn execute(args: &RunArgs) -> Result<Execution, Failure> {
         .map_err(|e| Failure::Remote(format!("cannot store the definition: {e}")))?;
     let engine = local.engine(
         queue.clone(),
-        Arc::new(LiveConnectors::new(secrets)),
+        Arc::new(LiveConnectors::new(secrets).with_concurrency(usize::from(args.concurrency))),
         config,
     );
 

@@ -56,7 +56,7 @@ pub async fn run_local(
     };
     let engine = local.engine(
         queue.clone(),
-        Arc::new(LiveConnectors::new(Arc::new(secrets))),
+        Arc::new(LiveConnectors::new(Arc::new(secrets)).with_concurrency(run.concurrency)),
         config,
     );
     let execution = match engine

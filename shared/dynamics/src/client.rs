@@ -1,5 +1,7 @@
 //! The authorised Web API client: base URL, headers, bearer token, timeouts and retries.
-//! A 401 with a cached token refreshes the token once and retries the call.
+//! A 401 with a cached token refreshes the token once and retries the call. Every attempt
+//! takes a slot in the client's parallelism gate (`parallelism.rs`), shared by all clones,
+//! and tells it the reply's `x-ms-dop-hint` and whether it was throttled.
 
 use std::sync::Arc;
 
@@ -9,13 +11,14 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::error::DynamicsError;
+use crate::parallelism::{DEFAULT_CONCURRENCY, Gate, Outcome};
 use crate::token::TokenProvider;
 use crate::transport::{Failure, Reply, Transport, dataverse_error};
 
 pub(crate) const SERVICE: &str = "Dataverse";
 
 /// A Dataverse Web API client for one definition's `dynamics` settings. Cheap to clone;
-/// clones share the token cache.
+/// clones share the token cache and the parallelism gate.
 #[derive(Debug, Clone)]
 pub struct DataverseClient {
     inner: Arc<Inner>,
@@ -26,6 +29,7 @@ struct Inner {
     base: url::Url,
     transport: Transport,
     tokens: TokenProvider,
+    gate: Gate,
 }
 
 /// One request to the Web API, relative to its base URL.
@@ -39,9 +43,20 @@ pub(crate) struct Call<'a> {
 
 impl DataverseClient {
     /// A client for the definition's settings; secrets are read when a token is needed.
+    /// Requests in flight start capped at [`DEFAULT_CONCURRENCY`].
     pub fn new(
         settings: &DynamicsSettings,
         secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self, DynamicsError> {
+        Self::with_concurrency(settings, secrets, DEFAULT_CONCURRENCY as usize)
+    }
+
+    /// [`DataverseClient::new`] for a run of `concurrency` page workers: the parallelism
+    /// gate's cap starts there (at least 1).
+    pub fn with_concurrency(
+        settings: &DynamicsSettings,
+        secrets: Arc<dyn SecretStore>,
+        concurrency: usize,
     ) -> Result<Self, DynamicsError> {
         let text = format!("{}/", settings.web_api_url.trim_end_matches('/'));
         let base = url::Url::parse(&text).map_err(|e| DynamicsError::Config {
@@ -57,12 +72,18 @@ impl DataverseClient {
                 base,
                 transport,
                 tokens,
+                gate: Gate::new(u32::try_from(concurrency).unwrap_or(u32::MAX)),
             }),
         })
     }
 
     pub fn tokens(&self) -> &TokenProvider {
         &self.inner.tokens
+    }
+
+    /// The parallelism gate's current cap on Web API requests in flight.
+    pub fn parallelism_cap(&self) -> u32 {
+        self.inner.gate.cap()
     }
 
     /// The absolute URL of a path relative to the Web API base.
@@ -140,16 +161,32 @@ impl DataverseClient {
                             .header("Content-Type", content_type)
                             .body(body.clone());
                     }
-                    let reply = self.inner.transport.send(SERVICE, request, attempt).await?;
-                    if (200..300).contains(&reply.status) {
-                        return read(&reply, attempt);
-                    }
-                    let (code, message) = dataverse_error(&reply.body);
-                    Err(Failure::from(DynamicsError::from_dataverse_reply(
-                        reply.status,
-                        code,
-                        message,
-                    )))
+                    let mut permit = self.inner.gate.acquire().await;
+                    let mut hint = None;
+                    let sent = self
+                        .inner
+                        .transport
+                        .send_hinted(SERVICE, request, attempt, &mut hint)
+                        .await;
+                    permit.release();
+                    let result = sent.and_then(|reply| {
+                        if (200..300).contains(&reply.status) {
+                            return read(&reply, attempt);
+                        }
+                        let (code, message) = dataverse_error(&reply.body);
+                        Err(Failure::from(DynamicsError::from_dataverse_reply(
+                            reply.status,
+                            code,
+                            message,
+                        )))
+                    });
+                    let outcome = match &result {
+                        Ok(_) => Outcome::Success,
+                        Err(failure) if failure.throttled => Outcome::Throttled,
+                        Err(_) => Outcome::Other,
+                    };
+                    permit.observe(hint, outcome);
+                    result
                 })
                 .await;
             match outcome {

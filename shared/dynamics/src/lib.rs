@@ -6,6 +6,8 @@
 //! shared by concurrent callers, rotated refresh tokens written back), `pkce` (PKCE and the
 //! authorize URL for `dynsync auth login`), `transport` (timeouts and retries with backoff,
 //! jitter and `Retry-After`), `client` (authorised Web API calls, a 401 refreshes once),
+//! `parallelism` (the client's adaptive gate on requests in flight: configured
+//! concurrency, `x-ms-dop-hint`, halved on a throttle, back up after successes),
 //! `discovery` (WhoAmI, entities, attributes, option-set labels, marketing lists), `fetch`
 //! (FetchXML queries, through `$batch` when the URL is too long; `fetch/decode.rs` decodes
 //! the page and `$batch` replies), `changes` (change tracking: change pages, then the changed
@@ -19,6 +21,7 @@ mod client;
 mod discovery;
 mod error;
 mod fetch;
+mod parallelism;
 mod pkce;
 mod source;
 mod token;
@@ -29,6 +32,7 @@ pub use client::DataverseClient;
 pub use discovery::{AttributeInfo, EntityInfo, ListInfo, WhoAmI};
 pub use error::DynamicsError;
 pub use fetch::FetchPage;
+pub use parallelism::{DEFAULT_CONCURRENCY, RECOVERY_RUN};
 pub use pkce::{AuthorizeRequest, Pkce, authorize_url, exchange_code, random_state};
 pub use source::DataverseSource;
 pub use token::{AccessToken, TokenProvider};

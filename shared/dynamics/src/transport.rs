@@ -9,7 +9,8 @@
 //! Throttled replies (429, or a Dataverse service-protection error) travel in the reply:
 //! each is a [`Failure`] marked `throttled`, and [`Transport::retry_counted`] returns how
 //! many it waited out with the value, so the caller that counts them (the Dataverse client,
-//! not the Entra ID token calls) sums them into its page.
+//! not the Entra ID token calls) sums them into its page. [`Transport::send_hinted`] also
+//! reads `x-ms-dop-hint` for the client's parallelism gate (`parallelism.rs`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -153,6 +154,18 @@ impl Transport {
         request: reqwest::RequestBuilder,
         attempt: u32,
     ) -> Result<Reply, Failure> {
+        self.send_hinted(service, request, attempt, &mut None).await
+    }
+
+    /// [`Transport::send`], also reading the reply's `x-ms-dop-hint` into `hint` (left
+    /// `None` when there is no reply or no valid header), whatever the status.
+    pub async fn send_hinted(
+        &self,
+        service: &'static str,
+        request: reqwest::RequestBuilder,
+        attempt: u32,
+        hint: &mut Option<u32>,
+    ) -> Result<Reply, Failure> {
         let response = request
             .timeout(self.timeout)
             .send()
@@ -160,6 +173,7 @@ impl Transport {
             .map_err(|e| self.send_error(service, &e, attempt))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
+        *hint = dop_hint(response.headers());
         let body = Vec::from(
             response
                 .bytes()
@@ -242,6 +256,19 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_secs(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
+/// `x-ms-dop-hint`: Dataverse's recommended degree of parallelism, a positive integer
+/// (`None` when absent, not a number, or 0).
+pub(crate) fn dop_hint(headers: &HeaderMap) -> Option<u32> {
+    headers
+        .get("x-ms-dop-hint")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+}
+
 /// `{"error":{"code":"0x...","message":"..."}}` -> (code, message); empty when absent.
 pub(crate) fn dataverse_error(body: &[u8]) -> (String, String) {
     #[derive(serde::Deserialize)]
@@ -279,6 +306,24 @@ mod tests {
         assert!(!is_service_protection(
             br#"{"error":{"code":"0x80041103","message":""}}"#
         ));
+    }
+
+    #[test]
+    fn the_dop_hint_is_a_positive_integer_or_ignored() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(dop_hint(&headers), None);
+        for (value, hint) in [
+            ("8", Some(8)),
+            (" 2 ", Some(2)),
+            ("0", None),
+            ("-1", None),
+            ("many", None),
+            ("1.5", None),
+            ("99999999999", None),
+        ] {
+            headers.insert("x-ms-dop-hint", HeaderValue::from_static(value));
+            assert_eq!(dop_hint(&headers), hint, "{value}");
+        }
     }
 
     #[test]

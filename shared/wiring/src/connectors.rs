@@ -20,6 +20,9 @@ use tokio::sync::Mutex;
 /// Builds and caches the real Dataverse and Insider clients of each integration.
 pub struct LiveConnectors {
     secrets: Arc<dyn SecretStore>,
+    /// The run's page workers: where each Dataverse client's parallelism gate starts
+    /// (`None`: the client's default).
+    concurrency: Option<usize>,
     sources: Mutex<HashMap<String, Arc<DataverseSource>>>,
     sinks: Mutex<HashMap<String, Arc<InsiderClient>>>,
 }
@@ -28,9 +31,17 @@ impl LiveConnectors {
     pub fn new(secrets: Arc<dyn SecretStore>) -> Self {
         Self {
             secrets,
+            concurrency: None,
             sources: Mutex::new(HashMap::new()),
             sinks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// For a run of `concurrency` page workers: the Dataverse clients cap their requests
+    /// in flight from there (then follow `x-ms-dop-hint` and step down on 429).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = Some(concurrency);
+        self
     }
 
     /// The Dataverse source of an integration, built on first use.
@@ -43,11 +54,15 @@ impl LiveConnectors {
         if let Some(source) = sources.get(&key) {
             return Ok(Arc::clone(source));
         }
-        let client = DataverseClient::new(&integration.definition().dynamics, self.secrets.clone())
-            .map_err(|e| {
-                let kind = e.kind();
-                PortError::from_error(kind, e)
-            })?;
+        let settings = &integration.definition().dynamics;
+        let client = match self.concurrency {
+            Some(n) => DataverseClient::with_concurrency(settings, self.secrets.clone(), n),
+            None => DataverseClient::new(settings, self.secrets.clone()),
+        }
+        .map_err(|e| {
+            let kind = e.kind();
+            PortError::from_error(kind, e)
+        })?;
         let source = Arc::new(DataverseSource::new(client));
         sources.insert(key, Arc::clone(&source));
         Ok(source)
