@@ -2,6 +2,7 @@
 //! one inner response of a `$batch` reply.
 
 use dynsync_domain::Record;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::FetchPage;
@@ -27,7 +28,8 @@ fn malformed(detail: String, attempt: u32) -> Failure {
 /// skipped while decoding, so a 5,000-record page costs its records and nothing more.
 pub(super) fn page(body: &[u8], attempt: u32) -> Result<FetchPage, Failure> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let decoded = serde::de::Deserializer::deserialize_any(&mut deserializer, PageVisitor)
+    let decoded = Only(PageObject)
+        .deserialize(&mut deserializer)
         .and_then(|page| deserializer.end().map(|()| page));
     match decoded {
         Ok(Decoded {
@@ -76,17 +78,77 @@ const NON_OBJECT_RECORD: &str = "a page whose value holds a non-object";
 /// The per-record annotation skipped while decoding.
 const ETAG: &str = "@odata.etag";
 
-/// The reply object: `value`, `morerecords` and the paging cookie; other keys skipped.
-struct PageVisitor;
+/// One JSON shape of a page reply (the reply object, its `value` array, a record object),
+/// read by [`Only`]: a shape reads an object or an array, and any other JSON (or the other
+/// of the two) is refused with the shape's own message, which names no value, so no
+/// record's contents reach an error.
+trait Shape<'de>: Sized {
+    type Value;
+    /// Why any other JSON is malformed.
+    const REFUSAL: &'static str;
 
-impl<'de> serde::de::Visitor<'de> for PageVisitor {
-    type Value = Decoded;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(NOT_AN_OBJECT)
+    fn object<A: MapAccess<'de>>(self, _map: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::custom(Self::REFUSAL))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
+    fn array<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::custom(Self::REFUSAL))
+    }
+}
+
+/// Reads shape `S`: the seed handed to `next_value_seed` / `next_element_seed`, and the
+/// visitor that `deserialize_any` calls.
+struct Only<S>(S);
+
+impl<'de, S: Shape<'de>> DeserializeSeed<'de> for Only<S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, S: Shape<'de>> Visitor<'de> for Only<S> {
+    type Value = S::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(S::REFUSAL)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<S::Value, A::Error> {
+        self.0.object(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<S::Value, A::Error> {
+        self.0.array(seq)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<S::Value, E> {
+        Err(E::custom(S::REFUSAL))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<S::Value, E> {
+        Err(E::custom(S::REFUSAL))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<S::Value, E> {
+        Err(E::custom(S::REFUSAL))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<S::Value, E> {
+        Err(E::custom(S::REFUSAL))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<S::Value, E> {
+        Err(E::custom(S::REFUSAL))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<S::Value, E> {
+        Err(E::custom(S::REFUSAL))
+    }
+}
+
+/// The reply object: `value`, `morerecords` and the paging cookie; other keys skipped.
+struct PageObject;
+
+impl<'de> Shape<'de> for PageObject {
+    type Value = Decoded;
+    const REFUSAL: &'static str = NOT_AN_OBJECT;
+
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
         let mut page = Decoded {
             records: None,
             more: false,
@@ -94,7 +156,7 @@ impl<'de> serde::de::Visitor<'de> for PageVisitor {
         };
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
-                "value" => page.records = Some(map.next_value_seed(RecordsSeed)?),
+                "value" => page.records = Some(map.next_value_seed(Only(RecordArray))?),
                 MORE_RECORDS => {
                     page.more = map.next_value::<Value>()?.as_bool().unwrap_or(false);
                 }
@@ -105,140 +167,48 @@ impl<'de> serde::de::Visitor<'de> for PageVisitor {
                     };
                 }
                 _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<de::IgnoredAny>()?;
                 }
             }
         }
         Ok(page)
     }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Decoded, A::Error> {
-        Err(serde::de::Error::custom(NOT_AN_OBJECT))
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Decoded, E> {
-        Err(E::custom(NOT_AN_OBJECT))
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Decoded, E> {
-        Err(E::custom(NOT_AN_OBJECT))
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Decoded, E> {
-        Err(E::custom(NOT_AN_OBJECT))
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Decoded, E> {
-        Err(E::custom(NOT_AN_OBJECT))
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Decoded, E> {
-        Err(E::custom(NOT_AN_OBJECT))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Decoded, E> {
-        Err(E::custom(NOT_AN_OBJECT))
-    }
 }
 
 /// `value`: an array of record objects.
-struct RecordsSeed;
+struct RecordArray;
 
-impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed {
+impl<'de> Shape<'de> for RecordArray {
     type Value = Vec<Record>;
+    const REFUSAL: &'static str = NO_VALUE_ARRAY;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Record>, D::Error> {
-        d.deserialize_any(RecordsVisitor)
-    }
-}
-
-struct RecordsVisitor;
-
-impl<'de> serde::de::Visitor<'de> for RecordsVisitor {
-    type Value = Vec<Record>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(NO_VALUE_ARRAY)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Record>, A::Error> {
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Record>, A::Error> {
         let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(5_000));
-        while let Some(record) = seq.next_element_seed(RecordSeed)? {
+        while let Some(record) = seq.next_element_seed(Only(RecordObject))? {
             records.push(record);
         }
         Ok(records)
     }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Vec<Record>, A::Error> {
-        Err(serde::de::Error::custom(NO_VALUE_ARRAY))
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Vec<Record>, E> {
-        Err(E::custom(NO_VALUE_ARRAY))
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Vec<Record>, E> {
-        Err(E::custom(NO_VALUE_ARRAY))
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Vec<Record>, E> {
-        Err(E::custom(NO_VALUE_ARRAY))
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Vec<Record>, E> {
-        Err(E::custom(NO_VALUE_ARRAY))
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Vec<Record>, E> {
-        Err(E::custom(NO_VALUE_ARRAY))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<Record>, E> {
-        Err(E::custom(NO_VALUE_ARRAY))
-    }
 }
 
 /// One record object, its `@odata.etag` skipped.
-struct RecordSeed;
+struct RecordObject;
 
-impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed {
+impl<'de> Shape<'de> for RecordObject {
     type Value = Record;
+    const REFUSAL: &'static str = NON_OBJECT_RECORD;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
-        d.deserialize_any(RecordVisitor)
-    }
-}
-
-struct RecordVisitor;
-
-impl<'de> serde::de::Visitor<'de> for RecordVisitor {
-    type Value = Record;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(NON_OBJECT_RECORD)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
         let mut record = Record::new();
         while let Some(key) = map.next_key::<String>()? {
             if key == ETAG {
-                map.next_value::<serde::de::IgnoredAny>()?;
+                map.next_value::<de::IgnoredAny>()?;
             } else {
                 let value = map.next_value::<Value>()?;
                 record.insert(key, value);
             }
         }
         Ok(record)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Record, A::Error> {
-        Err(serde::de::Error::custom(NON_OBJECT_RECORD))
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Record, E> {
-        Err(E::custom(NON_OBJECT_RECORD))
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Record, E> {
-        Err(E::custom(NON_OBJECT_RECORD))
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Record, E> {
-        Err(E::custom(NON_OBJECT_RECORD))
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Record, E> {
-        Err(E::custom(NON_OBJECT_RECORD))
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Record, E> {
-        Err(E::custom(NON_OBJECT_RECORD))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Record, E> {
-        Err(E::custom(NON_OBJECT_RECORD))
     }
 }
 
@@ -355,6 +325,15 @@ mod tests {
             (b"{\"value\":null}", "without a value array"),
             (b"{\"value\":{}}", "without a value array"),
             (b"{\"value\":[{},[]]}", "holds a non-object"),
+            (b"true", "not a JSON object"),
+            (b"-3", "not a JSON object"),
+            (b"null", "not a JSON object"),
+            (b"{\"value\":\"secret\"}", "without a value array"),
+            (b"{\"value\":1.5}", "without a value array"),
+            (b"{\"value\":[\"secret\"]}", "holds a non-object"),
+            (b"{\"value\":[{},true]}", "holds a non-object"),
+            (b"{\"value\":[7]}", "holds a non-object"),
+            (b"{\"value\":[null]}", "holds a non-object"),
             (b"{\"value\":[]} x", "not valid JSON"),
             (b"{\"value\":[{\"a\":1,}]}", "not valid JSON"),
         ] {
@@ -366,6 +345,10 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
             assert!(!text.contains(" at line "), "{text}");
+            assert!(
+                !text.contains("secret"),
+                "a value reached the error: {text}"
+            );
         }
     }
 
