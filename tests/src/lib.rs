@@ -5,11 +5,14 @@
 //! (`cli`), and the engine run directly over the SQLite adapters and live connectors
 //! (`local`, the state folder opened by `dynsync_wiring` as the CLI opens it), the fault
 //! matrix's oracle (`oracle`), and the YAML blocks every definition over the emulators
-//! repeats (`definition`, also included by `#[path]` where this crate is no dependency).
+//! repeats (`definition`, also included by `#[path]` where this crate is no dependency),
+//! and what the benchmarks share (`bench`: their contact mapping, the process's memory).
 //! It depends on the emulators, the engine, the adapters and the wiring, never on the CLI.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod deadline;
 pub mod definition;
 pub mod local;
 pub mod oracle;

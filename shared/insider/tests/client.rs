@@ -6,69 +6,24 @@
 //! `UserSink` port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use dynsync_domain::batch;
-use dynsync_domain::definition::InsiderSettings;
 use dynsync_domain::ports::{Secret, UserSink};
-use dynsync_domain::retry::RetryPolicy;
-use dynsync_domain::{ErrorKind, Identifiers, InsiderUser};
+use dynsync_domain::{ErrorKind, InsiderUser};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, PARTNER, TOKEN};
 use dynsync_insider::{InsiderClient, InsiderError};
 use serde_json::json;
-
-fn settings(emu: &InsiderEmulator, partner: &str) -> InsiderSettings {
-    serde_json::from_value(json!({
-        "api_url": emu.upsert_url(),
-        "partner": partner,
-        "token": {"secret": "dynsync/insider"},
-    }))
-    .unwrap()
-}
-
-fn fast_retries(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        retries,
-        base: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-    }
-}
-
-fn client_with(emu: &InsiderEmulator, partner: &str, token: &str) -> InsiderClient {
-    InsiderClient::new(
-        &settings(emu, partner),
-        &Secret::new(token),
-        Duration::from_secs(10),
-        3,
-    )
-    .unwrap()
-    .with_retry_policy(fast_retries(3))
-}
+use support::{client_with, fast_retries, settings, users};
 
 async fn setup() -> (InsiderEmulator, InsiderClient) {
     let emu = InsiderEmulator::start(InsiderConfig::default())
         .await
         .unwrap();
-    let client = client_with(&emu, PARTNER, TOKEN);
+    let client = client_with(&emu.upsert_url(), PARTNER, TOKEN);
     (emu, client)
-}
-
-fn user(email: &str) -> InsiderUser {
-    let mut user = InsiderUser {
-        identifiers: Identifiers {
-            email: Some(email.to_owned()),
-            ..Identifiers::default()
-        },
-        ..InsiderUser::default()
-    };
-    user.attributes.insert("name".into(), json!("Someone"));
-    user
-}
-
-fn users(n: usize) -> Vec<InsiderUser> {
-    (0..n)
-        .map(|i| user(&format!("user{i}@example.com")))
-        .collect()
 }
 
 /// What became of a page's users sent as the engine sends them.
@@ -217,7 +172,7 @@ async fn server_errors_are_retried_and_reported_transient_when_they_persist() {
 #[tokio::test]
 async fn a_wrong_token_is_a_permanent_error_that_says_what_to_fix() {
     let (emu, _) = setup().await;
-    let client = client_with(&emu, PARTNER, "wrong-token");
+    let client = client_with(&emu.upsert_url(), PARTNER, "wrong-token");
     let error = client.send_batch(&users(1), false).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Permanent);
     assert_eq!(
@@ -238,7 +193,7 @@ async fn a_wrong_token_is_a_permanent_error_that_says_what_to_fix() {
 async fn the_credential_check_tells_good_credentials_from_bad_without_writing() {
     let (emu, client) = setup().await;
     client.check_credentials().await.unwrap();
-    let error = client_with(&emu, "acme-typo", TOKEN)
+    let error = client_with(&emu.upsert_url(), "acme-typo", TOKEN)
         .check_credentials()
         .await
         .unwrap_err();
@@ -248,7 +203,7 @@ async fn the_credential_check_tells_good_credentials_from_bad_without_writing() 
             .starts_with("Partner is invalid: check insider.partner"),
         "{error}"
     );
-    let error = client_with(&emu, PARTNER, "nope")
+    let error = client_with(&emu.upsert_url(), PARTNER, "nope")
         .check_credentials()
         .await
         .unwrap_err();
@@ -271,7 +226,7 @@ async fn an_unreachable_insider_is_a_transient_error_after_retries() {
     let emu = InsiderEmulator::start(InsiderConfig::default())
         .await
         .unwrap();
-    let settings = settings(&emu, PARTNER);
+    let settings = settings(&emu.upsert_url(), PARTNER);
     drop(emu);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let client = InsiderClient::new(&settings, &Secret::new(TOKEN), Duration::from_secs(2), 1)

@@ -9,30 +9,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use dynsync_domain::definition::InsiderSettings;
-use dynsync_domain::ports::{Secret, UserSink};
-use dynsync_domain::retry::RetryPolicy;
+use dynsync_domain::ports::UserSink;
 use dynsync_domain::{ErrorKind, Identifiers, InsiderUser};
-use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, PARTNER, TOKEN};
+use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
 use dynsync_insider::InsiderClient;
 use serde_json::json;
-use support::{Canned, CannedServer};
-
-fn client_for(api_url: &str, token: &str) -> InsiderClient {
-    let settings: InsiderSettings = serde_json::from_value(json!({
-        "api_url": api_url,
-        "partner": PARTNER,
-        "token": {"secret": "dynsync/insider"},
-    }))
-    .unwrap();
-    InsiderClient::new(&settings, &Secret::new(token), Duration::from_secs(10), 3)
-        .unwrap()
-        .with_retry_policy(RetryPolicy {
-            retries: 3,
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(50),
-        })
-}
+use support::{Canned, CannedServer, client_for};
 
 async fn setup() -> (InsiderEmulator, InsiderClient) {
     let emu = InsiderEmulator::start(InsiderConfig::default())

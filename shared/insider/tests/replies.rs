@@ -10,40 +10,17 @@ mod support;
 
 use std::time::Duration;
 
-use dynsync_domain::definition::InsiderSettings;
 use dynsync_domain::ports::{Secret, UserFailure};
-use dynsync_domain::{Identifiers, InsiderUser};
 use dynsync_emulators::insider::{PARTNER, TOKEN};
 use dynsync_insider::InsiderClient;
-use serde_json::json;
-use support::{Canned, CannedServer};
+use support::{Canned, CannedServer, settings, users};
 
 const TWO_FAILED_ONE_NAMED: &str = r#"{"data":{"successful":{"count":1},"fail":{"count":2,"errors":{"users.1.identifiers.*.regexp(^.+@.+\\..+$)":["not a valid email address: sample"]}}}}"#;
 
+/// A client of the canned server at `url` that does not retry.
 fn client(url: &str) -> InsiderClient {
-    let settings: InsiderSettings = serde_json::from_value(json!({
-        "api_url": url,
-        "partner": PARTNER,
-        "token": {"secret": "dynsync/insider"},
-    }))
-    .unwrap();
+    let settings = settings(url, PARTNER);
     InsiderClient::new(&settings, &Secret::new(TOKEN), Duration::from_secs(10), 0).unwrap()
-}
-
-fn users(n: usize) -> Vec<InsiderUser> {
-    (0..n)
-        .map(|i| {
-            let mut user = InsiderUser {
-                identifiers: Identifiers {
-                    email: Some(format!("user{i}@example.com")),
-                    ..Identifiers::default()
-                },
-                ..InsiderUser::default()
-            };
-            user.attributes.insert("name".into(), json!("Someone"));
-            user
-        })
-        .collect()
 }
 
 #[tokio::test]

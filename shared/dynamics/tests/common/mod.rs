@@ -1,7 +1,16 @@
 //! Helpers shared by the client tests: an in-memory secret store that records writes,
-//! `dynamics` settings and whole integrations pointing at a running emulator.
+//! `dynamics` settings and whole integrations pointing at a running emulator (their
+//! `dynamics:` block from `tests/src/definition.rs`), and `deadline` (from `tests/src`):
+//! a call run with the process deadline 30 s ahead.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+/// A call run with the process deadline near, shared with the Insider client's tests.
+#[path = "../../../../tests/src/deadline.rs"]
+pub mod deadline;
+/// The `dynamics:` block every definition over the emulator repeats.
+#[path = "../../../../tests/src/definition.rs"]
+mod definition;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +20,8 @@ use dynsync_domain::definition::{AuthMethod, DynamicsAuth, DynamicsSettings, Sec
 use dynsync_domain::ports::{Secret, SecretError, SecretStore};
 use dynsync_dynamics::DataverseClient;
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator};
+
+use definition::dynamics_block;
 
 pub const SECRET_NAME: &str = "dynsync/test/dynamics";
 pub const REFRESH_NAME: &str = "dynsync/test/refresh";
@@ -120,18 +131,16 @@ pub fn integration(
     source: &str,
     page_size: u32,
 ) -> Integration {
+    let dynamics = dynamics_block(
+        &emu.web_api_url(),
+        &emu.token_url(),
+        &emu.scope(),
+        SECRET_NAME,
+    );
     let yaml = format!(
         "id: test
 method: {method}
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: {SECRET_NAME} }}
-  page_size: {page_size}
+{dynamics}  page_size: {page_size}
   request_timeout_ms: 5000
   retries: 2
 source:
@@ -141,10 +150,7 @@ identifiers:
 insider:
   partner: acme
   token: {{ secret: dynsync/insider }}
-",
-        web = emu.web_api_url(),
-        token = emu.token_url(),
-        scope = emu.scope(),
+"
     );
     match Integration::from_yaml(&yaml) {
         Ok(i) => i,

@@ -1,14 +1,87 @@
-//! A tiny HTTP server for replies the emulator cannot give (an absurd `Retry-After`, counts
-//! that do not add up): it answers requests in order with canned replies (the last one
-//! repeats), one request per connection, and counts the requests.
+//! What the Insider client's tests share: clients of an Insider (the emulator or a canned
+//! server) with quick retries, users known by email, and a tiny HTTP server for replies the
+//! emulator cannot give (an absurd `Retry-After`, counts that do not add up): it answers
+//! requests in order with canned replies (the last one repeats), one request per
+//! connection, and counts the requests. `deadline` (from `tests/src`) runs a call with the
+//! process deadline 30 s ahead.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+/// A call run with the process deadline near, shared with the Dataverse client's tests.
+#[path = "../../../../tests/src/deadline.rs"]
+pub mod deadline;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dynsync_domain::definition::InsiderSettings;
+use dynsync_domain::ports::Secret;
+use dynsync_domain::retry::RetryPolicy;
+use dynsync_domain::{Identifiers, InsiderUser};
+use dynsync_emulators::insider::PARTNER;
+use dynsync_insider::InsiderClient;
+use serde_json::json;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// Settings of the Insider at `api_url` for `partner`, its token named `dynsync/insider`.
+pub fn settings(api_url: &str, partner: &str) -> InsiderSettings {
+    serde_json::from_value(json!({
+        "api_url": api_url,
+        "partner": partner,
+        "token": {"secret": "dynsync/insider"},
+    }))
+    .unwrap()
+}
+
+/// `retries` retries waiting 10 ms to 50 ms.
+pub fn fast_retries(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        retries,
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    }
+}
+
+/// A client of the Insider at `api_url` for `partner` with `token`: 10 s requests and
+/// three quick retries.
+pub fn client_with(api_url: &str, partner: &str, token: &str) -> InsiderClient {
+    InsiderClient::new(
+        &settings(api_url, partner),
+        &Secret::new(token),
+        Duration::from_secs(10),
+        3,
+    )
+    .unwrap()
+    .with_retry_policy(fast_retries(3))
+}
+
+/// [`client_with`] the emulator's partner.
+pub fn client_for(api_url: &str, token: &str) -> InsiderClient {
+    client_with(api_url, PARTNER, token)
+}
+
+/// A user known by `email`, named "Someone".
+pub fn user(email: &str) -> InsiderUser {
+    let mut user = InsiderUser {
+        identifiers: Identifiers {
+            email: Some(email.to_owned()),
+            ..Identifiers::default()
+        },
+        ..InsiderUser::default()
+    };
+    user.attributes.insert("name".into(), json!("Someone"));
+    user
+}
+
+/// `user0@example.com`, `user1@example.com`... `n` users.
+pub fn users(n: usize) -> Vec<InsiderUser> {
+    (0..n)
+        .map(|i| user(&format!("user{i}@example.com")))
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Canned {
