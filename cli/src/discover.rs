@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use dynsync_domain::definition::{FetchMode, Method};
-use dynsync_dynamics::DataverseSource;
+use dynsync_dynamics::{DataverseClient, DataverseSource, DynamicsError};
 use serde::Serialize;
 
 use crate::context::{CommonArgs, Context, Failure, block_on, finish, print_json, print_table};
@@ -36,36 +36,26 @@ pub struct ListsArgs {
 }
 
 pub fn entities(args: &EntitiesArgs) -> ExitCode {
-    finish(block_on(async {
-        let ctx = Context::load(&args.common)?;
-        let entities = ctx.client.entities().await.map_err(|e| ctx.fail(&e))?;
-        if args.common.json {
-            return print_json(&entities);
-        }
-        let rows = entities
-            .iter()
-            .map(|e| {
-                vec![
-                    e.logical_name.clone(),
-                    e.display_name.clone(),
-                    e.entity_set.clone(),
-                    e.primary_id.clone(),
-                    if e.custom { "custom" } else { "system" }.to_owned(),
-                ]
-            })
-            .collect();
-        print_table(
-            &[
-                "Logical name",
-                "Display name",
-                "Entity set",
-                "Primary id",
-                "Kind",
-            ],
-            rows,
-        );
-        Ok(())
-    }))
+    listing(
+        &args.common,
+        async |client| client.entities().await,
+        &[
+            "Logical name",
+            "Display name",
+            "Entity set",
+            "Primary id",
+            "Kind",
+        ],
+        |e| {
+            vec![
+                e.logical_name.clone(),
+                e.display_name.clone(),
+                e.entity_set.clone(),
+                e.primary_id.clone(),
+                if e.custom { "custom" } else { "system" }.to_owned(),
+            ]
+        },
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -176,25 +166,37 @@ async fn default_entity(ctx: &Context) -> Result<String, Failure> {
 }
 
 pub fn lists(args: &ListsArgs) -> ExitCode {
+    listing(
+        &args.common,
+        async |client| client.lists().await,
+        &["Name", "Id", "Type", "Members", "Count"],
+        |l| {
+            vec![
+                l.name.clone(),
+                l.id.clone(),
+                if l.dynamic { "dynamic" } else { "static" }.to_owned(),
+                l.member_type.clone(),
+                l.member_count.map(|c| c.to_string()).unwrap_or_default(),
+            ]
+        },
+    )
+}
+
+/// `entities` and `lists`: one read of the organization, printed as JSON (`--json`) or as
+/// a table of `header` with one `row` per item.
+fn listing<T: Serialize>(
+    common: &CommonArgs,
+    read: impl AsyncFnOnce(&DataverseClient) -> Result<Vec<T>, DynamicsError>,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> ExitCode {
     finish(block_on(async {
-        let ctx = Context::load(&args.common)?;
-        let lists = ctx.client.lists().await.map_err(|e| ctx.fail(&e))?;
-        if args.common.json {
-            return print_json(&lists);
+        let ctx = Context::load(common)?;
+        let items = read(&ctx.client).await.map_err(|e| ctx.fail(&e))?;
+        if common.json {
+            return print_json(&items);
         }
-        let rows = lists
-            .iter()
-            .map(|l| {
-                vec![
-                    l.name.clone(),
-                    l.id.clone(),
-                    if l.dynamic { "dynamic" } else { "static" }.to_owned(),
-                    l.member_type.clone(),
-                    l.member_count.map(|c| c.to_string()).unwrap_or_default(),
-                ]
-            })
-            .collect();
-        print_table(&["Name", "Id", "Type", "Members", "Count"], rows);
+        print_table(header, items.iter().map(row).collect());
         Ok(())
     }))
 }
