@@ -9,21 +9,10 @@ use dynsync_mapping::{Mapper, Outcome};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-const DEFINITION: &str = r#"
-id: contacts
-method: entity
-dynamics:
-  web_api_url: https://contoso.crm4.dynamics.com/api/data/v9.2
-  auth:
-    method: client_credentials
-    token_url: https://login.microsoftonline.com/t/oauth2/v2.0/token
-    scopes: ["https://contoso.crm4.dynamics.com/.default"]
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: { secret: dynsync/contacts/dynamics }
-source:
-  entity: contact
-  fields: [contactid, emailaddress1, telephone1, firstname, gendercode, donotbulkemail, birthdate, new_type, createdon]
-identifiers:
+mod support;
+
+/// Every kind of mapping over the nine fields, several reading the same field.
+const MAPPINGS: &str = r#"identifiers:
   - { type: email, field: emailaddress1 }
   - { type: phone_number, field: telephone1 }
   - { type: uuid, field: contactid }
@@ -44,10 +33,6 @@ events:
     - { key: quantity, field: gendercode }
     - { key: taxonomy, field: firstname }
     - { key: custom.raw, field: telephone1 }
-insider:
-  partner: acme
-  token: { secret: dynsync/insider }
-  unknown_code: skip_attribute
 "#;
 
 const FIELDS: [&str; 9] = [
@@ -99,7 +84,13 @@ proptest! {
 
     #[test]
     fn mapping_never_panics_on_arbitrary_records(records in prop::collection::vec(record(), 1..6)) {
-        let integration = Integration::from_yaml(DEFINITION).unwrap();
+        let yaml = support::definition(
+            "contacts",
+            &FIELDS.join(", "),
+            MAPPINGS,
+            "  unknown_code: skip_attribute\n",
+        );
+        let integration = Integration::from_yaml(&yaml).unwrap();
         let mut labels = OptionLabels::new();
         labels.insert("gendercode".into(), [(2, "female".to_owned())].into());
         let mapper = Mapper::new(&integration, &labels, "contactid");
