@@ -35,99 +35,53 @@ pub struct Operator {
 use ValueKind::{Any, Count, Date};
 use ValueRule::{List, None as NoValue, Single, Two};
 
-const OPERATORS: &[(&str, ValueRule)] = &[
-    ("eq", Single(Any)),
-    ("ne", Single(Any)),
-    ("neq", Single(Any)),
-    ("gt", Single(Any)),
-    ("ge", Single(Any)),
-    ("lt", Single(Any)),
-    ("le", Single(Any)),
-    ("like", Single(Any)),
-    ("not-like", Single(Any)),
-    ("begins-with", Single(Any)),
-    ("not-begin-with", Single(Any)),
-    ("ends-with", Single(Any)),
-    ("not-end-with", Single(Any)),
-    ("under", Single(Any)),
-    ("eq-or-under", Single(Any)),
-    ("not-under", Single(Any)),
-    ("above", Single(Any)),
-    ("eq-or-above", Single(Any)),
-    ("in", List),
-    ("not-in", List),
-    ("contain-values", List),
-    ("not-contain-values", List),
-    ("between", Two),
-    ("not-between", Two),
-    ("null", NoValue),
-    ("not-null", NoValue),
-    ("on", Single(Date)),
-    ("not-on", Single(Date)),
-    ("on-or-after", Single(Date)),
-    ("on-or-before", Single(Date)),
-    ("today", NoValue),
-    ("yesterday", NoValue),
-    ("tomorrow", NoValue),
-    ("last-seven-days", NoValue),
-    ("next-seven-days", NoValue),
-    ("this-week", NoValue),
-    ("last-week", NoValue),
-    ("next-week", NoValue),
-    ("this-month", NoValue),
-    ("last-month", NoValue),
-    ("next-month", NoValue),
-    ("this-year", NoValue),
-    ("last-year", NoValue),
-    ("next-year", NoValue),
-    ("this-fiscal-year", NoValue),
-    ("this-fiscal-period", NoValue),
-    ("last-fiscal-year", NoValue),
-    ("last-fiscal-period", NoValue),
-    ("next-fiscal-year", NoValue),
-    ("next-fiscal-period", NoValue),
-    ("eq-userid", NoValue),
-    ("ne-userid", NoValue),
-    ("eq-userteams", NoValue),
-    ("eq-useroruserteams", NoValue),
-    ("eq-businessid", NoValue),
-    ("ne-businessid", NoValue),
-    ("last-x-hours", Single(Count)),
-    ("last-x-days", Single(Count)),
-    ("last-x-weeks", Single(Count)),
-    ("last-x-months", Single(Count)),
-    ("last-x-years", Single(Count)),
-    ("last-x-fiscal-years", Single(Count)),
-    ("last-x-fiscal-periods", Single(Count)),
-    ("next-x-hours", Single(Count)),
-    ("next-x-days", Single(Count)),
-    ("next-x-weeks", Single(Count)),
-    ("next-x-months", Single(Count)),
-    ("next-x-years", Single(Count)),
-    ("next-x-fiscal-years", Single(Count)),
-    ("next-x-fiscal-periods", Single(Count)),
-    ("olderthan-x-minutes", Single(Count)),
-    ("olderthan-x-hours", Single(Count)),
-    ("olderthan-x-days", Single(Count)),
-    ("olderthan-x-weeks", Single(Count)),
-    ("olderthan-x-months", Single(Count)),
-    ("olderthan-x-years", Single(Count)),
-    ("in-fiscal-year", Single(Count)),
-    ("in-fiscal-period", Single(Count)),
+/// The operators by the values they take, in API-FACTS order, their names separated by
+/// white space.
+const OPERATORS: &[(ValueRule, &str)] = &[
+    (
+        Single(Any),
+        "eq ne neq gt ge lt le like not-like begins-with not-begin-with ends-with \
+         not-end-with under eq-or-under not-under above eq-or-above",
+    ),
+    (List, "in not-in contain-values not-contain-values"),
+    (Two, "between not-between"),
+    (NoValue, "null not-null"),
+    (Single(Date), "on not-on on-or-after on-or-before"),
+    (
+        NoValue,
+        "today yesterday tomorrow last-seven-days next-seven-days this-week last-week \
+         next-week this-month last-month next-month this-year last-year next-year \
+         this-fiscal-year this-fiscal-period last-fiscal-year last-fiscal-period \
+         next-fiscal-year next-fiscal-period eq-userid ne-userid eq-userteams \
+         eq-useroruserteams eq-businessid ne-businessid",
+    ),
+    (
+        Single(Count),
+        "last-x-hours last-x-days last-x-weeks last-x-months last-x-years \
+         last-x-fiscal-years last-x-fiscal-periods next-x-hours next-x-days next-x-weeks \
+         next-x-months next-x-years next-x-fiscal-years next-x-fiscal-periods \
+         olderthan-x-minutes olderthan-x-hours olderthan-x-days olderthan-x-weeks \
+         olderthan-x-months olderthan-x-years in-fiscal-year in-fiscal-period",
+    ),
 ];
 
 impl Operator {
     /// The operator named `name`, if it is one a record filter may use.
     pub fn from_name(name: &str) -> Option<Self> {
-        OPERATORS
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map(|&(name, rule)| Self { name, rule })
+        Self::all().find(|known| known.name == name)
     }
 
     /// Every operator a record filter may use, by name.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        OPERATORS.iter().map(|(name, _)| *name)
+        Self::all().map(|operator| operator.name)
+    }
+
+    fn all() -> impl Iterator<Item = Self> {
+        OPERATORS.iter().flat_map(|&(rule, names)| {
+            names
+                .split_whitespace()
+                .map(move |name| Self { name, rule })
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -172,4 +126,39 @@ fn is_utc_date_time(value: &str) -> bool {
     value.len() == 20
         && value.ends_with('Z')
         && chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%SZ").is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operator_is_named_once_with_its_rule() {
+        let names: Vec<&str> = Operator::names().collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!((names.len(), unique.len()), (78, 78));
+        for (name, rule) in [
+            ("eq", Single(Any)),
+            ("eq-or-above", Single(Any)),
+            ("not-contain-values", List),
+            ("not-between", Two),
+            ("not-null", NoValue),
+            ("on-or-before", Single(Date)),
+            ("today", NoValue),
+            ("ne-businessid", NoValue),
+            ("last-x-days", Single(Count)),
+            ("in-fiscal-period", Single(Count)),
+        ] {
+            assert_eq!(
+                Operator::from_name(name).map(|o| o.rule()),
+                Some(rule),
+                "{name}"
+            );
+        }
+        for unknown in ["", "eq ne", "EQ", "not-end-with under", "equals"] {
+            assert_eq!(Operator::from_name(unknown), None, "{unknown:?}");
+        }
+    }
 }
