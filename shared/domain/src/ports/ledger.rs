@@ -85,6 +85,8 @@ pub enum ClaimOutcome {
     },
 }
 
+/// The port's methods stand in the order a page's delivery calls them: register
+/// (by whoever queues the page), read, claim, fix, record each batch, release or complete.
 #[async_trait::async_trait]
 pub trait PageLedger: Send + Sync {
     /// Registers a page the execution will process and counts it outstanding, atomically,
@@ -95,6 +97,15 @@ pub trait PageLedger: Send + Sync {
         execution_id: &str,
         page_key: &str,
     ) -> Result<Option<PageRecord>, PortError>;
+    /// Claims a registered page for one delivery: acquired when it is unclaimed, when its
+    /// claim has lapsed (judged by the store's clock), or when `claim.claimant` already
+    /// holds it (then `until` is extended). An unregistered page is a permanent error.
+    async fn claim_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        claim: &PageClaim,
+    ) -> Result<ClaimOutcome, PortError>;
     /// Fixes what the page's first delivery fetched, once: the first call stores `page`,
     /// later ones change nothing. Returns what the ledger holds. An unregistered page is a
     /// permanent error.
@@ -111,15 +122,6 @@ pub trait PageLedger: Send + Sync {
         page_key: &str,
         batch: &BatchRecord,
     ) -> Result<(), PortError>;
-    /// Claims a registered page for one delivery: acquired when it is unclaimed, when its
-    /// claim has lapsed (judged by the store's clock), or when `claim.claimant` already
-    /// holds it (then `until` is extended). An unregistered page is a permanent error.
-    async fn claim_page(
-        &self,
-        execution_id: &str,
-        page_key: &str,
-        claim: &PageClaim,
-    ) -> Result<ClaimOutcome, PortError>;
     /// Gives up `claimant`'s claim on the page (so a retry need not wait for it to lapse);
     /// does nothing when someone else holds it or nobody does.
     async fn release_page_claim(
