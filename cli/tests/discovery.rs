@@ -6,44 +6,32 @@
 
 use std::path::{Path, PathBuf};
 
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::dataverse::{CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_tests::definition::Endpoints;
 use serde_json::Value;
 
 const SECRET_VAR: &str = "DYNSYNC_SECRET_DYNSYNC_TEST_DYNAMICS";
 
 fn definition(emu: &DataverseEmulator, insider: &InsiderEmulator, source: &str) -> String {
+    let at = Endpoints::of(emu, insider);
+    let method = if source.contains("list:") {
+        "marketing_list"
+    } else {
+        "entity"
+    };
     format!(
         "id: cli-test
 method: {method}
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/test/dynamics }}
-  request_timeout_ms: 5000
+{dynamics}  request_timeout_ms: 5000
   retries: 1
 source:
 {source}
 identifiers:
   - {{ type: uuid, field: contactid }}
-insider:
-  api_url: {insider}
-  partner: acme
-  token: {{ secret: dynsync/insider }}
-",
-        method = if source.contains("list:") {
-            "marketing_list"
-        } else {
-            "entity"
-        },
-        web = emu.web_api_url(),
-        token = emu.token_url(),
-        scope = emu.scope(),
-        insider = insider.upsert_url(),
+{insider}",
+        dynamics = at.dynamics("dynsync/test/dynamics"),
+        insider = at.insider("dynsync/insider"),
     )
 }
 

@@ -8,8 +8,9 @@
 
 use std::path::Path;
 
-use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator, Seed};
+use dynsync_emulators::dataverse::{CLIENT_SECRET, DataverseEmulator, Seed};
 use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, TOKEN};
+use dynsync_tests::definition::Endpoints;
 use serde_json::Value;
 
 struct Stack {
@@ -29,19 +30,11 @@ async fn stack() -> Stack {
 }
 
 fn definition(stack: &Stack, partner: &str) -> String {
-    let emu = &stack.dataverse;
+    let at = Endpoints::of(&stack.dataverse, &stack.insider);
     format!(
         "id: preview-test
 method: entity
-dynamics:
-  web_api_url: {web}
-  auth:
-    method: client_credentials
-    token_url: {token}
-    scopes: [\"{scope}\"]
-    client_id: {CLIENT_ID}
-    client_secret: {{ secret: dynsync/test/dynamics }}
-  request_timeout_ms: 5000
+{dynamics}  request_timeout_ms: 5000
   retries: 1
 source:
   entity: contact
@@ -58,14 +51,12 @@ attributes:
 fixed_attributes:
   - {{ key: custom.source, value: Dynamics }}
 insider:
-  api_url: {insider}
+  api_url: {upsert}
   partner: {partner}
   token: {{ secret: dynsync/insider }}
 ",
-        web = emu.web_api_url(),
-        token = emu.token_url(),
-        scope = emu.scope(),
-        insider = stack.insider.upsert_url(),
+        dynamics = at.dynamics("dynsync/test/dynamics"),
+        upsert = at.upsert,
     )
 }
 

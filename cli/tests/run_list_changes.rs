@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use dynsync_emulators::dataverse::{Record, Seed};
+use dynsync_emulators::dataverse::{DataStore, Record, Seed};
 use dynsync_tests::cli::{count as n, succeeded};
 use dynsync_tests::{RunOutput, Stack, add_contacts, email, upserted_between, upserts_by_email};
 use serde_json::Value;
@@ -67,6 +67,22 @@ struct Case {
     leavers: Vec<usize>,
 }
 
+/// One member's record edited (first name), one deleted, one made inactive (the record
+/// filter drops it).
+fn edit_delete_deactivate(store: &DataStore, edited: Uuid, deleted: Uuid, inactive: Uuid) {
+    store
+        .update("contact", edited, Record::new().with("firstname", "Edited"))
+        .unwrap();
+    store.delete("contact", deleted).unwrap();
+    store
+        .update(
+            "contact",
+            inactive,
+            Record::new().with("statecode", 1).with("statuscode", 2),
+        )
+        .unwrap();
+}
+
 /// A static list of contacts 0..10 (of 0..12), synced once; then 10 and 11 join, 1 and 2
 /// are removed, 3 is edited, 4 is deleted, 5 is made inactive (the filter drops it).
 async fn static_list(removals: &str) -> Case {
@@ -84,17 +100,7 @@ async fn static_list(removals: &str) -> Case {
 
     store.add_list_members(list, &[ids[10], ids[11]]).unwrap();
     store.remove_list_members(list, &[ids[1], ids[2]]).unwrap();
-    store
-        .update("contact", ids[3], Record::new().with("firstname", "Edited"))
-        .unwrap();
-    store.delete("contact", ids[4]).unwrap();
-    store
-        .update(
-            "contact",
-            ids[5],
-            Record::new().with("statecode", 1).with("statuscode", 2),
-        )
-        .unwrap();
+    edit_delete_deactivate(&store, ids[3], ids[4], ids[5]);
     Case {
         stack,
         ids,
@@ -134,17 +140,7 @@ async fn dynamic_list(removals: &str) -> Case {
             Record::new().with("address1_city", "London"),
         )
         .unwrap();
-    store
-        .update("contact", ids[8], Record::new().with("firstname", "Edited"))
-        .unwrap();
-    store.delete("contact", ids[10]).unwrap();
-    store
-        .update(
-            "contact",
-            ids[12],
-            Record::new().with("statecode", 1).with("statuscode", 2),
-        )
-        .unwrap();
+    edit_delete_deactivate(&store, ids[8], ids[10], ids[12]);
     Case {
         stack,
         ids,

@@ -199,13 +199,12 @@ async fn dry_run_sends_nothing_writes_valid_upsert_bodies_and_records_nothing() 
     assert_eq!(counter(&real, "upserted").unwrap(), 7);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_client_secret_fails_with_a_fix_and_its_value_appears_nowhere() {
-    let (stack, file) = seeded(3).await;
-    let wrong = "Wr0ng-s3cret-VALUE-4c1d";
+/// `dynsync run` with the secret variable `var` set to `wrong`: it exits 1 with a failed
+/// execution, the value in neither its stdout nor its stderr; the execution record.
+async fn run_with_wrong_secret(stack: &Stack, file: &Path, var: &str, wrong: &str) -> Value {
     let output: RunOutput = stack
-        .run_command(Path::new(BIN), &file, &[])
-        .env(DYNAMICS_SECRET_VAR, wrong)
+        .run_command(Path::new(BIN), file, &[])
+        .env(var, wrong)
         .output()
         .await
         .unwrap()
@@ -214,6 +213,14 @@ async fn a_wrong_client_secret_fails_with_a_fix_and_its_value_appears_nowhere() 
     assert!(!output.stdout.contains(wrong) && !output.stderr.contains(wrong));
     let execution = output.execution().unwrap();
     assert_eq!(execution["status"], "failed");
+    execution
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_client_secret_fails_with_a_fix_and_its_value_appears_nowhere() {
+    let (stack, file) = seeded(3).await;
+    let wrong = "Wr0ng-s3cret-VALUE-4c1d";
+    let execution = run_with_wrong_secret(&stack, &file, DYNAMICS_SECRET_VAR, wrong).await;
     let error = execution["error"].as_str().unwrap();
     assert!(
         error.contains("rejected the client secret") && error.contains("secret store"),
@@ -240,17 +247,8 @@ async fn a_wrong_client_secret_fails_with_a_fix_and_its_value_appears_nowhere() 
 async fn a_wrong_insider_token_fails_the_run_and_its_value_appears_nowhere() {
     let (stack, file) = seeded(3).await;
     let wrong = "wrong-insider-token-9f8e";
-    let output: RunOutput = stack
-        .run_command(Path::new(BIN), &file, &[])
-        .env(dynsync_tests::INSIDER_SECRET_VAR, wrong)
-        .output()
-        .await
-        .unwrap()
-        .into();
-    assert_eq!(output.code, Some(1), "{}", output.stderr);
-    assert!(!output.stdout.contains(wrong) && !output.stderr.contains(wrong));
-    let execution = output.execution().unwrap();
-    assert_eq!(execution["status"], "failed");
+    let execution =
+        run_with_wrong_secret(&stack, &file, dynsync_tests::INSIDER_SECRET_VAR, wrong).await;
     let error = execution["error"].as_str().unwrap();
     assert!(
         error.contains("Insider") && error.contains("token"),

@@ -103,23 +103,31 @@ pub fn assert_no_event_twice(stack: &Stack) {
     assert!(twice.is_empty(), "events sent more than once: {twice:?}");
 }
 
-/// Exit 0, `succeeded`, no error, `n` records read and upserted, none failed; returns the
-/// execution record.
+/// Exit `code` and status `status` (with the output in the messages otherwise); returns
+/// the execution record.
 #[track_caller]
-pub fn assert_succeeded(output: &RunOutput, n: u64) -> Value {
+fn ended(output: &RunOutput, code: i32, status: &str) -> Value {
     assert_eq!(
         output.code,
-        Some(0),
+        Some(code),
         "exit code; stdout:\n{}\nstderr:\n{}",
         output.stdout,
         output.stderr
     );
     let execution = parse(output);
     assert_eq!(
-        execution["status"], "succeeded",
+        execution["status"], status,
         "{execution}\n{}",
         output.stderr
     );
+    execution
+}
+
+/// Exit 0, `succeeded`, no error, `n` records read and upserted, none failed; returns the
+/// execution record.
+#[track_caller]
+pub fn assert_succeeded(output: &RunOutput, n: u64) -> Value {
+    let execution = ended(output, 0, "succeeded");
     assert_eq!(execution["error"], Value::Null, "{execution}");
     assert_eq!(count(&execution, "records_read"), n, "{execution}");
     assert_eq!(count(&execution, "upserted"), n, "{execution}");
@@ -131,19 +139,7 @@ pub fn assert_succeeded(output: &RunOutput, n: u64) -> Value {
 /// returns the execution record.
 #[track_caller]
 pub fn assert_failed(output: &RunOutput, needles: &[&str]) -> Value {
-    assert_eq!(
-        output.code,
-        Some(1),
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        output.stdout,
-        output.stderr
-    );
-    let execution = parse(output);
-    assert_eq!(
-        execution["status"], "failed",
-        "{execution}\n{}",
-        output.stderr
-    );
+    let execution = ended(output, 1, "failed");
     let error = execution["error"].as_str().unwrap_or_default().to_owned();
     eprintln!("the execution failed with: {error}");
     for needle in needles {
@@ -164,19 +160,7 @@ pub fn assert_completed_with_failures(
     failed_ids: &[String],
     reason: &str,
 ) -> Value {
-    assert_eq!(
-        output.code,
-        Some(3),
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        output.stdout,
-        output.stderr
-    );
-    let execution = parse(output);
-    assert_eq!(
-        execution["status"], "completed_with_failures",
-        "{execution}\n{}",
-        output.stderr
-    );
+    let execution = ended(output, 3, "completed_with_failures");
     assert_eq!(execution["error"], Value::Null, "{execution}");
     assert_eq!(
         count(&execution, "failed"),
