@@ -26,6 +26,20 @@ async fn store(harness: &Harness, spec: &Spec) {
     harness.state.put_definition(&definition).await.unwrap();
 }
 
+/// A scheduled tick at `time` (RFC 3339).
+async fn tick(harness: &Harness, time: &str) -> TickReport {
+    harness.engine.tick(at(time), "t").await.unwrap()
+}
+
+/// The default spec stored and its first tick (10:30) taken: the 10:00 slot is recorded,
+/// 11:00 is the next due.
+async fn initialised() -> Harness {
+    let harness = harness();
+    store(&harness, &Spec::default()).await;
+    tick(&harness, "2026-11-27T10:30:00Z").await;
+    harness
+}
+
 fn started_ids(report: &TickReport) -> Vec<String> {
     report
         .starts
@@ -67,33 +81,15 @@ async fn the_first_tick_records_the_latest_slot_without_running() {
 
 #[tokio::test(start_paused = true)]
 async fn a_due_slot_starts_one_execution_and_a_duplicate_tick_starts_nothing() {
-    let harness = harness();
-    store(&harness, &Spec::default()).await;
-    harness
-        .engine
-        .tick(at("2026-11-27T10:30:00Z"), "t")
-        .await
-        .unwrap();
+    let harness = initialised().await;
 
-    let not_due = harness
-        .engine
-        .tick(at("2026-11-27T10:59:59Z"), "t")
-        .await
-        .unwrap();
+    let not_due = tick(&harness, "2026-11-27T10:59:59Z").await;
     assert!(not_due.starts.is_empty());
 
-    let due = harness
-        .engine
-        .tick(at("2026-11-27T11:00:05Z"), "t")
-        .await
-        .unwrap();
+    let due = tick(&harness, "2026-11-27T11:00:05Z").await;
     assert_eq!(started_ids(&due).len(), 1);
     assert_eq!(due.starts[0].slot, Some(at("2026-11-27T11:00:00Z")));
-    let duplicate = harness
-        .engine
-        .tick(at("2026-11-27T11:00:35Z"), "t")
-        .await
-        .unwrap();
+    let duplicate = tick(&harness, "2026-11-27T11:00:35Z").await;
     assert!(duplicate.starts.is_empty());
 
     let executions = harness
@@ -111,79 +107,37 @@ async fn a_due_slot_starts_one_execution_and_a_duplicate_tick_starts_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn missed_slots_run_once_not_once_each() {
-    let harness = harness();
-    store(&harness, &Spec::default()).await;
-    harness
-        .engine
-        .tick(at("2026-11-27T10:30:00Z"), "t")
-        .await
-        .unwrap();
+    let harness = initialised().await;
 
     // The scheduler was down for four hours.
-    let report = harness
-        .engine
-        .tick(at("2026-11-27T14:10:00Z"), "t")
-        .await
-        .unwrap();
+    let report = tick(&harness, "2026-11-27T14:10:00Z").await;
 
     assert_eq!(started_ids(&report).len(), 1);
     assert_eq!(report.starts[0].slot, Some(at("2026-11-27T14:00:00Z")));
-    let again = harness
-        .engine
-        .tick(at("2026-11-27T14:20:00Z"), "t")
-        .await
-        .unwrap();
+    let again = tick(&harness, "2026-11-27T14:20:00Z").await;
     assert!(again.starts.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_paused_integration_is_skipped_until_it_is_resumed() {
-    let harness = harness();
-    store(&harness, &Spec::default()).await;
-    harness
-        .engine
-        .tick(at("2026-11-27T10:30:00Z"), "t")
-        .await
-        .unwrap();
+    let harness = initialised().await;
     assert!(harness.state.set_enabled("contacts", false).await.unwrap());
 
-    let paused = harness
-        .engine
-        .tick(at("2026-11-27T11:00:00Z"), "t")
-        .await
-        .unwrap();
+    let paused = tick(&harness, "2026-11-27T11:00:00Z").await;
     assert!(paused.starts.is_empty());
 
     assert!(harness.state.set_enabled("contacts", true).await.unwrap());
-    let resumed = harness
-        .engine
-        .tick(at("2026-11-27T11:01:00Z"), "t")
-        .await
-        .unwrap();
+    let resumed = tick(&harness, "2026-11-27T11:01:00Z").await;
     assert_eq!(started_ids(&resumed).len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_slot_due_while_an_execution_runs_reports_the_running_one() {
-    let harness = harness();
-    store(&harness, &Spec::default()).await;
-    harness
-        .engine
-        .tick(at("2026-11-27T10:30:00Z"), "t")
-        .await
-        .unwrap();
-    let first = harness
-        .engine
-        .tick(at("2026-11-27T11:00:00Z"), "t")
-        .await
-        .unwrap();
+    let harness = initialised().await;
+    let first = tick(&harness, "2026-11-27T11:00:00Z").await;
     let running = started_ids(&first).remove(0);
 
-    let second = harness
-        .engine
-        .tick(at("2026-11-27T12:00:00Z"), "t")
-        .await
-        .unwrap();
+    let second = tick(&harness, "2026-11-27T12:00:00Z").await;
 
     assert_eq!(
         second.starts[0].outcome,
