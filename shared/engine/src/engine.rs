@@ -2,6 +2,7 @@
 //! what every page of an execution shares (the plan, the validated integration, the mapper).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,10 @@ pub struct EngineConfig {
     /// `claim.rs`). Longer than one page can take between renewals (the worker Lambda's
     /// timeout); a duplicate delivery waits at most this long.
     pub page_claim_ttl: Duration,
+    /// The local runner admits a page only while the pages in flight hold less than this
+    /// many bytes of records together, as estimated from each execution's last page
+    /// (`budget.rs`); `--concurrency` still bounds their number.
+    pub pages_in_flight_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +44,7 @@ impl Default for EngineConfig {
             lock_ttl: Duration::from_secs(2 * 60 * 60),
             stall_after: Duration::from_secs(30 * 60),
             page_claim_ttl: Duration::from_secs(10 * 60),
+            pages_in_flight_bytes: 6 * 1024 * 1024,
         }
     }
 }
@@ -57,6 +63,9 @@ pub(crate) struct Prepared {
     /// `list_mode: changes`: what the page fetches run with (no window conditions, and
     /// `modifiedon` among the fields, so changed members can be told from the others).
     pub list_fetch: Option<Box<Prepared>>,
+    /// The estimated bytes of the records of this execution's last mapped page (0: none
+    /// yet), for the runner's memory bound (`budget.rs`).
+    pub page_bytes: AtomicUsize,
 }
 
 /// The use-cases over the ports. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -145,6 +154,7 @@ impl Engine {
             mapper,
             lock_expires_at: Mutex::new(None),
             list_fetch,
+            page_bytes: AtomicUsize::new(0),
         });
         let mut cache = self.cache();
         if cache.len() >= CACHED_EXECUTIONS {
@@ -160,6 +170,17 @@ impl Engine {
     }
 
     /// Drops a finished execution's cached plan.
+    /// The estimated bytes of one page of the execution's records, once a page of it has
+    /// been mapped by this engine.
+    pub(crate) fn page_bytes_estimate(&self, execution_id: &str) -> Option<usize> {
+        let bytes = self
+            .cache()
+            .get(execution_id)?
+            .page_bytes
+            .load(Ordering::Relaxed);
+        (bytes > 0).then_some(bytes)
+    }
+
     pub(crate) fn forget(&self, execution_id: &str) {
         self.cache().remove(execution_id);
     }

@@ -18,11 +18,13 @@
 //! injection on the page path),
 //! `finish` (final status and watermark, failing executions, stall detection), `schedule`
 //! (cron slots claimed once per tick), `runner` (a local worker pool over a `PageQueue`),
+//! `budget` (the bytes of records the local runner's pages in flight may hold together),
 //! `memory` (in-memory ports for tests and embedded use). It must not depend on the AWS SDK,
 //! reqwest or the Lambda runtime.
 
 mod attribute;
 mod batches;
+mod budget;
 mod changes;
 mod claim;
 mod engine;

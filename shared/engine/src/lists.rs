@@ -72,6 +72,7 @@ pub(crate) fn list_fetch(plan: &ExecutionPlan) -> Result<Option<Box<Prepared>>, 
         mapper,
         lock_expires_at: std::sync::Mutex::new(None),
         list_fetch: None,
+        page_bytes: std::sync::atomic::AtomicUsize::new(0),
     })))
 }
 

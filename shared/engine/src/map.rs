@@ -107,6 +107,11 @@ pub(crate) fn map_page(
     count.counters.deleted = deleted.len() as u64;
     count.counters.resynced = u64::from(resynced);
     let mut removed = deleted;
+    // What a page of this execution holds, for the runner's memory bound (`budget.rs`).
+    prepared.page_bytes.store(
+        crate::budget::records_bytes(&records),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // The raw records are consumed by the mapping (each freed once mapped): only the
     // users and the ids are kept while the batches are sent (issue 13, memory).
     let unsent = map_unsent(task, prepared, records, &answered, &mut count);

@@ -7,6 +7,9 @@
 //! `maxReceiveCount` before the dead-letter queue). It returns when the execution is final;
 //! an execution whose pages stopped moving is failed after the engine's `stall_after`, so a
 //! run never waits forever.
+//! At most `concurrency` pages are in flight, and together they hold at most the engine's
+//! `pages_in_flight_bytes` of records (`budget.rs`): a worker waits before its next page
+//! until the pages in flight leave room for it.
 //! Dropping the future stops every worker at once (in-flight work is abandoned and comes
 //! back through the queue's visibility timeout).
 
@@ -20,6 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::budget::PageBudget;
 use crate::outcome::PageOutcome;
 use crate::{Engine, EngineError};
 
@@ -73,6 +77,7 @@ pub async fn run_until_finished(
 ) -> Result<Execution, EngineError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = JoinSet::new();
+    let budget = PageBudget::new(engine.config.pages_in_flight_bytes);
     for worker in 0..concurrency.max(1) {
         // Each worker's lines are in the caller's span (the local run's `execution`).
         workers.spawn(
@@ -80,6 +85,7 @@ pub async fn run_until_finished(
                 worker,
                 engine.clone(),
                 queue.clone(),
+                budget.clone(),
                 stop_rx.clone(),
                 on_progress.clone(),
             )
@@ -116,6 +122,7 @@ async fn work(
     worker: usize,
     engine: Arc<Engine>,
     queue: Arc<dyn PageQueue>,
+    budget: PageBudget,
     mut stop: watch::Receiver<bool>,
     on_progress: OnProgress,
 ) {
@@ -123,6 +130,11 @@ async fn work(
         if *stop.borrow() {
             return;
         }
+        // Room for one more page beside those in flight, before its task is received.
+        let admitted = tokio::select! {
+            admitted = budget.admit_next() => admitted,
+            _ = stop.changed() => return,
+        };
         let received = tokio::select! {
             received = queue.receive(1, POLL) => received,
             _ = stop.changed() => return,
@@ -137,7 +149,9 @@ async fn work(
         };
         for delivery in deliveries {
             handle(&engine, queue.as_ref(), &delivery, &on_progress).await;
+            budget.learn(engine.page_bytes_estimate(&delivery.task.execution_id));
         }
+        drop(admitted);
     }
 }
 

@@ -83,6 +83,10 @@ pub struct ScriptedSource {
     permanent_fetch_error: Mutex<Option<String>>,
     fetches: AtomicU32,
     yield_in_fetch: std::sync::atomic::AtomicBool,
+    /// Page fetches between their start and their yield (see `yield_in_fetch`), and the
+    /// most of them seen at once.
+    fetching: AtomicU32,
+    most_fetching: AtomicU32,
 }
 
 impl ScriptedSource {
@@ -238,6 +242,11 @@ impl ScriptedSource {
     pub fn fetches(&self) -> u32 {
         self.fetches.load(Ordering::SeqCst)
     }
+
+    /// The most page fetches seen in progress at once (with `yield_in_fetch`).
+    pub fn most_concurrent_fetches(&self) -> u32 {
+        self.most_fetching.load(Ordering::SeqCst)
+    }
 }
 
 #[async_trait::async_trait]
@@ -318,9 +327,12 @@ impl DataSource for ScriptedSource {
 
     async fn fetch_page(&self, request: PageRequest<'_>) -> Result<SourcePage, PortError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        let now = self.fetching.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_fetching.fetch_max(now, Ordering::SeqCst);
         if self.yield_in_fetch.load(Ordering::SeqCst) {
             tokio::task::yield_now().await;
         }
+        self.fetching.fetch_sub(1, Ordering::SeqCst);
         if self
             .transient_fetch_failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
