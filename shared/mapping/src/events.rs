@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dynsync_domain::definition::{EventMapping, EventName, TimestampSource, UnknownCodeBehavior};
-use dynsync_domain::{InsiderEvent, OptionLabels, Record};
+use dynsync_domain::{InsiderEvent, OptionLabels};
 use serde_json::{Map, Value};
 
 use crate::fields::{FieldRule, FixedRule, Target};
+use crate::lookup::{Fields, Lookup};
 use crate::values::{format_utc, normalise_datetime};
 
 #[derive(Debug, Clone)]
@@ -18,6 +19,7 @@ enum NameRule {
     Fixed(String),
     FromField {
         field: String,
+        index: usize,
         mappings: BTreeMap<String, String>,
     },
 }
@@ -27,6 +29,8 @@ enum NameRule {
 pub(crate) struct EventRule {
     name: NameRule,
     timestamp: TimestampSource,
+    /// The timestamp field's index in the mapper's [`Lookup`].
+    timestamp_index: Option<usize>,
     params: Vec<FieldRule>,
     fixed_params: Vec<FixedRule>,
 }
@@ -36,24 +40,31 @@ impl EventRule {
         mapping: &EventMapping,
         labels: &OptionLabels,
         unknown_code: UnknownCodeBehavior,
+        lookup: &mut Lookup,
     ) -> Self {
         let name = match &mapping.name {
             EventName::Fixed { fixed } => NameRule::Fixed(fixed.clone()),
             EventName::FromField { field, mappings } => NameRule::FromField {
                 field: field.clone(),
+                index: lookup.index(field),
                 mappings: mappings
                     .iter()
                     .map(|(raw, name)| (raw.trim().to_owned(), name.clone()))
                     .collect(),
             },
         };
+        let timestamp_index = match &mapping.timestamp {
+            TimestampSource::Field(field) => Some(lookup.index(field)),
+            TimestampSource::ProcessingTime => None,
+        };
         Self {
             name,
             timestamp: mapping.timestamp.clone(),
+            timestamp_index,
             params: mapping
                 .params
                 .iter()
-                .map(|p| FieldRule::new(p, Target::EventParam, labels, unknown_code))
+                .map(|p| FieldRule::new(p, Target::EventParam, labels, unknown_code, lookup))
                 .collect(),
             fixed_params: mapping
                 .fixed_params
@@ -66,14 +77,18 @@ impl EventRule {
     /// The record's event, or the reason it is not sent.
     pub(crate) fn build(
         &self,
-        record: &Record,
+        fields: &Fields<'_>,
         processing_time: DateTime<Utc>,
         notes: &mut Vec<String>,
     ) -> Result<InsiderEvent, String> {
         let event_name = match &self.name {
             NameRule::Fixed(name) => name.clone(),
-            NameRule::FromField { field, mappings } => {
-                let raw = match record.get(field) {
+            NameRule::FromField {
+                field,
+                index,
+                mappings,
+            } => {
+                let raw = match fields.get(*index) {
                     None | Some(Value::Null) => {
                         return Err(format!(
                             "event not sent: event name field '{field}' is empty"
@@ -100,7 +115,8 @@ impl EventRule {
         };
         let timestamp = match &self.timestamp {
             TimestampSource::ProcessingTime => format_utc(processing_time),
-            TimestampSource::Field(field) => match record.get(field) {
+            TimestampSource::Field(field) => match self.timestamp_index.and_then(|i| fields.get(i))
+            {
                 None | Some(Value::Null) => {
                     return Err(format!(
                         "event not sent: timestamp field '{field}' is empty"
@@ -118,7 +134,7 @@ impl EventRule {
         };
         let mut event_params = Map::with_capacity(self.params.len() + self.fixed_params.len());
         for param in &self.params {
-            param.apply(record, &mut event_params, notes);
+            param.apply(fields, &mut event_params, notes);
         }
         for fixed in &self.fixed_params {
             fixed.apply(&mut event_params, notes);

@@ -10,6 +10,7 @@ use dynsync_domain::record::FORMATTED_VALUE_SUFFIX;
 use dynsync_domain::{OptionLabels, Record};
 use serde_json::{Map, Value};
 
+use crate::lookup::{Fields, Lookup};
 use crate::values::{Coercion, parse_bool};
 
 /// Where a key lands in the attributes or event parameters object.
@@ -81,6 +82,8 @@ pub(crate) struct FieldRule {
     key: String,
     slot: Slot,
     field: String,
+    /// The field's index in the mapper's [`Lookup`].
+    index: usize,
     formatted_field: String,
     coercion: Coercion,
     /// `code_to_label` only: code (as Dataverse's integer, in decimal) -> label, with the
@@ -99,6 +102,7 @@ impl FieldRule {
         target: Target,
         option_labels: &OptionLabels,
         unknown_code: UnknownCodeBehavior,
+        lookup: &mut Lookup,
     ) -> Self {
         let slot = Slot::parse(&mapping.key);
         let labels = mapping.code_to_label.then(|| {
@@ -122,6 +126,7 @@ impl FieldRule {
             .filter_map(|(code, label)| Some((code.parse::<i64>().ok()?, label.clone())))
             .collect();
         Self {
+            index: lookup.index(&mapping.field),
             int_labels,
             key: mapping.key.clone(),
             coercion: coercion_for(&slot, target),
@@ -138,11 +143,12 @@ impl FieldRule {
     /// a value that cannot be coerced writes nothing and adds a note.
     pub(crate) fn apply(
         &self,
-        record: &Record,
+        fields: &Fields<'_>,
         target: &mut Map<String, Value>,
         notes: &mut Vec<String>,
     ) {
-        let Some(raw) = record.get(&self.field).filter(|v| !v.is_null()) else {
+        let record = fields.record;
+        let Some(raw) = fields.get(self.index).filter(|v| !v.is_null()) else {
             return;
         };
         // The value to coerce: a label (owned), or the record's own value (borrowed, so it

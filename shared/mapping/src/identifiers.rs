@@ -8,6 +8,7 @@ use dynsync_domain::Identifiers;
 use dynsync_domain::definition::{IdentifierMapping, IdentifierType};
 use serde_json::Value;
 
+use crate::lookup::{Fields, Lookup};
 use crate::phone::PhoneNormaliser;
 
 /// Identifier values longer than this are refused rather than sent (Insider keys are short).
@@ -20,6 +21,8 @@ pub(crate) struct IdentifierRule {
     /// `custom` only.
     name: String,
     field: String,
+    /// The field's index in the mapper's [`Lookup`].
+    index: usize,
 }
 
 /// An identifier that could not be used, described without its value.
@@ -36,8 +39,9 @@ impl std::fmt::Display for InvalidIdentifier {
 }
 
 impl IdentifierRule {
-    pub(crate) fn new(mapping: &IdentifierMapping) -> Self {
+    pub(crate) fn new(mapping: &IdentifierMapping, lookup: &mut Lookup) -> Self {
         Self {
+            index: lookup.index(&mapping.field),
             kind: mapping.kind,
             name: mapping.name.clone().unwrap_or_default(),
             field: mapping.field.clone(),
@@ -58,7 +62,7 @@ impl IdentifierRule {
     /// mapping of the same identifier does not overwrite the first valid one).
     pub(crate) fn apply(
         &self,
-        record: &serde_json::Map<String, Value>,
+        fields: &Fields<'_>,
         phone: &PhoneNormaliser,
         out: &mut Identifiers,
     ) -> Result<(), InvalidIdentifier> {
@@ -67,7 +71,7 @@ impl IdentifierRule {
             why,
         };
         // Borrowed from the record: only the value that is kept gets copied.
-        let raw: Cow<'_, str> = match record.get(&self.field) {
+        let raw: Cow<'_, str> = match fields.get(self.index) {
             None | Some(Value::Null) => return Err(invalid("missing")),
             Some(Value::String(s)) => Cow::Borrowed(s.trim()),
             Some(Value::Number(n)) => Cow::Owned(n.to_string()),

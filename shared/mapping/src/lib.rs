@@ -4,7 +4,8 @@
 //!
 //! Modules: `mapper` (the [`Mapper`] compiled once per execution and the per-record
 //! [`MappedRecord`]; a user too large for any request, by `dynsync_domain::batch`'s limit,
-//! is refused here), `identifiers` and `phone` (Step 6 and the phone/invalid-identifier
+//! is refused here), `lookup` (a record's mapped fields read in one pass, by position),
+//! `identifiers` and `phone` (Step 6 and the phone/invalid-identifier
 //! settings of Step 9), `fields` and `values` (Step 7: keys, labels, inverted booleans,
 //! coercion to Insider's types), `events` (Step 8). Upsert bodies and batch limits live in
 //! `dynsync_domain::batch`. Depends only on `dynsync-domain`.
@@ -13,6 +14,7 @@ use dynsync_domain::batch;
 mod events;
 mod fields;
 mod identifiers;
+mod lookup;
 mod mapper;
 mod phone;
 mod values;

@@ -12,6 +12,7 @@ use crate::batch::{MAX_BODY_BYTES, upsert_body, user_size};
 use crate::events::EventRule;
 use crate::fields::{FieldRule, FixedRule, Target};
 use crate::identifiers::IdentifierRule;
+use crate::lookup::{Fields, Lookup};
 use crate::phone::PhoneNormaliser;
 
 /// The `record_id` of a record whose primary id is missing.
@@ -39,7 +40,10 @@ pub enum Outcome {
 /// An integration's mappings, compiled once per execution.
 #[derive(Debug, Clone)]
 pub struct Mapper {
-    primary_id: String,
+    /// The distinct fields the rules read, found in one pass over each record.
+    lookup: Lookup,
+    /// The primary id field's index in `lookup`.
+    primary_id: usize,
     identifiers: Vec<IdentifierRule>,
     invalid_identifier: InvalidIdentifierStrategy,
     phone: PhoneNormaliser,
@@ -54,19 +58,21 @@ impl Mapper {
     pub fn new(integration: &Integration, labels: &OptionLabels, primary_id: &str) -> Mapper {
         let definition = integration.definition();
         let unknown_code = definition.insider.unknown_code;
+        let mut lookup = Lookup::default();
+        let primary_id = lookup.index(primary_id);
         Mapper {
-            primary_id: primary_id.to_owned(),
+            primary_id,
             identifiers: definition
                 .identifiers
                 .iter()
-                .map(IdentifierRule::new)
+                .map(|m| IdentifierRule::new(m, &mut lookup))
                 .collect(),
             invalid_identifier: definition.invalid_identifier,
             phone: PhoneNormaliser::new(&definition.phone),
             attributes: definition
                 .attributes
                 .iter()
-                .map(|m| FieldRule::new(m, Target::Attribute, labels, unknown_code))
+                .map(|m| FieldRule::new(m, Target::Attribute, labels, unknown_code, &mut lookup))
                 .collect(),
             fixed_attributes: definition
                 .fixed_attributes
@@ -76,34 +82,37 @@ impl Mapper {
             event: definition
                 .events
                 .as_ref()
-                .map(|e| EventRule::new(e, labels, unknown_code)),
+                .map(|e| EventRule::new(e, labels, unknown_code, &mut lookup)),
+            lookup,
         }
     }
 
     /// Maps one record; `processing_time` is the execution's start (event timestamps).
     pub fn map(&self, record: &Record, processing_time: DateTime<Utc>) -> MappedRecord {
-        let mut mapped = MappedRecord {
-            record_id: record_id(record, &self.primary_id),
-            outcome: Outcome::Skipped {
-                reason: String::new(),
-            },
-            events_not_sent: 0,
-            notes: Vec::new(),
-        };
-        mapped.outcome = self.outcome(record, processing_time, &mut mapped);
-        mapped
+        self.lookup.with(record, |fields| {
+            let mut mapped = MappedRecord {
+                record_id: record_id(fields.get(self.primary_id)),
+                outcome: Outcome::Skipped {
+                    reason: String::new(),
+                },
+                events_not_sent: 0,
+                notes: Vec::new(),
+            };
+            mapped.outcome = self.outcome(fields, processing_time, &mut mapped);
+            mapped
+        })
     }
 
     fn outcome(
         &self,
-        record: &Record,
+        fields: &Fields<'_>,
         processing_time: DateTime<Utc>,
         mapped: &mut MappedRecord,
     ) -> Outcome {
         let mut identifiers = Identifiers::default();
         let mut invalid = Vec::new();
         for rule in &self.identifiers {
-            if let Err(problem) = rule.apply(record, &self.phone, &mut identifiers) {
+            if let Err(problem) = rule.apply(fields, &self.phone, &mut identifiers) {
                 invalid.push(problem.to_string());
             }
         }
@@ -134,14 +143,14 @@ impl Mapper {
         let mut attributes =
             Map::with_capacity(self.attributes.len() + self.fixed_attributes.len());
         for rule in &self.attributes {
-            rule.apply(record, &mut attributes, &mut mapped.notes);
+            rule.apply(fields, &mut attributes, &mut mapped.notes);
         }
         for fixed in &self.fixed_attributes {
             fixed.apply(&mut attributes, &mut mapped.notes);
         }
         let mut events = Vec::new();
         if let Some(rule) = &self.event {
-            match rule.build(record, processing_time, &mut mapped.notes) {
+            match rule.build(fields, processing_time, &mut mapped.notes) {
                 Ok(event) => events.push(event),
                 Err(reason) => {
                     mapped.events_not_sent += 1;
@@ -161,7 +170,7 @@ impl Mapper {
             attributes,
             events,
         };
-        if may_exceed_request_limit(record) {
+        if may_exceed_request_limit(fields.record) {
             let size = user_size(&user).saturating_add(upsert_body(&[], true).len());
             if size >= MAX_BODY_BYTES {
                 return Outcome::Failed {
@@ -176,8 +185,8 @@ impl Mapper {
     }
 }
 
-fn record_id(record: &Record, primary_id: &str) -> String {
-    match record.get(primary_id) {
+fn record_id(primary_id: Option<&Value>) -> String {
+    match primary_id {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
         Some(Value::Number(n)) => n.to_string(),
         _ => UNKNOWN_RECORD_ID.to_owned(),

@@ -10,6 +10,9 @@ use std::sync::LazyLock;
 
 use dynsync_domain::definition::PhoneSettings;
 use phonenumber::country;
+
+mod digits;
+use digits::RegionDigits;
 use regex::Regex;
 
 /// Insider's phone rule (API-FACTS.md 1.5).
@@ -26,6 +29,8 @@ pub(crate) struct PhoneNormaliser {
     region: Option<country::Id>,
     /// The dial code digits as configured, used when the region is unknown.
     dial_code: Option<String>,
+    /// The region's parse of plain digits, without the crate's text handling.
+    digits: Option<RegionDigits>,
 }
 
 impl PhoneNormaliser {
@@ -38,6 +43,7 @@ impl PhoneNormaliser {
         let region = dial_code.as_deref().and_then(region_of_dial_code);
         Self {
             international_format: settings.international_format,
+            digits: region.and_then(RegionDigits::new),
             region,
             dial_code,
         }
@@ -57,14 +63,24 @@ impl PhoneNormaliser {
         }
         let candidate = if let Some(region) = self.region {
             let mut buffer = [0u8; MAX_PHONE_INPUT];
-            let parsed = phonenumber::parse(Some(region), compact(trimmed, &mut buffer))
-                .map_err(|_| "could not be parsed as a phone number")?;
+            let compacted = compact(trimmed, &mut buffer);
+            let unparsed = "could not be parsed as a phone number";
+            // Plain digits (almost every number once compacted) take the crate's steps
+            // without its text handling; anything else goes to the crate.
+            let (code, national) = match self.digits.as_ref().and_then(|d| d.parse(compacted)) {
+                Some(parsed) => parsed.map_err(|()| unparsed)?,
+                None => {
+                    let parsed =
+                        phonenumber::parse(Some(region), compacted).map_err(|_| unparsed)?;
+                    (parsed.code().value(), *parsed.national())
+                }
+            };
             // E.164 is `+<country code><national number>`. Written directly rather than via
             // the crate's formatter, which searches the national formats first (slow) and
             // whose `to_string` panics on a country code without metadata.
             let mut e164 = String::with_capacity(16);
             // Writing into a String cannot fail.
-            let _ = write!(e164, "+{}{}", parsed.code().value(), parsed.national());
+            let _ = write!(e164, "+{code}{national}");
             e164
         } else if let Some(code) = &self.dial_code {
             // A dial code libphonenumber does not know: prepend it by hand when missing.
