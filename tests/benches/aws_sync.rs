@@ -24,6 +24,8 @@ mod members;
 mod moto;
 #[path = "aws_sync/report.rs"]
 mod report;
+#[path = "../src/sqs_event.rs"]
+mod sqs_event;
 #[path = "aws_sync/sync.rs"]
 mod sync;
 #[path = "aws_sync/tally.rs"]
@@ -51,6 +53,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = if args.iter().any(|a| a == children::COLD_START) {
         children::cold_start(main_started).map(|()| ExitCode::SUCCESS)
+    } else if args.iter().any(|a| a == children::SYNC_WORKER) {
+        sync::sync_worker().map(|()| ExitCode::SUCCESS)
     } else if args.iter().any(|a| a == children::PAGE_MEMORY) {
         children::page_memory().map(|()| ExitCode::SUCCESS)
     } else if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
@@ -164,5 +168,11 @@ async fn run(records: usize) -> anyhow::Result<()> {
         ));
     }
 
-    report::print(&sync, &items, &cold, &memory)
+    report::print(
+        &sync,
+        &items,
+        &cold,
+        &memory,
+        dynsync_tests::bench::status_kb("VmHWM"),
+    )
 }

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dynsync_emulators::dataverse::Seed;
+use dynsync_tests::bench::{CONTACT_MAPPING, status_kb};
 use dynsync_tests::{LocalRun, Stack, no_progress, run_local};
 
 const CONTACTS: usize = 100_000;
@@ -71,21 +72,6 @@ const SCENARIOS: [Scenario; 6] = [
     },
 ];
 
-const BODY: &str = "method: entity
-source:
-  entity: contact
-  fetch_mode: all
-  fields: [contactid, emailaddress1, mobilephone, firstname, lastname, gendercode]
-identifiers:
-  - { type: email, field: emailaddress1 }
-  - { type: phone_number, field: mobilephone }
-attributes:
-  - { key: name, field: firstname }
-  - { key: surname, field: lastname }
-  - { key: gender, field: gendercode, code_to_label: true }
-fixed_attributes:
-  - { key: custom.data_source, value: dynamics }";
-
 fn main() -> ExitCode {
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -127,10 +113,12 @@ fn main() -> ExitCode {
 async fn run(scenario: &Scenario) -> anyhow::Result<()> {
     let stack = Stack::start(Seed::contacts(CONTACTS, 7)).await?;
     stack.dataverse.faults().set_latency(scenario.latency);
-    let definition = stack.definition(scenario.page_size, BODY, "").replace(
-        "  page_size:",
-        &format!("  partitions: {}\n  page_size:", scenario.partitions),
-    );
+    let definition = stack
+        .definition(scenario.page_size, CONTACT_MAPPING, "")
+        .replace(
+            "  page_size:",
+            &format!("  partitions: {}\n  page_size:", scenario.partitions),
+        );
     let started = Instant::now();
     let execution = run_local(
         LocalRun {
@@ -171,22 +159,4 @@ async fn run(scenario: &Scenario) -> anyhow::Result<()> {
         status_kb("VmRSS") as f64 / 1024.0,
     );
     Ok(())
-}
-
-/// A `kB` line of `/proc/self/status` (0 where there is none).
-fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix(key)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
 }

@@ -6,9 +6,11 @@
 //! (`local`, the state folder opened by `dynsync_wiring` as the CLI opens it), the fault
 //! matrix's oracle (`oracle`), the YAML blocks every definition over the emulators repeats
 //! (`definition`) and a call run with the process deadline near (`deadline`): these two are
-//! also included by `#[path]` where this crate is no dependency.
+//! also included by `#[path]` where this crate is no dependency; and what the benchmarks
+//! share (`bench`: their contact mapping, the process's memory).
 //! It depends on the emulators, the engine, the adapters and the wiring, never on the CLI.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod deadline;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
 use aws_sdk_dynamodb::error::BoxError;
 
 /// The services dynsync calls.
@@ -77,6 +78,55 @@ impl AwsRequestCounter {
             counter: self.clone(),
             service,
         }
+    }
+}
+
+/// A client of one SDK on `config` whose requests count in `counter` (and pass `also`).
+macro_rules! counted_client {
+    ($sdk:ident, $service:expr, $counter:expr, $config:expr, $also:expr) => {{
+        let mut builder =
+            $sdk::config::Builder::from($config).interceptor($counter.interceptor($service));
+        for interceptor in $also {
+            builder.push_interceptor(interceptor.clone());
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+
+impl AwsRequestCounter {
+    /// A DynamoDB client on `config` counting into this counter; `also` are further
+    /// interceptors (a benchmark's per-operation tally).
+    pub fn dynamodb_client(
+        &self,
+        config: &SdkConfig,
+        also: &[SharedInterceptor],
+    ) -> aws_sdk_dynamodb::Client {
+        counted_client!(aws_sdk_dynamodb, AwsService::DynamoDb, self, config, also)
+    }
+
+    /// An SQS client on `config` counting into this counter (see [`Self::dynamodb_client`]).
+    pub fn sqs_client(
+        &self,
+        config: &SdkConfig,
+        also: &[SharedInterceptor],
+    ) -> aws_sdk_sqs::Client {
+        counted_client!(aws_sdk_sqs, AwsService::Sqs, self, config, also)
+    }
+
+    /// A Secrets Manager client on `config` counting into this counter (see
+    /// [`Self::dynamodb_client`]).
+    pub fn secrets_client(
+        &self,
+        config: &SdkConfig,
+        also: &[SharedInterceptor],
+    ) -> aws_sdk_secretsmanager::Client {
+        counted_client!(
+            aws_sdk_secretsmanager,
+            AwsService::SecretsManager,
+            self,
+            config,
+            also
+        )
     }
 }
 

@@ -33,7 +33,7 @@ use dynsync_domain::ErrorKind;
 use dynsync_domain::ports::{Clock, Secret, SecretError, SecretStore, SystemClock};
 
 #[cfg(feature = "test-support")]
-use crate::counter::{AwsRequestCounter, AwsService};
+use crate::counter::AwsRequestCounter;
 use crate::error::AwsError;
 
 /// How long a read value is served from the cache.
@@ -73,13 +73,7 @@ impl SecretsManagerSecretStore {
         prefix: Option<String>,
         counter: &AwsRequestCounter,
     ) -> Self {
-        let client_config = aws_sdk_secretsmanager::config::Builder::from(config)
-            .interceptor(counter.interceptor(AwsService::SecretsManager))
-            .build();
-        Self::from_client(
-            aws_sdk_secretsmanager::Client::from_conf(client_config),
-            prefix,
-        )
+        Self::from_client(counter.secrets_client(config, &[]), prefix)
     }
 
     pub fn from_client(client: aws_sdk_secretsmanager::Client, prefix: Option<String>) -> Self {

@@ -19,7 +19,7 @@ use dynsync_domain::execution::PageTask;
 use dynsync_domain::ports::{Delivery, PageQueue, PortError};
 
 #[cfg(feature = "test-support")]
-use crate::counter::{AwsRequestCounter, AwsService};
+use crate::counter::AwsRequestCounter;
 use crate::error::AwsError;
 
 /// Entries per `SendMessageBatch` (an SQS limit).
@@ -57,10 +57,7 @@ impl SqsPageQueue {
         queue_url: impl Into<String>,
         counter: &AwsRequestCounter,
     ) -> Self {
-        let client_config = aws_sdk_sqs::config::Builder::from(config)
-            .interceptor(counter.interceptor(AwsService::Sqs))
-            .build();
-        Self::from_client(aws_sdk_sqs::Client::from_conf(client_config), queue_url)
+        Self::from_client(counter.sqs_client(config, &[]), queue_url)
     }
 
     pub fn from_client(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {

@@ -241,3 +241,77 @@ pub async fn recorded_failures_are_capped_while_failed_counts_all(make: &impl Ma
         "the first 100 kept"
     );
 }
+
+/// What a page's delivery reads first, in one step: the execution and the page's row, the
+/// same as `get_execution` and `page_ledger` read them apart.
+pub async fn the_execution_and_its_page_read_together_as_apart(make: &impl MakeStateStore) {
+    let store = make().await;
+    let execution = running_execution(&unique("int"), at(0));
+    let pages = first_pages(2);
+    store
+        .create_execution(&execution, Some(&plan(&execution, 2)), &pages)
+        .await
+        .unwrap();
+    let apart = |page: String| {
+        let (store, id) = (store.clone(), execution.id.clone());
+        async move {
+            (
+                store.get_execution(&id).await.unwrap(),
+                store.page_ledger(&id, &page).await.unwrap(),
+            )
+        }
+    };
+    let together = store
+        .execution_and_page(&execution.id, &pages[0])
+        .await
+        .unwrap();
+    assert_eq!(together, apart(pages[0].clone()).await);
+    assert_eq!(together.0, Some(execution.clone()));
+    assert!(
+        together
+            .1
+            .is_some_and(|row| !row.done && row.outstanding == 2)
+    );
+
+    let batch = BatchRecord {
+        index: 0,
+        upserted: 3,
+        failed: 0,
+        events_sent: 0,
+        failures: Vec::new(),
+        record_ids: vec!["r1".into(), "r2".into(), "r3".into()],
+        removal: false,
+        stop: None,
+    };
+    store
+        .record_batch(&execution.id, &pages[0], &batch)
+        .await
+        .unwrap();
+    store
+        .complete_page(&execution.id, &pages[0], &counters(3, 0), &[], at(1))
+        .await
+        .unwrap();
+    let together = store
+        .execution_and_page(&execution.id, &pages[0])
+        .await
+        .unwrap();
+    assert_eq!(together, apart(pages[0].clone()).await);
+    let row = together.1.unwrap();
+    assert!(row.done && row.outstanding == 1 && row.batches == vec![batch]);
+    assert_eq!(together.0.unwrap().counters.upserted, 3);
+
+    assert_eq!(
+        store
+            .execution_and_page(&execution.id, "0:never-registered")
+            .await
+            .unwrap(),
+        (Some(apart(pages[1].clone()).await.0.unwrap()), None)
+    );
+    assert_eq!(
+        store
+            .execution_and_page(&unique("exec"), &pages[0])
+            .await
+            .unwrap(),
+        (None, None)
+    );
+}

@@ -78,6 +78,7 @@ macro_rules! state_store_tests {
             a_page_is_completed_once_under_concurrent_completers,
             sent_batches_are_remembered_by_index,
             recorded_failures_are_capped_while_failed_counts_all,
+            the_execution_and_its_page_read_together_as_apart,
         );
         $crate::__contract_tests!(claims, $make;
             a_page_claim_is_exclusive_until_its_holder_releases_it,
@@ -180,6 +181,7 @@ pub async fn state_store_contract(make: impl MakeStateStore) {
     ledger::a_page_is_completed_once_under_concurrent_completers(&make).await;
     ledger::sent_batches_are_remembered_by_index(&make).await;
     ledger::recorded_failures_are_capped_while_failed_counts_all(&make).await;
+    ledger::the_execution_and_its_page_read_together_as_apart(&make).await;
     claims::a_page_claim_is_exclusive_until_its_holder_releases_it(&make).await;
     claims::a_lapsed_page_claim_can_be_taken_over(&make).await;
     claims::a_page_claim_returns_the_batches_already_answered(&make).await;

@@ -100,22 +100,20 @@ impl Engine {
     ///    execution still runs (the delivery that completed the last page died before
     ///    finishing), finish it. Otherwise the execution's plan, for the next steps.
     async fn skip_or_finish(&self, task: &PageTask) -> Step<Arc<Prepared>> {
-        let execution = self
+        let key = task.page_key();
+        // One read of both (the execution's status and the page's row): one request on
+        // DynamoDB, where both live in the execution's partition.
+        let (execution, ledger) = self
             .state
-            .get_execution(&task.execution_id)
+            .execution_and_page(&task.execution_id, &key)
             .await
-            .map_err(EngineError::State)?
-            .ok_or_else(|| EngineError::UnknownExecution(task.execution_id.clone()))?;
+            .map_err(EngineError::State)?;
+        let execution =
+            execution.ok_or_else(|| EngineError::UnknownExecution(task.execution_id.clone()))?;
         if execution.status.is_final() {
             self.forget(&execution.id);
             return Err(Halt::skipped(task, PageDisposition::ExecutionNotRunning));
         }
-        let key = task.page_key();
-        let ledger = self
-            .state
-            .page_ledger(&task.execution_id, &key)
-            .await
-            .map_err(EngineError::State)?;
         let last_page_done = match ledger {
             Some(ledger) if ledger.done && ledger.outstanding > 0 => {
                 return Err(Halt::skipped(task, PageDisposition::AlreadyDone));

@@ -7,6 +7,7 @@
 //!   `AwsPorts::build` (SDK config from the environment, the three clients, the secret
 //!   cache, the live connectors, the engine) and `Worker::new`; then, apart, the first
 //!   DynamoDB request (connection set-up and credentials, which the SDK defers to it).
+//! * `--sync-worker`: the worker of the whole sync (`sync.rs`).
 //! * `--page-memory`: the same wiring, then one worker invocation on the one page task
 //!   waiting in `DYNSYNC_QUEUE_URL`; prints VmHWM (the process's RSS high-water mark,
 //!   from /proc/self/status) once ready and after the page.
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dynsync_telemetry::Metrics;
+use dynsync_tests::bench::status_kb;
 use dynsync_wiring::{AwsConfig, AwsPorts};
 use dynsync_worker::Worker;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -27,6 +29,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::sync::{lambda_event, worker_deadline};
 
 pub const COLD_START: &str = "--cold-start";
+pub const SYNC_WORKER: &str = "--sync-worker";
 pub const PAGE_MEMORY: &str = "--page-memory";
 
 /// Child `--cold-start`: `main_started` is taken on the first line of `main`.
@@ -168,22 +171,4 @@ pub async fn spawn(mode: &str, env: &[(&str, &str)]) -> anyhow::Result<ChildRepo
         values,
         spawn_to_line,
     })
-}
-
-/// A `kB` line of `/proc/self/status` (0 where there is none).
-pub fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix(key)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
 }

@@ -2,16 +2,19 @@
 //! pushed, a manual run started through the dispatcher handler, then the worker handler
 //! driven with real SQS batches the way Lambda's event source hands them over (ReceiveMessage
 //! of up to the template's `WorkerBatchSize`, the handler, DeleteMessageBatch of what it did
-//! not report as failed) until the execution is final and the queue is empty.
+//! not report as failed) until the execution is final and the queue is empty. The worker
+//! runs in a child process of its own (`--sync-worker`, as a Lambda container that handles
+//! every invocation), so its memory high-water mark over the whole sync is the worker's
+//! alone: the emulators, holding every record, stay in the parent.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail, ensure};
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::config::SharedInterceptor;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
-use dynsync_aws::{AwsRequestCounter, AwsRequestCounts, AwsService, DynamoDbStateStore, infra};
+use dynsync_aws::{AwsRequestCounter, AwsRequestCounts, DynamoDbStateStore, infra};
 use dynsync_dispatcher::Dispatcher;
 use dynsync_domain::Integration;
 use dynsync_domain::execution::ExecutionStatus;
@@ -19,10 +22,12 @@ use dynsync_domain::ports::{Definitions, Executions};
 use dynsync_emulators::dataverse::{CLIENT_ID, CLIENT_SECRET, DataverseEmulator};
 use dynsync_emulators::insider::{InsiderEmulator, PARTNER, TOKEN};
 use dynsync_telemetry::Metrics;
+use dynsync_tests::bench::{CONTACT_MAPPING, status_kb};
 use dynsync_wiring::AwsConfig;
 use dynsync_worker::Worker;
 
-use crate::tally::{CountedPorts, OperationCount, OperationTally, delta};
+pub use crate::sqs_event::lambda_event;
+use crate::tally::{CountedPorts, OperationCount, OperationTally};
 
 /// template.yaml's `WorkerBatchSize` default: page tasks per worker invocation.
 pub const BATCH_SIZE: i32 = 5;
@@ -30,23 +35,6 @@ pub const BATCH_SIZE: i32 = 5;
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// template.yaml's `DYNSYNC_TIME_RESERVE_SECONDS`.
 const TIME_RESERVE: Duration = Duration::from_secs(90);
-
-/// The mapping of the full-sync benchmark: two identifiers, three attributes (one through
-/// option-set labels) and a fixed one.
-const BODY: &str = "method: entity
-source:
-  entity: contact
-  fetch_mode: all
-  fields: [contactid, emailaddress1, mobilephone, firstname, lastname, gendercode]
-identifiers:
-  - { type: email, field: emailaddress1 }
-  - { type: phone_number, field: mobilephone }
-attributes:
-  - { key: name, field: firstname }
-  - { key: surname, field: lastname }
-  - { key: gender, field: gendercode, code_to_label: true }
-fixed_attributes:
-  - { key: custom.data_source, value: dynamics }";
 
 /// What one benchmark run created on moto, and the emulators it syncs between.
 pub struct Resources {
@@ -111,7 +99,7 @@ dynamics:
   page_size: {page_size}
   request_timeout_ms: 30000
   retries: 5
-{BODY}
+{CONTACT_MAPPING}
 insider:
   api_url: {upsert}
   partner: {PARTNER}
@@ -126,17 +114,6 @@ insider:
         Integration::from_yaml(&yaml).map_err(|problems| anyhow::anyhow!("{problems:?}"))
     }
 
-    /// The settings the functions read from their environment, for `queue_url`.
-    pub fn lambda_config(&self, queue_url: &str) -> anyhow::Result<AwsConfig> {
-        Ok(AwsConfig::from_lookup("worker", |name| match name {
-            "DYNSYNC_TABLE" => Some(self.table.clone()),
-            "DYNSYNC_QUEUE_URL" => Some(queue_url.to_owned()),
-            "DYNSYNC_STALL_AFTER_MINUTES" => Some("60".to_owned()),
-            "DYNSYNC_TIME_RESERVE_SECONDS" => Some(TIME_RESERVE.as_secs().to_string()),
-            _ => None,
-        })?)
-    }
-
     /// Pushes `integration` and starts it through the dispatcher's manual event on ports
     /// counting into `counter`/`tally`; the execution id and the ports.
     pub async fn start(
@@ -146,7 +123,7 @@ insider:
         counter: &AwsRequestCounter,
         tally: &OperationTally,
     ) -> anyhow::Result<(String, CountedPorts)> {
-        let config = self.lambda_config(queue_url)?;
+        let config = lambda_config(&self.table, queue_url)?;
         let ports = CountedPorts::build(
             &self.sdk,
             &self.table,
@@ -181,6 +158,17 @@ insider:
     }
 }
 
+/// The settings the functions read from their environment, for `table` and `queue_url`.
+pub fn lambda_config(table: &str, queue_url: &str) -> anyhow::Result<AwsConfig> {
+    Ok(AwsConfig::from_lookup("worker", |name| match name {
+        "DYNSYNC_TABLE" => Some(table.to_owned()),
+        "DYNSYNC_QUEUE_URL" => Some(queue_url.to_owned()),
+        "DYNSYNC_STALL_AFTER_MINUTES" => Some("60".to_owned()),
+        "DYNSYNC_TIME_RESERVE_SECONDS" => Some(TIME_RESERVE.as_secs().to_string()),
+        _ => None,
+    })?)
+}
+
 /// The figures of one sync.
 pub struct SyncReport {
     pub records: u64,
@@ -194,10 +182,26 @@ pub struct SyncReport {
     pub operations: BTreeMap<String, OperationCount>,
     /// Requests the event source makes on the queue (receives that delivered, deletes).
     pub event_source: BTreeMap<String, OperationCount>,
+    /// The worker process's VmHWM once a tenth of the records were handled, and at the end.
+    pub worker_early_kb: u64,
+    pub worker_early_records: u64,
+    pub worker_end_kb: u64,
 }
 
-/// Runs one full sync of `integration`: dispatcher manual run, worker invocations on SQS
-/// batches until done. Fails unless every record was read and upserted.
+/// Environment of the `--sync-worker` child: the execution it works for and the records
+/// after which it takes its early memory reading.
+const EXECUTION_VAR: &str = "DYNSYNC_BENCH_EXECUTION";
+const EARLY_VAR: &str = "DYNSYNC_BENCH_EARLY_RECORDS";
+/// Prefixes of the child's tally keys: the functions' requests and request units, the
+/// event source's.
+const FUNCTION: &str = "fn:";
+const FUNCTION_UNITS: &str = "fnu:";
+const SOURCE: &str = "es:";
+const SOURCE_UNITS: &str = "esu:";
+
+/// Runs one full sync of `integration`: dispatcher manual run here, worker invocations on
+/// SQS batches in the `--sync-worker` child until done. Fails unless every record was read
+/// and upserted.
 pub async fn run(
     res: &Resources,
     integration: &Integration,
@@ -207,51 +211,18 @@ pub async fn run(
     let counter = AwsRequestCounter::new();
     let tally = OperationTally::default();
     let started = Instant::now();
-    let (execution_id, ports) = res.start(integration, &queue_url, &counter, &tally).await?;
-    let worker = Worker::new(ports.engine.clone(), ports.queue.clone(), TIME_RESERVE);
-    let source = EventSource::new(&res.sdk, &queue_url);
-    let check = DynamoDbStateStore::new(&res.sdk, &res.table);
-
-    let (mut invocations, mut handler) = (0_u64, Duration::ZERO);
-    let mut idle_since = Instant::now();
-    loop {
-        let messages = source.poll().await?;
-        if messages.is_empty() {
-            let execution = check
-                .get_execution(&execution_id)
-                .await?
-                .context("the execution vanished")?;
-            if execution.status.is_final() {
-                break;
-            }
-            if idle_since.elapsed() > Duration::from_secs(120) {
-                bail!("no page task for 120 s and execution {execution_id} is still running");
-            }
-            continue;
-        }
-        idle_since = Instant::now();
-        let metrics = Metrics::new("worker");
-        let begun = Instant::now();
-        let response = worker
-            .handle(
-                lambda_event(&messages),
-                SystemTime::now() + TIMEOUT,
-                &metrics,
-            )
-            .await;
-        handler += begun.elapsed();
-        invocations += 1;
-        drop(metrics.take_documents(0));
-        let failed: Vec<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        source.delete(&messages, &failed).await?;
-    }
+    let (execution_id, _ports) = res.start(integration, &queue_url, &counter, &tally).await?;
+    let early = (expected / 10).max(1).to_string();
+    let env = [
+        ("DYNSYNC_TABLE", res.table.as_str()),
+        ("DYNSYNC_QUEUE_URL", queue_url.as_str()),
+        (EXECUTION_VAR, execution_id.as_str()),
+        (EARLY_VAR, early.as_str()),
+    ];
+    let child = crate::children::spawn(crate::children::SYNC_WORKER, &env).await?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let execution = check
+    let execution = DynamoDbStateStore::new(&res.sdk, &res.table)
         .get_execution(&execution_id)
         .await?
         .context("the execution vanished")?;
@@ -264,15 +235,133 @@ pub async fn run(
         execution.status,
         execution.error
     );
+    let start = counter.snapshot();
+    let mut operations = tally.snapshot();
+    let mut event_source = BTreeMap::new();
+    for (key, value) in &child.values {
+        let value = *value as u64;
+        let (map, name, units) = if let Some(name) = key.strip_prefix(FUNCTION) {
+            (&mut operations, name, false)
+        } else if let Some(name) = key.strip_prefix(FUNCTION_UNITS) {
+            (&mut operations, name, true)
+        } else if let Some(name) = key.strip_prefix(SOURCE) {
+            (&mut event_source, name, false)
+        } else if let Some(name) = key.strip_prefix(SOURCE_UNITS) {
+            (&mut event_source, name, true)
+        } else {
+            continue;
+        };
+        let entry: &mut OperationCount = map.entry(name.to_owned()).or_default();
+        if units {
+            entry.units += value;
+        } else {
+            entry.requests += value;
+        }
+    }
+    let get = |key: &str| child.get(key).map(|v| v as u64);
     Ok(SyncReport {
         records: c.records_read,
         pages: c.pages,
         seconds,
-        invocations,
-        handler_seconds: handler.as_secs_f64(),
-        requests: counter.snapshot(),
-        operations: tally.snapshot(),
-        event_source: delta(&BTreeMap::new(), &source.tally.snapshot()),
+        invocations: get("invocations")?,
+        handler_seconds: child.get("handler_us")? / 1e6,
+        requests: AwsRequestCounts {
+            dynamodb: start.dynamodb + get("dynamodb")?,
+            sqs: start.sqs + get("sqs")?,
+            secretsmanager: start.secretsmanager + get("secretsmanager")?,
+        },
+        operations,
+        event_source,
+        worker_early_kb: get("early_kb")?,
+        worker_early_records: get("early_records")?,
+        worker_end_kb: get("hwm_kb")?,
+    })
+}
+
+/// Child `--sync-worker`: the worker handler, wired as the Lambda's `main` wires it with
+/// counting clients, on SQS batches until the execution is final and the queue is idle;
+/// prints its invocations, handler time, requests and VmHWM on one `BENCH` line.
+pub fn sync_worker() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+        let (table, queue_url) = (var("DYNSYNC_TABLE")?, var("DYNSYNC_QUEUE_URL")?);
+        let execution_id = var(EXECUTION_VAR)?;
+        let early_at: u64 = var(EARLY_VAR)?.parse()?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let (counter, tally) = (AwsRequestCounter::new(), OperationTally::default());
+        let config = lambda_config(&table, &queue_url)?;
+        let ports = CountedPorts::build(&sdk, &table, &queue_url, config.engine, &counter, &tally);
+        let worker = Worker::new(ports.engine.clone(), ports.queue.clone(), TIME_RESERVE);
+        let source = EventSource::new(&sdk, &queue_url);
+        let check = DynamoDbStateStore::new(&sdk, &table);
+
+        let (mut invocations, mut handler, mut records) = (0_u64, Duration::ZERO, 0_u64);
+        let mut early = None;
+        let mut idle_since = Instant::now();
+        loop {
+            let messages = source.poll().await?;
+            if messages.is_empty() {
+                let execution = check
+                    .get_execution(&execution_id)
+                    .await?
+                    .context("the execution vanished")?;
+                if execution.status.is_final() {
+                    break;
+                }
+                if idle_since.elapsed() > Duration::from_secs(120) {
+                    bail!("no page task for 120 s and execution {execution_id} is still running");
+                }
+                continue;
+            }
+            idle_since = Instant::now();
+            let metrics = Metrics::new("worker");
+            let begun = Instant::now();
+            let response = worker
+                .handle(lambda_event(&messages), SystemTime::now() + TIMEOUT, &metrics)
+                .await;
+            handler += begun.elapsed();
+            invocations += 1;
+            records += metrics
+                .take_documents(0)
+                .iter()
+                .filter_map(|d| d.get("RecordsRead").and_then(serde_json::Value::as_f64))
+                .sum::<f64>() as u64;
+            if early.is_none() && records >= early_at {
+                early = Some((status_kb("VmHWM"), records));
+            }
+            let failed: Vec<&str> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.as_str())
+                .collect();
+            source.delete(&messages, &failed).await?;
+        }
+        let (early_kb, early_records) = early.unwrap_or((status_kb("VmHWM"), records));
+        let r = counter.snapshot();
+        let mut line = format!(
+            "BENCH invocations={invocations} handler_us={} records={records} early_kb={early_kb} early_records={early_records} hwm_kb={} dynamodb={} sqs={} secretsmanager={}",
+            handler.as_micros(),
+            status_kb("VmHWM"),
+            r.dynamodb,
+            r.sqs,
+            r.secretsmanager,
+        );
+        let tallies = [
+            (FUNCTION, FUNCTION_UNITS, tally.snapshot()),
+            (SOURCE, SOURCE_UNITS, source.tally.snapshot()),
+        ];
+        for (requests, units, ops) in tallies {
+            for (name, c) in ops {
+                line.push_str(&format!(" {requests}{name}={} {units}{name}={}", c.requests, c.units));
+            }
+        }
+        println!("{line}");
+        Ok(())
     })
 }
 
@@ -286,12 +375,10 @@ struct EventSource {
 impl EventSource {
     fn new(sdk: &SdkConfig, queue_url: &str) -> Self {
         let tally = OperationTally::default();
-        let config = aws_sdk_sqs::config::Builder::from(sdk)
-            .interceptor(AwsRequestCounter::new().interceptor(AwsService::Sqs))
-            .interceptor(tally.clone())
-            .build();
+        let client =
+            AwsRequestCounter::new().sqs_client(sdk, &[SharedInterceptor::new(tally.clone())]);
         Self {
-            client: aws_sdk_sqs::Client::from_conf(config),
+            client,
             queue_url: queue_url.to_owned(),
             tally,
         }
@@ -342,24 +429,6 @@ impl EventSource {
         }
         Ok(())
     }
-}
-
-/// SQS messages as the Lambda event source hands them over.
-pub fn lambda_event(messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut message = SqsMessage::default();
-        message.message_id = m.message_id.clone();
-        message.receipt_handle = m.receipt_handle.clone();
-        message.body = m.body.clone();
-        for (name, value) in m.attributes.iter().flatten() {
-            message
-                .attributes
-                .insert(name.as_str().to_owned(), value.clone());
-        }
-        event.records.push(message);
-    }
-    event
 }
 
 /// Shared with the children: the worker handler's deadline and reserve.

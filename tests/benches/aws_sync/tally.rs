@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
 use aws_sdk_dynamodb::error::BoxError;
-use dynsync_aws::{
-    AwsRequestCounter, AwsService, DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue,
-};
+use dynsync_aws::{AwsRequestCounter, DynamoDbStateStore, SecretsManagerSecretStore, SqsPageQueue};
 use dynsync_domain::ports::{PageQueue, SystemClock};
 use dynsync_engine::{Engine, EngineConfig};
 use dynsync_wiring::LiveConnectors;
@@ -46,24 +44,6 @@ impl OperationTally {
             entry.units += units;
         }
     }
-}
-
-/// The difference `after - before` per operation (operations with no requests left out).
-pub fn delta(
-    before: &BTreeMap<String, OperationCount>,
-    after: &BTreeMap<String, OperationCount>,
-) -> BTreeMap<String, OperationCount> {
-    after
-        .iter()
-        .filter_map(|(name, a)| {
-            let b = before.get(name).copied().unwrap_or_default();
-            let d = OperationCount {
-                requests: a.requests.saturating_sub(b.requests),
-                units: a.units.saturating_sub(b.units),
-            };
-            (d.requests > 0).then(|| (name.clone(), d))
-        })
-        .collect()
 }
 
 impl Intercept for OperationTally {
@@ -143,28 +123,17 @@ impl CountedPorts {
         counter: &AwsRequestCounter,
         tally: &OperationTally,
     ) -> Self {
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(counter.interceptor(AwsService::DynamoDb))
-            .interceptor(tally.clone())
-            .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
-            .interceptor(counter.interceptor(AwsService::Sqs))
-            .interceptor(tally.clone())
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk)
-            .interceptor(counter.interceptor(AwsService::SecretsManager))
-            .interceptor(tally.clone())
-            .build();
+        let tally = [SharedInterceptor::new(tally.clone())];
         let state = Arc::new(DynamoDbStateStore::from_client(
-            aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            counter.dynamodb_client(sdk, &tally),
             table,
         ));
         let queue: Arc<dyn PageQueue> = Arc::new(SqsPageQueue::from_client(
-            aws_sdk_sqs::Client::from_conf(sqs),
+            counter.sqs_client(sdk, &tally),
             queue_url,
         ));
         let secrets = Arc::new(SecretsManagerSecretStore::from_client(
-            aws_sdk_secretsmanager::Client::from_conf(secrets),
+            counter.secrets_client(sdk, &tally),
             None,
         ));
         let engine = Arc::new(Engine::new(

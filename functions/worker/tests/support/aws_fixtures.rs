@@ -8,11 +8,16 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, DurationRound, Utc};
 use dynsync_aws::infra;
 use serde_json::{Value, json};
+
+/// Lambda's SQS event from SQS's messages (shared with the AWS benchmark).
+#[path = "../../../../tests/src/sqs_event.rs"]
+mod sqs_event;
+pub use sqs_event::lambda_event;
 
 /// The SDK configuration for moto; `None` (skipped, loudly) without `AWS_ENDPOINT_URL`,
 /// and a failure in CI, where the test script always starts moto.
@@ -87,24 +92,6 @@ impl Spec {
         self.events = true;
         self
     }
-}
-
-/// SQS messages as the Lambda event source hands them over.
-pub fn lambda_event(messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut message = SqsMessage::default();
-        message.message_id = m.message_id.clone();
-        message.receipt_handle = m.receipt_handle.clone();
-        message.body = m.body.clone();
-        for (name, value) in m.attributes.iter().flatten() {
-            message
-                .attributes
-                .insert(name.as_str().to_owned(), value.clone());
-        }
-        event.records.push(message);
-    }
-    event
 }
 
 /// An EventBridge scheduled event of the stack's tick rule, fired at `time`.

@@ -9,7 +9,8 @@
 //!   counters and failures, stamp the progress, and return the set left — the outstanding
 //!   count — in the same call. Marking done, counting and counting off are one write.
 //! - `page_ledger` reads both items in one `BatchGetItem`: done = registered and no longer
-//!   open.
+//!   open. `execution_and_page`, what a delivery reads first, is the same `BatchGetItem`
+//!   with the whole execution item (its status), so a page costs no separate `GetItem`.
 //!
 //! - `fix_page` sets the page item's `fixed` end if it has none (`if_not_exists`) and
 //!   returns what it holds, in one `UpdateItem`.
@@ -19,19 +20,22 @@
 //!
 //! The failure cap of `complete_page` is explained in `completion.rs`.
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
-use dynsync_domain::execution::{Counters, MAX_RECORDED_FAILURES, RecordFailure};
+use dynsync_domain::execution::{Counters, Execution, MAX_RECORDED_FAILURES, RecordFailure};
 use dynsync_domain::ports::{
     BatchRecord, ClaimOutcome, FixedPage, PageClaim, PageLedger, PageRecord, PortError,
 };
 
 use super::calls::{TxOutcome, update_condition_failed};
-use super::codec::Reader;
+use super::codec::{Reader, read_execution};
 use super::completion::{Append, MAX_COMPLETION_ATTEMPTS, clip, clipped};
 use super::page_codec::{batch_value, fixed_value, read_batches, read_fixed};
 use super::schema::*;
@@ -39,6 +43,89 @@ use super::{DynamoDbStateStore, locked};
 use crate::error::AwsError;
 
 impl DynamoDbStateStore {
+    /// The execution item and the page's ledger item, in one strongly consistent
+    /// `BatchGetItem`; `whole_execution: false` reads only the execution's open pages.
+    async fn ledger_items(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+        whole_execution: bool,
+    ) -> Result<(Option<Item>, Option<Item>), AwsError> {
+        let page_sk = page_sk(page_key);
+        let mut request = KeysAndAttributes::builder()
+            .keys(key(execution_pk(execution_id), page_sk.clone()))
+            .keys(key(execution_pk(execution_id), SK_EXECUTION))
+            .consistent_read(true);
+        if !whole_execution {
+            request = request
+                .projection_expression("#pk, #sk, #fixed, #batches, #open")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_names("#fixed", FIXED)
+                .expression_attribute_names("#batches", BATCHES)
+                .expression_attribute_names("#open", OPEN_PAGES);
+        }
+        let items = self
+            .batch_get_request(self.built("dynamodb:BatchGetItem", request.build())?)
+            .await?;
+        let (mut execution, mut page) = (None, None);
+        for item in items {
+            match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == SK_EXECUTION => execution = Some(item),
+                Some(AttributeValue::S(sk)) if *sk == page_sk => page = Some(item),
+                _ => {}
+            }
+        }
+        Ok((execution, page))
+    }
+
+    /// The page's row from its ledger item and the execution item's open pages: done =
+    /// registered and no longer open.
+    fn page_row(
+        &self,
+        execution: Option<&Item>,
+        page: Option<&Item>,
+        page_key: &str,
+    ) -> Result<Option<PageRecord>, AwsError> {
+        let Some(page) = page else {
+            return Ok(None);
+        };
+        let open_pages = match execution {
+            Some(execution) => Reader::new(execution, &self.resource).string_set(OPEN_PAGES)?,
+            None => &[],
+        };
+        let page = Reader::new(page, &self.resource);
+        Ok(Some(PageRecord {
+            done: !open_pages.iter().any(|p| p == page_key),
+            fixed: read_fixed(&page)?,
+            batches: read_batches(&page)?,
+            outstanding: open_pages.len() as u64,
+        }))
+    }
+
+    /// An `UpdateItem` of the page's ledger item.
+    fn update_page(&self, execution_id: &str, page_key: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+    }
+
+    /// A failed `UpdateItem` of a page conditioned on its item existing: an unregistered
+    /// page when the condition failed, else the SDK's error.
+    fn page_update_failed(
+        &self,
+        error: SdkError<UpdateItemError, HttpResponse>,
+        execution_id: &str,
+        page_key: &str,
+    ) -> AwsError {
+        if update_condition_failed(&error) {
+            self.not_registered(execution_id, page_key)
+        } else {
+            AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, error)
+        }
+    }
+
     fn not_registered(&self, execution_id: &str, page_key: &str) -> AwsError {
         self.state_error(format!(
             "page '{page_key}' of execution '{execution_id}' was never registered"
@@ -76,38 +163,22 @@ impl PageLedger for DynamoDbStateStore {
         execution_id: &str,
         page_key: &str,
     ) -> Result<Option<PageRecord>, PortError> {
-        let page = key(execution_pk(execution_id), page_sk(page_key));
-        let execution = key(execution_pk(execution_id), SK_EXECUTION);
-        let request = KeysAndAttributes::builder()
-            .keys(page)
-            .keys(execution)
-            .projection_expression("#pk, #sk, #fixed, #batches, #open")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_names("#fixed", FIXED)
-            .expression_attribute_names("#batches", BATCHES)
-            .expression_attribute_names("#open", OPEN_PAGES)
-            .consistent_read(true)
-            .build();
-        let items = self
-            .batch_get_request(self.built("dynamodb:BatchGetItem", request)?)
-            .await?;
-        let is =
-            |item: &Item, sk: &str| matches!(item.get(SK), Some(AttributeValue::S(s)) if s == sk);
-        let Some(page) = items.iter().find(|i| is(i, &page_sk(page_key))) else {
-            return Ok(None);
+        let (execution, page) = self.ledger_items(execution_id, page_key, false).await?;
+        Ok(self.page_row(execution.as_ref(), page.as_ref(), page_key)?)
+    }
+
+    async fn execution_and_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+    ) -> Result<(Option<Execution>, Option<PageRecord>), PortError> {
+        let (execution, page) = self.ledger_items(execution_id, page_key, true).await?;
+        let row = self.page_row(execution.as_ref(), page.as_ref(), page_key)?;
+        let execution = match &execution {
+            Some(item) => Some(read_execution(&Reader::new(item, &self.resource))?),
+            None => None,
         };
-        let open_pages = match items.iter().find(|i| is(i, SK_EXECUTION)) {
-            Some(execution) => Reader::new(execution, &self.resource).string_set(OPEN_PAGES)?,
-            None => &[],
-        };
-        let page = Reader::new(page, &self.resource);
-        Ok(Some(PageRecord {
-            done: !open_pages.iter().any(|p| p == page_key),
-            fixed: read_fixed(&page)?,
-            batches: read_batches(&page)?,
-            outstanding: open_pages.len() as u64,
-        }))
+        Ok((execution, row))
     }
 
     async fn fix_page(
@@ -117,10 +188,7 @@ impl PageLedger for DynamoDbStateStore {
         page: &FixedPage,
     ) -> Result<FixedPage, PortError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_page(execution_id, page_key)
             .update_expression("SET #fixed = if_not_exists(#fixed, :fixed)")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#fixed", FIXED)
@@ -138,10 +206,7 @@ impl PageLedger for DynamoDbStateStore {
                 Ok(read_fixed(&reader)?
                     .ok_or_else(|| reader.corrupt("fixing a page returned no 'fixed' attribute"))?)
             }
-            Err(e) if update_condition_failed(&e) => {
-                Err(self.not_registered(execution_id, page_key).into())
-            }
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e).into()),
+            Err(e) => Err(self.page_update_failed(e, execution_id, page_key).into()),
         }
     }
 
@@ -157,10 +222,7 @@ impl PageLedger for DynamoDbStateStore {
             clip(stop);
         }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_page(execution_id, page_key)
             .update_expression("SET #batches.#b = :batch")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#batches", BATCHES)
@@ -171,10 +233,7 @@ impl PageLedger for DynamoDbStateStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if update_condition_failed(&e) => {
-                Err(self.not_registered(execution_id, page_key).into())
-            }
-            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &self.resource, e).into()),
+            Err(e) => Err(self.page_update_failed(e, execution_id, page_key).into()),
         }
     }
 
@@ -185,10 +244,7 @@ impl PageLedger for DynamoDbStateStore {
         claim: &PageClaim,
     ) -> Result<ClaimOutcome, PortError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_page(execution_id, page_key)
             .update_expression("SET #claimant = :me, #until = :until")
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#claimant) OR #until <= :now OR #claimant = :me)",
@@ -255,10 +311,7 @@ impl PageLedger for DynamoDbStateStore {
         claimant: &str,
     ) -> Result<(), PortError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(execution_pk(execution_id), page_sk(page_key))))
+            .update_page(execution_id, page_key)
             .update_expression("REMOVE #claimant, #until")
             .condition_expression("#claimant = :me")
             .expression_attribute_names("#claimant", CLAIMANT)

@@ -82,7 +82,7 @@ use aws_config::SdkConfig;
 use dynsync_domain::ports::{Clock, SystemClock};
 
 #[cfg(feature = "test-support")]
-use crate::counter::{AwsRequestCounter, AwsService};
+use crate::counter::AwsRequestCounter;
 
 /// The state store port on one DynamoDB table.
 pub struct DynamoDbStateStore {
@@ -108,13 +108,7 @@ impl DynamoDbStateStore {
         table_name: impl Into<String>,
         counter: &AwsRequestCounter,
     ) -> Self {
-        let client_config = aws_sdk_dynamodb::config::Builder::from(config)
-            .interceptor(counter.interceptor(AwsService::DynamoDb))
-            .build();
-        Self::from_client(
-            aws_sdk_dynamodb::Client::from_conf(client_config),
-            table_name,
-        )
+        Self::from_client(counter.dynamodb_client(config, &[]), table_name)
     }
 
     /// A store using a client built elsewhere.

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::execution::{Counters, RecordFailure};
-use crate::ports::PortError;
+use crate::execution::{Counters, Execution, RecordFailure};
+use crate::ports::{Executions, PortError};
 
 /// One upsert batch of a page that Insider answered, kept so that a redelivered page does
 /// not send it (and its events) again. A redelivery knows the batch by the records it held,
@@ -88,7 +88,7 @@ pub enum ClaimOutcome {
 /// The port's methods stand in the order a page's delivery calls them: register
 /// (by whoever queues the page), read, claim, fix, record each batch, release or complete.
 #[async_trait::async_trait]
-pub trait PageLedger: Send + Sync {
+pub trait PageLedger: Executions + Send + Sync {
     /// Registers a page the execution will process and counts it outstanding, atomically,
     /// once: `true` when this call registered it.
     async fn register_page(&self, execution_id: &str, page_key: &str) -> Result<bool, PortError>;
@@ -97,6 +97,19 @@ pub trait PageLedger: Send + Sync {
         execution_id: &str,
         page_key: &str,
     ) -> Result<Option<PageRecord>, PortError>;
+    /// The execution and the page's row, as [`Executions::get_execution`] and
+    /// [`PageLedger::page_ledger`] read them: what every delivery of a page reads first. A
+    /// store that holds both in one place reads them in one request (DynamoDB: one
+    /// `BatchGetItem` instead of a `GetItem` and a `BatchGetItem`).
+    async fn execution_and_page(
+        &self,
+        execution_id: &str,
+        page_key: &str,
+    ) -> Result<(Option<Execution>, Option<PageRecord>), PortError> {
+        let execution = self.get_execution(execution_id).await?;
+        let page = self.page_ledger(execution_id, page_key).await?;
+        Ok((execution, page))
+    }
     /// Claims a registered page for one delivery: acquired when it is unclaimed, when its
     /// claim has lapsed (judged by the store's clock), or when `claim.claimant` already
     /// holds it (then `until` is extended). An unregistered page is a permanent error.
