@@ -31,15 +31,17 @@ struct Page {
     value: Vec<Record>,
 }
 
-/// Parse the page, map every record, split into batches and write every upsert body.
+/// Parse the page, map every record (freeing it once mapped), split into batches and write
+/// every upsert body.
 fn map_page(bytes: &[u8], mapper: &Mapper) -> (usize, usize) {
     let processing_time = support::now();
     let Ok(page) = serde_json::from_slice::<Page>(bytes) else {
         return (0, 0);
     };
+    // As the engine does (`map_unsent`): each record is consumed by its mapping and freed.
     let mut users = Vec::with_capacity(page.value.len());
-    for record in &page.value {
-        if let Outcome::User(user) = mapper.map(record, processing_time).outcome {
+    for record in page.value {
+        if let Outcome::User(user) = mapper.map(&record, processing_time).outcome {
             users.push(user);
         }
     }

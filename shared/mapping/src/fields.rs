@@ -42,20 +42,15 @@ impl Slot {
                 target.insert(name.clone(), value);
             }
             Slot::Custom(name) => {
-                // Looked up before `entry`, which would allocate the key on every call.
+                // Looked up first: `entry` would allocate the key on every call.
                 if let Some(Value::Object(custom)) = target.get_mut("custom") {
                     custom.insert(name.clone(), value);
                     return;
                 }
-                let custom = target
-                    .entry("custom")
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if !custom.is_object() {
-                    *custom = Value::Object(Map::new());
-                }
-                if let Value::Object(custom) = custom {
-                    custom.insert(name.clone(), value);
-                }
+                // No `custom` object yet (or a non-object there, replaced in its place).
+                let mut custom = Map::new();
+                custom.insert(name.clone(), value);
+                target.insert("custom".to_owned(), Value::Object(custom));
             }
         }
     }

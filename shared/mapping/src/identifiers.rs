@@ -123,7 +123,13 @@ impl IdentifierRule {
 /// character on each side. The earliest such `@` leaves the most room, so one pass finds
 /// it; `@` and `.` are single bytes, so byte positions count characters' presence.
 pub(crate) fn is_valid_email(s: &str) -> bool {
-    if s.chars().any(char::is_whitespace) {
+    // ASCII text, the usual case, has only ASCII whitespace: `\t` to `\r` and the space.
+    let spaced = if s.is_ascii() {
+        s.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
+    } else {
+        s.chars().any(char::is_whitespace)
+    };
+    if spaced {
         return false;
     }
     let bytes = s.as_bytes();

@@ -148,7 +148,7 @@ impl Mapper {
         for fixed in &self.fixed_attributes {
             fixed.apply(&mut attributes, &mut mapped.notes);
         }
-        let mut events = Vec::new();
+        let mut events = Vec::with_capacity(usize::from(self.event.is_some()));
         if let Some(rule) = &self.event {
             match rule.build(fields, processing_time, &mut mapped.notes) {
                 Ok(event) => events.push(event),

@@ -4,7 +4,6 @@
 //! 0 is dropped and the code is added only when missing; with `international_format` alone,
 //! non-digits are stripped and a `+` added. Either way the result must be E.164.
 
-use std::fmt::Write;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -78,9 +77,14 @@ impl PhoneNormaliser {
             // E.164 is `+<country code><national number>`. Written directly rather than via
             // the crate's formatter, which searches the national formats first (slow) and
             // whose `to_string` panics on a country code without metadata.
-            let mut e164 = String::with_capacity(16);
-            // Writing into a String cannot fail.
-            let _ = write!(e164, "+{code}{national}");
+            // The national number as its `Display` writes it: its leading zeros, then its value.
+            let mut e164 = String::with_capacity(24);
+            e164.push('+');
+            push_decimal(&mut e164, u64::from(code));
+            for _ in 0..national.zeros() {
+                e164.push('0');
+            }
+            push_decimal(&mut e164, national.value());
             e164
         } else if let Some(code) = &self.dial_code {
             // A dial code libphonenumber does not know: prepend it by hand when missing.
@@ -145,6 +149,23 @@ fn compact<'a>(s: &'a str, buffer: &'a mut [u8; MAX_PHONE_INPUT]) -> &'a str {
         .get(..len)
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
         .unwrap_or(s)
+}
+
+/// Appends `n` in decimal, as `{n}` formats it, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in digits.get(start..).unwrap_or_default() {
+        out.push(char::from(digit));
+    }
 }
 
 fn digits_of(s: &str) -> String {
@@ -248,6 +269,24 @@ mod tests {
         assert_eq!(compact("tel:+90-532", &mut buffer), "tel:+90-532");
         let mut buffer = [0u8; MAX_PHONE_INPUT];
         assert_eq!(compact("0532 1+2", &mut buffer), "0532 1+2");
+    }
+
+    #[test]
+    fn decimals_are_written_as_formatting_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            90,
+            5_321_234_567,
+            u64::from(u16::MAX),
+            u64::MAX,
+        ] {
+            let mut out = String::from("+");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("+{n}"));
+        }
     }
 
     #[test]
