@@ -204,7 +204,17 @@ fn may_exceed_request_limit(record: &Record) -> bool {
             _ => 32,
         }
     }
-    let text: usize = record.iter().map(|(k, v)| k.len() + text_len(v) + 8).sum();
+    let text: usize = record
+        .iter()
+        .map(|(k, v)| {
+            // Strings, the usual value, without the recursive call.
+            let value = match v {
+                Value::String(s) => s.len(),
+                _ => text_len(v),
+            };
+            k.len() + value + 8
+        })
+        .sum();
     // Each field may appear twice (an attribute and an event parameter).
     text.saturating_mul(12) >= MAX_BODY_BYTES
 }

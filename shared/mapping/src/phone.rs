@@ -129,21 +129,21 @@ pub(crate) fn is_e164(s: &str) -> bool {
 /// The compacted text is written into `buffer` (inputs are at most [`MAX_PHONE_INPUT`]
 /// bytes, and compacting only drops bytes), so no allocation is needed.
 fn compact<'a>(s: &'a str, buffer: &'a mut [u8; MAX_PHONE_INPUT]) -> &'a str {
-    let plain = s.len() <= MAX_PHONE_INPUT
-        && s.char_indices().all(|(i, c)| {
-            c.is_ascii_digit()
-                || matches!(c, ' ' | '-' | '.' | '/' | '(' | ')')
-                || (c == '+' && i == 0)
-        });
-    if !plain {
+    if s.len() > MAX_PHONE_INPUT {
         return s;
     }
-    // Plain text is ASCII, so bytes and characters coincide.
-    let kept = s.bytes().filter(|b| b.is_ascii_digit() || *b == b'+');
+    // One pass: plain text is ASCII (any other byte is not plain), so bytes and characters
+    // coincide.
     let mut len = 0;
-    for (slot, byte) in buffer.iter_mut().zip(kept) {
-        *slot = byte;
-        len += 1;
+    for (i, byte) in s.bytes().enumerate() {
+        if byte.is_ascii_digit() || (byte == b'+' && i == 0) {
+            if let Some(slot) = buffer.get_mut(len) {
+                *slot = byte;
+                len += 1;
+            }
+        } else if !matches!(byte, b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
+            return s;
+        }
     }
     buffer
         .get(..len)

@@ -212,7 +212,11 @@ impl RegionDigits {
             }
             return Some(Cow::Borrowed(national));
         };
-        let Some(m) = parsing.find(national) else {
+        // One search: the captures' whole match is the one `find` gives.
+        let Some(captures) = parsing.captures(national) else {
+            return Some(Cow::Borrowed(national));
+        };
+        let Some(m) = captures.get(0) else {
             return Some(Cow::Borrowed(national));
         };
         let (start, end) = (m.start(), m.end());
@@ -220,9 +224,6 @@ impl RegionDigits {
             return Some(Cow::Borrowed(national));
         }
         let viable = self.general_matches(national);
-        let Some(captures) = parsing.captures(national) else {
-            return Some(Cow::Borrowed(national));
-        };
         let first = captures.get(1).is_some();
         let last = captures.get(captures.len().saturating_sub(1)).is_some();
         match &self.national_prefix_transform_rule {
