@@ -123,13 +123,26 @@ impl IdentifierRule {
 /// character on each side. The earliest such `@` leaves the most room, so one pass finds
 /// it; `@` and `.` are single bytes, so byte positions count characters' presence.
 pub(crate) fn is_valid_email(s: &str) -> bool {
-    // ASCII text, the usual case, has only ASCII whitespace: `\t` to `\r` and the space.
-    let spaced = if s.is_ascii() {
-        s.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
-    } else {
-        s.chars().any(char::is_whitespace)
-    };
-    if spaced {
+    let bytes = s.as_bytes();
+    // ASCII text, the usual case, in one pass: its whitespace is `\t` to `\r` and the space;
+    // a dot counts once the first `@` with a character before it is known.
+    let mut at = None;
+    let mut dotted = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\t'..=b'\r' | b' ' => return false,
+            b'@' if at.is_none() && i >= 1 => at = Some(i),
+            b'.' if at.is_some_and(|a| i >= a + 2 && i + 1 < bytes.len()) => dotted = true,
+            0x80.. => return is_valid_email_text(s),
+            _ => {}
+        }
+    }
+    dotted
+}
+
+/// [`is_valid_email`] for any text (Unicode whitespace included).
+fn is_valid_email_text(s: &str) -> bool {
+    if s.chars().any(char::is_whitespace) {
         return false;
     }
     let bytes = s.as_bytes();
@@ -186,6 +199,16 @@ mod tests {
             ("ada example@x.com", false),
             ("ada@exa mple.com", false),
             ("plain", false),
+            ("ada\t@example.com", false),
+            ("ada@example.com\r", false),
+            ("ada@exa\u{b}mple.com", false),
+            ("ada@example.co\u{c}m", false),
+            ("ada@exa\u{a0}mple.com", false),
+            ("ada@exa\u{2003}mple.com", false),
+            ("adé@exämple.com", true),
+            ("@a@b.c", true),
+            ("a@.b", false),
+            ("a@b.", false),
         ] {
             assert_eq!(is_valid_email(input), valid, "{input}");
         }
