@@ -5,9 +5,14 @@
 //! emulated per user (6,000 requests per 5-minute sliding window, 52 concurrent requests;
 //! 429 + `Retry-After` past them), id-range partitions fetched in parallel.
 //!
-//! Two scenarios: `dop-hint` (every reply carries `x-ms-dop-hint: 8`, 8 partitions, 16 page
-//! workers: the client's gate follows the hint) and `no-hint` (64 partitions and 64 page
-//! workers, more than the concurrency limit: only the step-down on 429 protects). Each
+//! Three scenarios: `dop-hint` (every reply carries `x-ms-dop-hint: 8`, 8 partitions, 16
+//! page workers: the client's gate follows the hint), `no-hint` (64 partitions and 64 page
+//! workers, more than the concurrency limit: only the step-down on 429 protects) and
+//! `no-hint-limit8` (the same against an organization whose concurrent-requests limit is
+//! 8, so the limit is reached and the step-down is seen at work). With the engine's default
+//! bound on the bytes of pages in flight (6 MiB) about 15 pages of 500 of these contacts
+//! are in flight at once, under Dataverse's 52, and smaller pages would need more requests
+//! than 6,000 per 5 minutes allow for 1,000,000 records in 10 minutes. Each
 //! prints records/s, wall time, Dataverse requests, the 429s served by reason, the peak of
 //! requests in flight the emulator saw, and the targets: the records in under 10 minutes,
 //! and no concurrency 429 with the dop hint.
@@ -35,20 +40,31 @@ struct Scenario {
     partitions: u32,
     /// Page workers (`dynsync run --concurrency`), where the client's gate starts.
     concurrency: usize,
+    /// The concurrent-requests limit per user (Dataverse's default is 52).
+    concurrent_limit: u64,
 }
 
-const SCENARIOS: [Scenario; 2] = [
+const SCENARIOS: [Scenario; 3] = [
     Scenario {
         name: "dop-hint",
         dop_hint: Some(8),
         partitions: 8,
         concurrency: 16,
+        concurrent_limit: 52,
     },
     Scenario {
         name: "no-hint",
         dop_hint: None,
         partitions: 64,
         concurrency: 64,
+        concurrent_limit: 52,
+    },
+    Scenario {
+        name: "no-hint-limit8",
+        dop_hint: None,
+        partitions: 64,
+        concurrency: 64,
+        concurrent_limit: 8,
     },
 ];
 
@@ -93,7 +109,7 @@ fn main() -> ExitCode {
     };
     let limits = ServiceProtection::DATAVERSE;
     println!(
-        "Dataverse-limit aware sync of {records} contacts, page size {page_size}, {} ms per Dataverse request, service protection {} requests / {} s and {} concurrent per user, in one process on {} CPUs",
+        "Dataverse-limit aware sync of {records} contacts, page size {page_size}, {} ms per Dataverse request, service protection per user: {} requests / {} s and the scenario's concurrent-requests limit (Dataverse's is {}), in one process on {} CPUs",
         LATENCY.as_millis(),
         limits.requests,
         limits.window.as_secs(),
@@ -101,8 +117,9 @@ fn main() -> ExitCode {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<9} {:>4} {:>5} {:>5} {:>9} {:>10} {:>9} {:>10} {:>10} {:>7} {:>6}",
+        "{:<14} {:>5} {:>4} {:>5} {:>5} {:>9} {:>10} {:>9} {:>10} {:>10} {:>7} {:>6}",
         "scenario",
+        "limit",
         "hint",
         "parts",
         "conc",
@@ -128,7 +145,7 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "peak = the most Web API requests the emulator had in flight at once (refused ones included)."
+        "limit = the concurrent-requests limit per user; peak = the most Web API requests the emulator had in flight at once (refused ones included)."
     );
     if missed {
         println!("a target was missed");
@@ -141,7 +158,10 @@ async fn run(scenario: &Scenario, records: usize, page_size: u32) -> anyhow::Res
     let stack = Stack::start(Seed::contacts(records, 7)).await?;
     let faults = stack.dataverse.faults();
     faults.set_latency(LATENCY);
-    faults.service_protection(ServiceProtection::DATAVERSE);
+    faults.service_protection(ServiceProtection {
+        concurrent: scenario.concurrent_limit,
+        ..ServiceProtection::DATAVERSE
+    });
     faults.dop_hint(scenario.dop_hint);
     let definition = stack.definition(page_size, BODY, "").replace(
         "  page_size:",
@@ -176,8 +196,9 @@ async fn run(scenario: &Scenario, records: usize, page_size: u32) -> anyhow::Res
     let throttled = faults.throttled();
     let seconds = elapsed.as_secs_f64();
     println!(
-        "{:<9} {:>4} {:>5} {:>5} {:>9.2} {:>10.0} {:>9} {:>10} {:>10} {:>7} {:>6}",
+        "{:<14} {:>5} {:>4} {:>5} {:>5} {:>9.2} {:>10.0} {:>9} {:>10} {:>10} {:>7} {:>6}",
         scenario.name,
+        scenario.concurrent_limit,
         scenario
             .dop_hint
             .map_or_else(|| "-".to_owned(), |h| h.to_string()),
@@ -208,8 +229,11 @@ async fn run(scenario: &Scenario, records: usize, page_size: u32) -> anyhow::Res
         held &= untripped;
     } else {
         println!(
-            "  no hint: the step-down on 429 kept the run going: {} concurrency 429s, {} window 429s, all {records} records arrived",
-            throttled.concurrency, throttled.requests
+            "  no hint: the step-down on 429 kept the run going: {} concurrency 429s, {} window 429s, peak {} against a limit of {}, all {records} records arrived",
+            throttled.concurrency,
+            throttled.requests,
+            faults.peak_concurrent_requests(),
+            scenario.concurrent_limit
         );
     }
     Ok(held)
