@@ -63,10 +63,16 @@ impl Costs {
     }
 }
 
-/// Request units per DynamoDB item read or written: `write_kb` 1 KB units per write of the
-/// largest item the sync writes, `read_4kb` 4 KB units per strongly consistent read.
+/// Request units per DynamoDB item read or written (DynamoDB bills a write by the larger
+/// of the item before and after it, a strongly consistent read by 4 KB of the item):
+/// `batch_write_kb` per write that records an answered batch (the page's item then holds
+/// its record ids: the largest page item), `write_kb` per other write (the execution item,
+/// or a page item before its batches), `read_4kb` per item read (a page's first delivery
+/// reads its item before any batch; a redelivery's read of a page with batches costs up to
+/// `batch_write_kb / 4` RRU, not counted).
 pub struct ItemUnits {
     pub write_kb: u64,
+    pub batch_write_kb: u64,
     pub read_4kb: u64,
 }
 
@@ -74,7 +80,7 @@ pub struct ItemUnits {
 /// (Lambda bills configured, not used, memory).
 pub fn per_million(report: &SyncReport, memory_gb: f64, units: &ItemUnits, p: &Prices) -> Costs {
     let scale = 1e6 / report.records.max(1) as f64;
-    let sum = |ops: &BTreeMap<String, OperationCount>, service: &str, writes: Option<bool>| {
+    let of = |ops: &BTreeMap<String, OperationCount>, service: &str, writes: Option<bool>| {
         ops.iter()
             .filter(|(name, _)| {
                 let Some((s, op)) = name.split_once('.') else {
@@ -82,24 +88,29 @@ pub fn per_million(report: &SyncReport, memory_gb: f64, units: &ItemUnits, p: &P
                 };
                 s == service && writes.is_none_or(|w| WRITES.contains(&op) == w)
             })
-            .map(|(_, c)| c.units as f64)
-            .sum::<f64>()
+            .map(|(_, c)| *c)
+            .collect::<Vec<OperationCount>>()
     };
+    let units_of = |counts: Vec<OperationCount>| counts.iter().map(|c| c.units as f64).sum::<f64>();
     let ops = &report.operations;
-    let sqs = sum(ops, "SQS", None) + sum(&report.event_source, "SQS", None);
+    let sqs = units_of(of(ops, "SQS", None)) + units_of(of(&report.event_source, "SQS", None));
+    let write_units: f64 = of(ops, "DynamoDB", Some(true))
+        .iter()
+        .map(|c| {
+            let batch = c.batch_writes.min(c.units);
+            ((c.units - batch) * units.write_kb + batch * units.batch_write_kb) as f64
+        })
+        .sum();
     Costs {
         lambda_duration: report.handler_seconds * memory_gb * p.lambda_gb_second * scale,
         lambda_requests: (report.invocations + 1) as f64 * p.lambda_request * scale,
         sqs: sqs * p.sqs_request * scale,
-        dynamodb_writes: sum(ops, "DynamoDB", Some(true))
-            * units.write_kb as f64
-            * p.dynamodb_wru
-            * scale,
-        dynamodb_reads: sum(ops, "DynamoDB", Some(false))
+        dynamodb_writes: write_units * p.dynamodb_wru * scale,
+        dynamodb_reads: units_of(of(ops, "DynamoDB", Some(false)))
             * units.read_4kb as f64
             * p.dynamodb_rru
             * scale,
-        secrets: sum(ops, "SecretsManager", None) * p.secrets_call * scale,
+        secrets: units_of(of(ops, "SecretsManager", None)) * p.secrets_call * scale,
     }
 }
 

@@ -23,6 +23,8 @@ const TARGET_PAGE_MB: f64 = 32.0;
 const DEFINITION_PK: &str = "DEFINITION";
 /// Item kinds written once per execution or push, not per page.
 const ONCE_PER_EXECUTION: [&str; 3] = [DEFINITION_PK, "PLAN", "LOCK"];
+/// The kind of the page ledger's items.
+const PAGE: &str = "PAGE";
 /// template.yaml's worker MemorySize, GB.
 const WORKER_MEMORY_GB: f64 = 0.5;
 
@@ -140,22 +142,30 @@ pub fn print(
     );
 
     println!(
-        "\nstate table items (largest size per kind, DynamoDB's size rules; request units use the largest per-page kind):"
+        "\nstate table items (largest size per kind, DynamoDB's size rules; request units in the cost below):"
     );
     for (kind, (size, count)) in items {
         println!("  {kind:<12} {count:>6} items, largest {size:>6} bytes");
     }
-    // Pages write the execution and ledger items; the plan and the definition are written
-    // once per execution (or push), so their size does not scale with records.
-    let largest = items
-        .iter()
-        .filter(|(kind, _)| !ONCE_PER_EXECUTION.contains(&kind.as_str()))
-        .map(|(_, (size, _))| *size)
-        .max()
-        .unwrap_or(0);
+    // Per page: the ledger item (large once it holds a batch's record ids) and the execution
+    // item; the plan and the definition are written once per execution (or push).
+    let largest = |keep: &dyn Fn(&str) -> bool| {
+        items
+            .iter()
+            .filter(|(kind, _)| keep(kind))
+            .map(|(_, (size, _))| *size)
+            .max()
+            .unwrap_or(0)
+    };
+    let units_of =
+        |bytes: usize, unit: usize| u64::try_from(bytes.div_ceil(unit)).unwrap_or(1).max(1);
     let units = ItemUnits {
-        write_kb: u64::try_from(largest.div_ceil(1024)).unwrap_or(1).max(1),
-        read_4kb: u64::try_from(largest.div_ceil(4096)).unwrap_or(1).max(1),
+        write_kb: units_of(
+            largest(&|k| k != PAGE && !ONCE_PER_EXECUTION.contains(&k)),
+            1024,
+        ),
+        batch_write_kb: units_of(largest(&|k| k == PAGE), 1024),
+        read_4kb: units_of(largest(&|k| k != PAGE), 4096),
     };
 
     println!(
@@ -249,11 +259,11 @@ pub fn print(
         c.sqs
     );
     println!(
-        "  DynamoDB writes  ${:>8.4}  items written x {} WRU x $0.625/million WRU (on-demand)",
-        c.dynamodb_writes, units.write_kb
+        "  DynamoDB writes  ${:>8.4}  batch records x {} WRU (largest page item) + other items written x {} WRU, x $0.625/million WRU (on-demand; a transaction's items count twice)",
+        c.dynamodb_writes, units.batch_write_kb, units.write_kb
     );
     println!(
-        "  DynamoDB reads   ${:>8.4}  items read x {} RRU (strongly consistent) x $0.125/million RRU",
+        "  DynamoDB reads   ${:>8.4}  items read x {} RRU (strongly consistent; a first delivery reads its page before any batch) x $0.125/million RRU",
         c.dynamodb_reads, units.read_4kb
     );
     println!(

@@ -192,12 +192,10 @@ pub struct SyncReport {
 /// after which it takes its early memory reading.
 const EXECUTION_VAR: &str = "DYNSYNC_BENCH_EXECUTION";
 const EARLY_VAR: &str = "DYNSYNC_BENCH_EARLY_RECORDS";
-/// Prefixes of the child's tally keys: the functions' requests and request units, the
-/// event source's.
+/// Prefixes of the child's tally keys, `<prefix><Service.Operation>:<r|u|b>` (requests,
+/// request units, batch writes): the functions' requests, the event source's.
 const FUNCTION: &str = "fn:";
-const FUNCTION_UNITS: &str = "fnu:";
 const SOURCE: &str = "es:";
-const SOURCE_UNITS: &str = "esu:";
 
 /// Runs one full sync of `integration`: dispatcher manual run here, worker invocations on
 /// SQS batches in the `--sync-worker` child until done. Fails unless every record was read
@@ -239,23 +237,23 @@ pub async fn run(
     let mut operations = tally.snapshot();
     let mut event_source = BTreeMap::new();
     for (key, value) in &child.values {
-        let value = *value as u64;
-        let (map, name, units) = if let Some(name) = key.strip_prefix(FUNCTION) {
-            (&mut operations, name, false)
-        } else if let Some(name) = key.strip_prefix(FUNCTION_UNITS) {
-            (&mut operations, name, true)
-        } else if let Some(name) = key.strip_prefix(SOURCE) {
-            (&mut event_source, name, false)
-        } else if let Some(name) = key.strip_prefix(SOURCE_UNITS) {
-            (&mut event_source, name, true)
+        let (map, op) = if let Some(op) = key.strip_prefix(FUNCTION) {
+            (&mut operations, op)
+        } else if let Some(op) = key.strip_prefix(SOURCE) {
+            (&mut event_source, op)
         } else {
             continue;
         };
+        let Some((name, field)) = op.rsplit_once(':') else {
+            continue;
+        };
         let entry: &mut OperationCount = map.entry(name.to_owned()).or_default();
-        if units {
-            entry.units += value;
-        } else {
-            entry.requests += value;
+        let value = *value as u64;
+        match field {
+            "r" => entry.requests += value,
+            "u" => entry.units += value,
+            "b" => entry.batch_writes += value,
+            _ => {}
         }
     }
     let get = |key: &str| child.get(key).map(|v| v as u64);
@@ -352,12 +350,15 @@ pub fn sync_worker() -> anyhow::Result<()> {
             r.secretsmanager,
         );
         let tallies = [
-            (FUNCTION, FUNCTION_UNITS, tally.snapshot()),
-            (SOURCE, SOURCE_UNITS, source.tally.snapshot()),
+            (FUNCTION, tally.snapshot()),
+            (SOURCE, source.tally.snapshot()),
         ];
-        for (requests, units, ops) in tallies {
+        for (prefix, ops) in tallies {
             for (name, c) in ops {
-                line.push_str(&format!(" {requests}{name}={} {units}{name}={}", c.requests, c.units));
+                line.push_str(&format!(
+                    " {prefix}{name}:r={} {prefix}{name}:u={} {prefix}{name}:b={}",
+                    c.requests, c.units, c.batch_writes
+                ));
             }
         }
         println!("{line}");

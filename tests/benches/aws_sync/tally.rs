@@ -24,6 +24,9 @@ pub struct OperationCount {
     /// DynamoDB: items read or written (a transaction's items count twice); otherwise
     /// equal to `requests`.
     pub units: u64,
+    /// DynamoDB: writes that record an answered batch in a page's ledger item, the one
+    /// write of a page whose item holds the page's record ids (up to 16 bytes each).
+    pub batch_writes: u64,
 }
 
 /// Shared tallies keyed by `Service.Operation`.
@@ -37,11 +40,12 @@ impl OperationTally {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    fn add(&self, operation: String, units: u64) {
+    fn add(&self, operation: String, units: u64, batch_write: bool) {
         if let Ok(mut counts) = self.counts.lock() {
             let entry = counts.entry(operation).or_default();
             entry.requests += 1;
             entry.units += units;
+            entry.batch_writes += u64::from(batch_write);
         }
     }
 }
@@ -74,20 +78,22 @@ impl Intercept for OperationTally {
         } else {
             "other"
         };
-        let units = match (service, request.body().bytes()) {
+        let (units, batch_write) = match (service, request.body().bytes()) {
             ("DynamoDB", Some(body)) => dynamodb_units(operation, body),
-            _ => 1,
+            _ => (1, false),
         };
-        self.add(format!("{service}.{operation}"), units);
+        self.add(format!("{service}.{operation}"), units, batch_write);
         Ok(())
     }
 }
 
 /// Items a DynamoDB request reads or writes: one for single-item calls, the keys of a
-/// BatchGetItem, the requests of a BatchWriteItem, twice the items of a transaction.
-fn dynamodb_units(operation: &str, body: &[u8]) -> u64 {
+/// BatchGetItem, the requests of a BatchWriteItem, twice the items of a transaction; and
+/// whether it records an answered batch (an `UpdateItem` setting `#batches.<index>`, the
+/// adapter's `record_batch`).
+fn dynamodb_units(operation: &str, body: &[u8]) -> (u64, bool) {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return 1;
+        return (1, false);
     };
     let count = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_array()).map_or(0, Vec::len);
     let units = match operation {
@@ -104,7 +110,12 @@ fn dynamodb_units(operation: &str, body: &[u8]) -> u64 {
         "TransactWriteItems" | "TransactGetItems" => 2 * count(json.get("TransactItems")),
         _ => 1,
     };
-    u64::try_from(units).unwrap_or(u64::MAX).max(1)
+    let batch_write = operation == "UpdateItem"
+        && json
+            .get("UpdateExpression")
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| e.contains("#batches."));
+    (u64::try_from(units).unwrap_or(u64::MAX).max(1), batch_write)
 }
 
 /// The worker's (and dispatcher's) ports as `dynsync_wiring::AwsPorts::build` wires them,
