@@ -1,18 +1,22 @@
 //! The AWS benchmark: a full sync through the deployed path on this machine. The dispatcher
 //! and worker Lambda handlers run over the AWS adapters (DynamoDB, SQS and Secrets Manager
 //! on moto) and the live connectors (Dataverse and Insider emulators over loopback); SQS
-//! batches are received from moto and handed to the worker as Lambda's event source does.
-//! Reports AWS requests per 1,000 records by service (from `AwsRequestCounter`) and by
-//! operation, the worker's cold start and its memory high-water mark per page (each in a
-//! fresh child process, so the emulators do not count), and the cost per million records at
-//! us-east-1 list prices.
+//! batches are received from moto and handed to the worker as Lambda's event source does,
+//! in a child process of its own (`--sync-worker`: a warm worker container, its memory
+//! apart from the emulators'). Reports records/s, AWS requests per 1,000 records by service
+//! (from `AwsRequestCounter`) and by operation against issue 13's target (<= 15 at page
+//! size 500), the worker's memory high-water mark after a tenth of the records and at the
+//! end (flat: within 10%), its cold start and its memory per page (each in a fresh child),
+//! and the cost per million records at us-east-1 list prices.
 //!
 //! Run: `cargo bench -p dynsync-tests --bench aws_sync` (moto from `AWS_ENDPOINT_URL`, or
-//! started from the tools venv of infra/scripts/test.sh). `DYNSYNC_BENCH_RECORDS=2000`
-//! scales it down for a smoke test (default 100,000 records at page size 500). The member
-//! set of incremental lists is measured first (`aws_sync/members.rs`;
-//! `DYNSYNC_BENCH_ONLY_MEMBERS=1` stops after it, `DYNSYNC_BENCH_MEMBERS_1M=1` adds a
-//! 1,000,000-member set).
+//! started from the tools venv of infra/scripts/test.sh). `DYNSYNC_BENCH_RECORDS` sets the
+//! records (default 100,000 at page size 500; 2000 for a smoke test). At 1,000,000 moto
+//! itself is the limit: its `TransactWriteItems` deep-copies the whole table per call, so
+//! it slows as the ledger grows and its RSS passed 10 GB near 870,000 records on the
+//! 2-core, 24 GB machine. The member set of incremental lists is measured first
+//! (`aws_sync/members.rs`; `DYNSYNC_BENCH_ONLY_MEMBERS=1` stops after it,
+//! `DYNSYNC_BENCH_MEMBERS_1M=1` adds a 1,000,000-member set).
 
 #[path = "aws_sync/children.rs"]
 mod children;
