@@ -119,11 +119,12 @@ impl Context {
 
 /// Runs a future to completion on a runtime made for this command.
 pub fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        // Each thread that allocates gets its own glibc malloc arena, which keeps its freed
-        // page memory: one blocking thread (SQLite, DNS) instead of one per concurrent call
-        // (issue 13, README benchmarks).
+    // One thread runs every task: each thread that allocates gets its own glibc malloc
+    // arena, which keeps its freed page memory, so pages mapped on two runtime threads
+    // held about twice the heap of one (issue 13, README benchmarks). The CPU work per
+    // page is small next to the waits on Dataverse and Insider. One blocking thread
+    // (SQLite, DNS) instead of one per concurrent call, for the same reason.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(1)
         .enable_all()
         .build()

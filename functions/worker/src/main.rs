@@ -7,7 +7,9 @@ use dynsync_wiring::{AwsConfig, AwsPorts, flush_metrics, flush_secrets};
 use dynsync_worker::{Worker, lambda_deadline};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
+// One runtime thread: an invocation handles its events one after another, and each
+// thread that allocates would get a glibc malloc arena of its own (issue 13, memory).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     dynsync_telemetry::init_lambda();
     let config = match AwsConfig::from_env("worker") {

@@ -127,13 +127,10 @@ async fn a_failed_run_leaves_the_stored_member_set_and_the_next_run_sends_what_i
     let second = stack.execution(&second).await;
     assert_eq!(second.status, ExecutionStatus::Failed, "{second:?}");
     assert_eq!(committed().await, Some(6), "a failed run leaves the set");
-    // Pages run in either order: a leavers' page may have tried its deletes (refused too).
-    for i in [0, 1] {
-        assert!(
-            stack.insider.profile_by_email(&email(i)).is_some(),
-            "leaver {i} deleted by a failed run"
-        );
-    }
+    // Pages run in either order, and the storm refuses upserts, not deletes: a leavers'
+    // page that ran before the refused batch stopped the run has deleted its leavers
+    // already. Run 3 sends their deletes again (a 404 counts as removed), so what it
+    // counts and leaves behind is the same either way.
     let deletes_before = stack.insider.delete_requests();
 
     // Run 3: the same joiners and leavers as run 2 should have handled.
