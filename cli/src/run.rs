@@ -34,7 +34,8 @@ use tracing::Instrument;
 pub struct RunArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Page tasks processed at once (each fetches from Dataverse and upserts to Insider).
+    /// Page tasks processed at once (each fetches from Dataverse and upserts to Insider);
+    /// together they hold at most about 6 MiB of records, so large pages may go one at a time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Send nothing: write each Insider request body to this file (one per line). Reads as
