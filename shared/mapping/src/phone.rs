@@ -2,7 +2,9 @@
 //! with `country_code`, the number is parsed by libphonenumber (the `phonenumber` crate)
 //! with that dial code's region as the default, so a national trunk prefix such as a leading
 //! 0 is dropped and the code is added only when missing; with `international_format` alone,
-//! non-digits are stripped and a `+` added. Either way the result must be E.164.
+//! non-digits are stripped and a `+` added. Either way the result must be E.164. A number
+//! that is plain digits once its separators are dropped takes the crate's parse steps in
+//! `digits` (the same result, without the crate's text grammar).
 
 use std::str::FromStr;
 use std::sync::LazyLock;
