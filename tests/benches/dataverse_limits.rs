@@ -25,7 +25,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dynsync_emulators::dataverse::{Seed, ServiceProtection};
-use dynsync_tests::{LocalRun, Stack, no_progress, run_local};
+use dynsync_tests::Stack;
+use dynsync_tests::bench::CONTACT_MAPPING;
+use dynsync_tests::local::run_local_plain;
 
 const DEFAULT_RECORDS: usize = 1_000_000;
 const DEFAULT_PAGE_SIZE: u32 = 500;
@@ -67,21 +69,6 @@ const SCENARIOS: [Scenario; 3] = [
         concurrent_limit: 8,
     },
 ];
-
-const BODY: &str = "method: entity
-source:
-  entity: contact
-  fetch_mode: all
-  fields: [contactid, emailaddress1, mobilephone, firstname, lastname, gendercode]
-identifiers:
-  - { type: email, field: emailaddress1 }
-  - { type: phone_number, field: mobilephone }
-attributes:
-  - { key: name, field: firstname }
-  - { key: surname, field: lastname }
-  - { key: gender, field: gendercode, code_to_label: true }
-fixed_attributes:
-  - { key: custom.data_source, value: dynamics }";
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -163,22 +150,12 @@ async fn run(scenario: &Scenario, records: usize, page_size: u32) -> anyhow::Res
         ..ServiceProtection::DATAVERSE
     });
     faults.dop_hint(scenario.dop_hint);
-    let definition = stack.definition(page_size, BODY, "").replace(
+    let definition = stack.definition(page_size, CONTACT_MAPPING, "").replace(
         "  page_size:",
         &format!("  partitions: {}\n  page_size:", scenario.partitions),
     );
     let started = Instant::now();
-    let execution = run_local(
-        LocalRun {
-            state_dir: &stack.state_dir(),
-            definition: &definition,
-            concurrency: scenario.concurrency,
-            safety_lag: Duration::ZERO,
-            on_progress: no_progress(),
-        },
-        |queue| queue,
-    )
-    .await?;
+    let execution = run_local_plain(&stack.state_dir(), &definition, scenario.concurrency).await?;
     let elapsed = started.elapsed();
     let c = &execution.counters;
     anyhow::ensure!(

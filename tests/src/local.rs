@@ -81,6 +81,23 @@ pub async fn run_local(
     .await?)
 }
 
+/// [`run_local`] as the benchmarks run it: the folder's own queue, no safety lag, no
+/// progress callback.
+pub async fn run_local_plain(
+    state_dir: &Path,
+    definition: &str,
+    concurrency: usize,
+) -> anyhow::Result<Execution> {
+    let run = LocalRun {
+        state_dir,
+        definition,
+        concurrency,
+        safety_lag: Duration::ZERO,
+        on_progress: no_progress(),
+    };
+    run_local(run, |queue| queue).await
+}
+
 /// A progress callback that does nothing.
 pub fn no_progress() -> OnProgress {
     Arc::new(|_| {})
