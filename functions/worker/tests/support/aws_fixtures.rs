@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 /// Lambda's SQS event from SQS's messages (shared with the AWS benchmark).
 #[path = "../../../../tests/src/sqs_event.rs"]
 mod sqs_event;
+#[allow(unused_imports)] // the dispatcher's tests include this file and build no SQS event
 pub use sqs_event::lambda_event;
 
 /// The SDK configuration for moto; `None` (skipped, loudly) without `AWS_ENDPOINT_URL`,
