@@ -22,6 +22,8 @@
 mod children;
 #[path = "aws_sync/cost.rs"]
 mod cost;
+#[path = "aws_sync/event_source.rs"]
+mod event_source;
 #[path = "aws_sync/members.rs"]
 mod members;
 #[path = "aws_sync/moto.rs"]

@@ -8,9 +8,9 @@
 //! Modules: `dynamodb`, `sqs`, `secrets`, `error` (one error type, classified
 //! transient/permanent where it is born), and behind the `test-support` feature (tests and
 //! benchmarks only, never in the Lambda packages): `counter` (`AwsRequestCounter`, AWS
-//! requests per service, with the adapters' `with_counter` constructors) and `infra` (the
-//! SDK configuration for moto every test crate uses, and the table and a queue created
-//! exactly as template.yaml declares them). Must not depend on the engine.
+//! requests per service, and clients that count them: pass one to an adapter's
+//! `from_client`) and `infra` (the SDK configuration for moto every test crate uses, and
+//! the table and a queue created exactly as template.yaml declares them). Must not depend on the engine.
 
 #[cfg(feature = "test-support")]
 mod counter;

@@ -32,8 +32,6 @@ use chrono::{DateTime, Utc};
 use dynsync_domain::ErrorKind;
 use dynsync_domain::ports::{Clock, Secret, SecretError, SecretStore, SystemClock};
 
-#[cfg(feature = "test-support")]
-use crate::counter::AwsRequestCounter;
 use crate::error::AwsError;
 
 /// How long a read value is served from the cache.
@@ -64,16 +62,6 @@ impl SecretsManagerSecretStore {
     /// A store whose secret `NAME` is the Secrets Manager secret `<prefix>NAME`.
     pub fn new(config: &SdkConfig, prefix: Option<String>) -> Self {
         Self::from_client(aws_sdk_secretsmanager::Client::new(config), prefix)
-    }
-
-    /// As [`Self::new`], counting requests in `counter` (tests and benchmarks).
-    #[cfg(feature = "test-support")]
-    pub fn with_counter(
-        config: &SdkConfig,
-        prefix: Option<String>,
-        counter: &AwsRequestCounter,
-    ) -> Self {
-        Self::from_client(counter.secrets_client(config, &[]), prefix)
     }
 
     pub fn from_client(client: aws_sdk_secretsmanager::Client, prefix: Option<String>) -> Self {

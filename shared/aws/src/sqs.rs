@@ -18,8 +18,6 @@ use dynsync_domain::ErrorKind;
 use dynsync_domain::execution::PageTask;
 use dynsync_domain::ports::{Delivery, PageQueue, PortError};
 
-#[cfg(feature = "test-support")]
-use crate::counter::AwsRequestCounter;
 use crate::error::AwsError;
 
 /// Entries per `SendMessageBatch` (an SQS limit).
@@ -47,17 +45,6 @@ impl SqsPageQueue {
     /// A queue adapter for `queue_url`.
     pub fn new(config: &SdkConfig, queue_url: impl Into<String>) -> Self {
         Self::from_client(aws_sdk_sqs::Client::new(config), queue_url)
-    }
-
-    /// A queue adapter for `queue_url` whose requests count in `counter` (tests and
-    /// benchmarks).
-    #[cfg(feature = "test-support")]
-    pub fn with_counter(
-        config: &SdkConfig,
-        queue_url: impl Into<String>,
-        counter: &AwsRequestCounter,
-    ) -> Self {
-        Self::from_client(counter.sqs_client(config, &[]), queue_url)
     }
 
     pub fn from_client(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {

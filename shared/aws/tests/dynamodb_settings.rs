@@ -208,7 +208,8 @@ async fn of_eight_executions_racing_for_a_lock_exactly_one_gets_it() {
 async fn a_missing_table_is_a_permanent_error_that_names_it() {
     let config = aws_or_skip!();
     let counter = AwsRequestCounter::new();
-    let store = DynamoDbStateStore::with_counter(&config, "no-such-table", &counter);
+    let store =
+        DynamoDbStateStore::from_client(counter.dynamodb_client(&config, &[]), "no-such-table");
     let error = store.get_definition("x").await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Permanent);
     assert!(

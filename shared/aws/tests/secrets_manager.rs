@@ -29,8 +29,11 @@ impl Fixture {
         let clock = ManualClock::at(at(10, 0));
         let counter = AwsRequestCounter::new();
         let prefix = format!("{}/", unique("dynsync"));
-        let store = SecretsManagerSecretStore::with_counter(config, Some(prefix.clone()), &counter)
-            .with_clock(clock.clone());
+        let store = SecretsManagerSecretStore::from_client(
+            counter.secrets_client(config, &[]),
+            Some(prefix.clone()),
+        )
+        .with_clock(clock.clone());
         Self {
             store,
             clock,

@@ -50,7 +50,7 @@ struct Figures {
 async fn round(sdk: &SdkConfig, n: usize, page: usize) -> anyhow::Result<Figures> {
     let counter = AwsRequestCounter::new();
     let table = format!("dynsync-bench-members-{}", uuid::Uuid::new_v4().simple());
-    let store = DynamoDbStateStore::with_counter(sdk, &table, &counter);
+    let store = DynamoDbStateStore::from_client(counter.dynamodb_client(sdk, &[]), &table);
     infra::create_table(store.client(), &table).await?;
     let all = keys(n);
     let pages = ranges(&all, page);

@@ -81,9 +81,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aws_config::SdkConfig;
 use dynsync_domain::ports::{Clock, SystemClock};
 
-#[cfg(feature = "test-support")]
-use crate::counter::AwsRequestCounter;
-
 /// The state store port on one DynamoDB table.
 pub struct DynamoDbStateStore {
     client: aws_sdk_dynamodb::Client,
@@ -99,16 +96,6 @@ impl DynamoDbStateStore {
     /// A store on `table_name`.
     pub fn new(config: &SdkConfig, table_name: impl Into<String>) -> Self {
         Self::from_client(aws_sdk_dynamodb::Client::new(config), table_name)
-    }
-
-    /// A store on `table_name` whose requests count in `counter` (tests and benchmarks).
-    #[cfg(feature = "test-support")]
-    pub fn with_counter(
-        config: &SdkConfig,
-        table_name: impl Into<String>,
-        counter: &AwsRequestCounter,
-    ) -> Self {
-        Self::from_client(counter.dynamodb_client(config, &[]), table_name)
     }
 
     /// A store using a client built elsewhere.

@@ -38,7 +38,7 @@ pub fn unique(prefix: &str) -> String {
 /// A store on a fresh table, counting into `counter`.
 pub async fn state_store(config: &SdkConfig, counter: &AwsRequestCounter) -> DynamoDbStateStore {
     let table = unique("dynsync-test");
-    let store = DynamoDbStateStore::with_counter(config, &table, counter);
+    let store = DynamoDbStateStore::from_client(counter.dynamodb_client(config, &[]), &table);
     infra::create_table(store.client(), &table).await.unwrap();
     store
 }
@@ -53,7 +53,7 @@ pub async fn page_queue(
     let url = infra::create_queue(&client, &unique("dynsync-test"), visibility)
         .await
         .unwrap();
-    SqsPageQueue::with_counter(config, url, counter)
+    SqsPageQueue::from_client(counter.sqs_client(config, &[]), url)
 }
 
 /// A clock the test sets.
