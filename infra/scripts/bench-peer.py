@@ -312,6 +312,10 @@ def contact_stream(base):
     }
 
 
+# The mapping every benchmark syncs (tests/src/bench.rs reads the same file).
+CONTACT_MAPPING = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures", "contact-mapping.yaml"
+)
 DEFINITION = """id: bench-peer
 name: Peer benchmark
 dynamics:
@@ -325,21 +329,7 @@ dynamics:
   page_size: {page_size}
   request_timeout_ms: 30000
   retries: 5
-method: entity
-source:
-  entity: contact
-  fetch_mode: all
-  fields: [contactid, emailaddress1, mobilephone, firstname, lastname, gendercode]
-identifiers:
-  - {{ type: email, field: emailaddress1 }}
-  - {{ type: phone_number, field: mobilephone }}
-attributes:
-  - {{ key: name, field: firstname }}
-  - {{ key: surname, field: lastname }}
-  - {{ key: gender, field: gendercode, code_to_label: true }}
-fixed_attributes:
-  - {{ key: custom.data_source, value: dynamics }}
-insider:
+{mapping}insider:
   api_url: {insider}
   partner: {partner}
   token: {{ secret: bench/insider }}
@@ -353,6 +343,7 @@ def dynsync_run(args, folder, dv, insider, page_size, round_no):
             DEFINITION.format(
                 web=dv["web api"], token=dv["token url"], scope=dv["scope"], client=CLIENT_ID,
                 page_size=page_size, insider=insider["upsert url"], partner=insider["partner"],
+                mapping=open(CONTACT_MAPPING).read(),
             )
         )
     state = os.path.join(folder, f"state-{page_size}-{round_no}")

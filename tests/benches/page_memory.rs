@@ -22,27 +22,10 @@ use dynsync_emulators::insider::{InsiderConfig, InsiderEmulator, PARTNER, TOKEN}
 use dynsync_engine::memory::MemorySecretStore;
 use dynsync_insider::InsiderClient;
 use dynsync_mapping::{Mapper, Outcome};
-
-/// A field of `/proc/self/status` in bytes (0 where it cannot be read).
-fn status(field: &str) -> isize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-                .and_then(|v| {
-                    v.trim()
-                        .trim_end_matches(" kB")
-                        .trim()
-                        .parse::<isize>()
-                        .ok()
-                })
-        })
-        .map_or(0, |kb| kb * 1024)
-}
+use dynsync_tests::bench::{CONTACT_MAPPING, status_kb};
 
 fn rss() -> isize {
-    status("VmRSS")
+    status_kb("VmRSS") as isize * 1024
 }
 
 fn mb(bytes: isize) -> f64 {
@@ -63,21 +46,7 @@ dynamics:
     client_id: {CLIENT_ID}
     client_secret: {{ secret: bench/dynamics }}
   page_size: {page_size}
-method: entity
-source:
-  entity: contact
-  fetch_mode: all
-  fields: [{FIELDS}]
-identifiers:
-  - {{ type: email, field: emailaddress1 }}
-  - {{ type: phone_number, field: mobilephone }}
-attributes:
-  - {{ key: name, field: firstname }}
-  - {{ key: surname, field: lastname }}
-  - {{ key: gender, field: gendercode, code_to_label: true }}
-fixed_attributes:
-  - {{ key: custom.data_source, value: dynamics }}
-insider:
+{CONTACT_MAPPING}insider:
   api_url: {insider}
   partner: {PARTNER}
   token: {{ secret: bench/insider }}
@@ -294,7 +263,7 @@ async fn one_page(endpoints: &Endpoints, page_size: u32) -> anyhow::Result<()> {
         mb(mapped - fetched),
         mb(sent - mapped),
         mb(sent),
-        mb(status("VmHWM")),
+        mb(status_kb("VmHWM") as isize * 1024),
     );
     drop(users);
     drop(page);
