@@ -10,8 +10,9 @@ processes, then for each page size runs, one after the other against those same 
 * ``dynsync run`` of 20,000 contacts (extract, map, upsert to the Insider emulator) with the
   same page size and the default concurrency, in a fresh state folder.
 
-Each client is measured by ``os.wait4``: CPU = ru_utime + ru_stime of the child, peak RSS =
-ru_maxrss, wall time around spawn..reap. The emulators and this runner are not counted.
+Each client is started through GNU time (``measure``): CPU = ru_utime + ru_stime as
+``os.wait4`` reports them, peak RSS = the client's own ru_maxrss as GNU time reports it,
+wall time around spawn..reap. The emulators and this runner are not counted.
 
 The connector's token URL: ``source_microsoft_dataverse.dataverse.get_auth`` builds it as
 ``https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`` (no config field, no
@@ -41,6 +42,7 @@ ENTRA_HOST = "login.microsoftonline.com"
 INSIDER_TOKEN = "bench-peer-insider-token"
 TARGET_MEMORY = {5000: 1 / 3, 500: 1 / 5}
 TARGET_CPU = 1 / 10
+GNU_TIME = "/usr/bin/time"
 
 
 def parse_args():
@@ -172,18 +174,33 @@ def start_entra_proxy(cert, key, upstream_port):
 
 
 def measure(argv, env, stdout, cwd=None):
-    """Runs argv; returns (exit status, cpu seconds, wall seconds, peak RSS in MB)."""
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
-    errors = []
-    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
-    drain.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
-    drain.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    return proc.returncode, cpu, wall, usage.ru_maxrss / 1024, errors[0] if errors else b""
+    """Runs argv; returns (exit status, cpu seconds, wall seconds, peak RSS in MB, stderr).
+
+    The client is started through GNU time (``/usr/bin/time``), which reports the client's
+    own peak RSS. Not ``os.wait4`` on a child this runner forks: Linux carries the forking
+    process's resident set into the child's ``ru_maxrss`` at ``exec`` (``exec_mmap`` keeps
+    the old address space's high-water mark), so every client would read at least this
+    runner's RSS (~24 MB after the connector's records are counted), a floor that hid
+    dynsync's figure at page size 500. GNU time's own RSS (~2 MB) is the floor instead. CPU
+    is ``ru_utime + ru_stime`` of the GNU time process as ``wait4`` reports it, which counts
+    the client it waited for (and GNU time's own few milliseconds)."""
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as report:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [GNU_TIME, "--quiet", "-f", "%M", "-o", report.name, *argv],
+            env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd,
+        )
+        errors = []
+        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+        drain.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        drain.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
+        lines = report.read().split()
+    peak_kb = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    return proc.returncode, cpu, wall, peak_kb / 1024, errors[0] if errors else b""
 
 
 def airbyte_read(args, folder, base, proxy_port, cert, page_size):
@@ -378,6 +395,8 @@ def holds(ok):
 def main():
     global TENANT, CLIENT_ID, CLIENT_SECRET
     args = parse_args()
+    if not os.access(GNU_TIME, os.X_OK):
+        sys.exit(f"{GNU_TIME} (GNU time) not found: install the Debian package `time` (infra/scripts/bench-peer.sh does)")
     folder = tempfile.mkdtemp(prefix="dynsync-bench-peer-")
     dv_proc, dv = start_emulator(
         args.dataverse_emulator, ["--seed", f"contacts:{args.contacts}"],

@@ -27,6 +27,11 @@ if [[ ! -x "$PEER_VENV/bin/source-microsoft-dataverse" ]]; then
   "$PEER_VENV/bin/pip" install --quiet --disable-pip-version-check "$PEER_PACKAGE"
 fi
 
+if [[ ! -x /usr/bin/time ]]; then
+  step "installing GNU time (each client's own peak RSS)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
+fi
+
 step "building dynsync and the emulators (release)"
 cargo build --release --locked -p dynsync -p dynsync-emulators --bins
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The scale benchmark (issue 13): `dynsync run` alone against the out-of-process Dataverse
 # and Insider emulators at each record count, page size 500 (and PAGE_SIZES), printing
-# records/s and peak RSS (wait4 ru_maxrss of the dynsync process only), so memory can be
+# records/s and peak RSS (the dynsync process's own ru_maxrss, through GNU time), so memory can be
 # compared as the records grow. Not part of infra/scripts/test.sh.
 #
 #   infra/scripts/bench-scale.sh                         # 100,000 then 1,000,000 records
 #   RECORDS="100000 1000000" PAGE_SIZES="500 5000" CONCURRENCY=4 infra/scripts/bench-scale.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+if [[ ! -x /usr/bin/time ]]; then
+  printf '\n==> %s\n' "installing GNU time (the dynsync process's own peak RSS)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
+fi
 
 printf '\n==> %s\n' "building dynsync and the emulators (release)" >&2
 cargo build --release --locked -p dynsync -p dynsync-emulators --bins
