@@ -329,10 +329,9 @@ def contact_stream(base):
     }
 
 
-# The mapping every benchmark syncs (tests/src/bench.rs reads the same file).
-CONTACT_MAPPING = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures", "contact-mapping.yaml"
-)
+# The mapping every benchmark syncs (tests/src/bench.rs includes the same file).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures", "contact-mapping.yaml")) as f:
+    CONTACT_MAPPING = f.read()
 DEFINITION = """id: bench-peer
 name: Peer benchmark
 dynamics:
@@ -360,7 +359,7 @@ def dynsync_run(args, folder, dv, insider, page_size, round_no):
             DEFINITION.format(
                 web=dv["web api"], token=dv["token url"], scope=dv["scope"], client=CLIENT_ID,
                 page_size=page_size, insider=insider["upsert url"], partner=insider["partner"],
-                mapping=open(CONTACT_MAPPING).read(),
+                mapping=CONTACT_MAPPING,
             )
         )
     state = os.path.join(folder, f"state-{page_size}-{round_no}")

@@ -24,15 +24,18 @@ use dynsync_insider::InsiderClient;
 use dynsync_mapping::{Mapper, Outcome};
 use dynsync_tests::bench::{CONTACT_MAPPING, status_kb};
 
+/// A `kB` line of `/proc/self/status`, in bytes.
+fn status_bytes(key: &str) -> isize {
+    status_kb(key) as isize * 1024
+}
+
 fn rss() -> isize {
-    status_kb("VmRSS") as isize * 1024
+    status_bytes("VmRSS")
 }
 
 fn mb(bytes: isize) -> f64 {
     bytes as f64 / 1_048_576.0
 }
-
-const FIELDS: &str = "contactid, emailaddress1, mobilephone, firstname, lastname, gendercode";
 
 fn definition(web: &str, token: &str, scope: &str, insider: &str, page_size: u32) -> String {
     format!(
@@ -180,16 +183,19 @@ async fn one_page(endpoints: &Endpoints, page_size: u32) -> anyhow::Result<()> {
         dynsync_insider::DEFAULT_TIMEOUT,
         0,
     )?;
+    let attributes: String = integration
+        .definition()
+        .source
+        .fields
+        .iter()
+        .map(|f| format!("<attribute name=\"{f}\" />"))
+        .collect();
     let query = |after: Option<&str>| {
         let condition = after.map_or(String::new(), |id| {
             format!("<filter><condition attribute=\"contactid\" operator=\"gt\" value=\"{id}\" /></filter>")
         });
         format!(
-            "<fetch count=\"{page_size}\"><entity name=\"contact\">{}{condition}<order attribute=\"contactid\" /></entity></fetch>",
-            FIELDS
-                .split(", ")
-                .map(|f| format!("<attribute name=\"{f}\" />"))
-                .collect::<String>()
+            "<fetch count=\"{page_size}\"><entity name=\"contact\">{attributes}{condition}<order attribute=\"contactid\" /></entity></fetch>"
         )
     };
     let mut labels = OptionLabels::new();
@@ -263,7 +269,7 @@ async fn one_page(endpoints: &Endpoints, page_size: u32) -> anyhow::Result<()> {
         mb(mapped - fetched),
         mb(sent - mapped),
         mb(sent),
-        mb(status_kb("VmHWM") as isize * 1024),
+        mb(status_bytes("VmHWM")),
     );
     drop(users);
     drop(page);
