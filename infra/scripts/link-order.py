@@ -86,7 +86,7 @@ def main():
     work = tempfile.mkdtemp(prefix="dynsync-link-order-")
     link_map = os.path.join(work, "dynsync.map")
     sh(BUILD, env={**os.environ, "DYNSYNC_LINK_MAP": link_map})
-    release = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
+    release = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR", "target"), "release")
     binary = os.path.join(release, "dynsync")
     wrapper = os.path.join(work, "dynsync-callgrind")
     with open(wrapper, "w") as f:
