@@ -31,7 +31,7 @@ pub use changes::{ChangeRead, ChangeTable, IDS_PER_QUERY, MAX_CHANGES_PER_PAGE, 
 pub use client::DataverseClient;
 pub use discovery::{AttributeInfo, EntityInfo, ListInfo, WhoAmI};
 pub use error::DynamicsError;
-pub use fetch::FetchPage;
+pub use fetch::{FetchPage, decode_page};
 pub use parallelism::{DEFAULT_CONCURRENCY, RECOVERY_RUN};
 pub use pkce::{AuthorizeRequest, Pkce, authorize_url, exchange_code, random_state};
 pub use source::DataverseSource;

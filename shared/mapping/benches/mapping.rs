@@ -13,7 +13,6 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dynsync_domain::Record;
 use dynsync_domain::batch::{self, upsert_body};
 use dynsync_mapping::{Mapper, Outcome};
 use serde_json::Value;
@@ -26,21 +25,17 @@ const ROUNDS: usize = 12;
 /// Mapping's records/s at least this share of the baseline's (issue 13).
 const TARGET_RATIO: f64 = 0.7;
 
-#[derive(serde::Deserialize)]
-struct Page {
-    value: Vec<Record>,
-}
-
 /// Parse the page, map every record (freeing it once mapped), split into batches and write
 /// every upsert body.
 fn map_page(bytes: &[u8], mapper: &Mapper) -> (usize, usize) {
     let processing_time = support::now();
-    let Ok(page) = serde_json::from_slice::<Page>(bytes) else {
+    // The Dataverse client's own page decoder.
+    let Ok(page) = dynsync_dynamics::decode_page(bytes) else {
         return (0, 0);
     };
     // As the engine does (`map_unsent`): each record is consumed by its mapping and freed.
-    let mut users = Vec::with_capacity(page.value.len());
-    for record in page.value {
+    let mut users = Vec::with_capacity(page.records.len());
+    for record in page.records {
         if let Outcome::User(user) = mapper.map(&record, processing_time).outcome {
             users.push(user);
         }

@@ -184,22 +184,28 @@ impl<'de> Shape<'de> for RecordArray {
 
     fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Record>, A::Error> {
         let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(5_000));
-        while let Some(record) = seq.next_element_seed(Only(RecordObject))? {
+        // The records of a page carry the same fields (the query's attributes), so each
+        // map is sized by the record before it instead of growing 4 -> 8 -> 16 -> 32.
+        let mut fields = 0;
+        while let Some(record) = seq.next_element_seed(Only(RecordObject { fields }))? {
+            fields = record.len();
             records.push(record);
         }
         Ok(records)
     }
 }
 
-/// One record object, its `@odata.etag` skipped.
-struct RecordObject;
+/// One record object, its `@odata.etag` skipped; `fields` sizes its map.
+struct RecordObject {
+    fields: usize,
+}
 
 impl<'de> Shape<'de> for RecordObject {
     type Value = Record;
     const REFUSAL: &'static str = NON_OBJECT_RECORD;
 
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut record = Record::new();
+        let mut record = Record::with_capacity(self.fields);
         while let Some(key) = map.next_key::<String>()? {
             if key == ETAG {
                 map.next_value::<de::IgnoredAny>()?;
