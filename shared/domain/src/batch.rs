@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::ops::Range;
 
-use crate::user::InsiderUser;
+use crate::user::{Attributes, InsiderUser};
 use serde::Serialize;
 
 /// Users per upsert request.
@@ -130,13 +130,13 @@ pub fn size_bound(user: &InsiderUser) -> usize {
             .saturating_add(string_bound(value))
             .saturating_add(4);
     }
-    total = total.saturating_add(map_bound(&user.attributes));
+    total = total.saturating_add(attributes_bound(&user.attributes));
     for event in &user.events {
         total = total
             .saturating_add(EVENT_OVERHEAD)
             .saturating_add(string_bound(&event.event_name))
             .saturating_add(string_bound(&event.timestamp))
-            .saturating_add(map_bound(&event.event_params));
+            .saturating_add(attributes_bound(&event.event_params));
     }
     total
 }
@@ -145,8 +145,24 @@ fn string_bound(s: &str) -> usize {
     s.len().saturating_mul(6).saturating_add(2)
 }
 
+fn attributes_bound(attributes: &Attributes) -> usize {
+    let root = entries_bound(attributes.standard());
+    let mut custom = attributes.custom().peekable();
+    match custom.peek() {
+        // `"custom":` and a comma besides the object.
+        Some(_) => root
+            .saturating_add(12)
+            .saturating_add(entries_bound(custom)),
+        None => root,
+    }
+}
+
 fn map_bound(map: &serde_json::Map<String, serde_json::Value>) -> usize {
-    map.iter().fold(2, |total, (key, value)| {
+    entries_bound(map.iter().map(|(key, value)| (key.as_str(), value)))
+}
+
+fn entries_bound<'a>(entries: impl Iterator<Item = (&'a str, &'a serde_json::Value)>) -> usize {
+    entries.fold(2, |total, (key, value)| {
         total
             .saturating_add(string_bound(key))
             .saturating_add(value_bound(value))
@@ -195,7 +211,7 @@ mod tests {
             ..InsiderUser::default()
         };
         user.attributes
-            .insert("name".into(), "x".repeat(padding).into());
+            .set(&"name".into(), "x".repeat(padding).into());
         user
     }
 
@@ -258,15 +274,16 @@ mod tests {
     #[test]
     fn size_bounds_never_undercut_the_real_size() {
         let mut odd = user("\u{0}\"\\@x.co", 3);
-        odd.attributes.insert(
-            "n".into(),
+        odd.attributes.set_custom(&"c\u{1}".into(), "\u{0}".into());
+        odd.attributes.set(
+            &"n".into(),
             serde_json::json!([-1.7976931348623157e308, i64::MIN, null, {"k": "\u{1}"}]),
         );
         odd.identifiers.custom.insert("c\n".into(), "é".into());
         odd.events.push(crate::user::InsiderEvent {
             event_name: "e".into(),
             timestamp: "t".into(),
-            event_params: serde_json::Map::new(),
+            event_params: Attributes::default(),
         });
         for u in [odd, user("a@b.co", 0), InsiderUser::default()] {
             assert!(size_bound(&u) >= user_size(&u), "{u:?}");

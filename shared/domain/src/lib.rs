@@ -28,5 +28,5 @@ pub use definition::Definition;
 pub use error::ErrorKind;
 pub use filter::{FetchXmlFilter, FilterError};
 pub use record::{OptionLabels, Record};
-pub use user::{Identifiers, InsiderEvent, InsiderUser};
+pub use user::{Attributes, Identifiers, InsiderEvent, InsiderUser, Key};
 pub use validate::{Integration, Problem, Problems, Schedule};

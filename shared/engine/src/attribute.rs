@@ -90,7 +90,7 @@ mod tests {
                 events: vec![dynsync_domain::InsiderEvent {
                     event_name: "purchase".into(),
                     timestamp: "2026-11-27T10:00:00Z".into(),
-                    event_params: serde_json::Map::new(),
+                    event_params: dynsync_domain::Attributes::default(),
                 }],
                 ..InsiderUser::default()
             })

@@ -213,8 +213,8 @@ insider:
             Some("c1")
         );
         assert_eq!(
-            users[0].attributes.get("custom"),
-            Some(&serde_json::json!({"crm_deleted": true}))
+            users[0].attributes.custom().collect::<Vec<_>>(),
+            [("crm_deleted", &serde_json::json!(true))]
         );
     }
 }

@@ -51,7 +51,9 @@ async fn an_attribute_removal_upserts_the_deleted_users_with_it_and_no_events() 
         .sink
         .received()
         .into_iter()
-        .filter(|u| u.attributes.get("custom") == Some(&serde_json::json!({"crm_deleted": true})))
+        .filter(|u| {
+            u.attributes.custom().collect::<Vec<_>>() == [("crm_deleted", &serde_json::json!(true))]
+        })
         .collect();
     let mut ids: Vec<String> = marked
         .iter()

@@ -255,7 +255,7 @@ async fn redelivered_list_pages_apply_each_removal_once_and_send_nobody_twice() 
         .collect();
     assert_eq!(leavers.len(), 5);
     assert!(leavers.iter().all(|u| {
-        u.attributes.get("custom") == Some(&serde_json::json!({"vip_segment": false}))
+        u.attributes.custom().collect::<Vec<_>>() == [("vip_segment", &serde_json::json!(false))]
     }));
     let joined: Vec<_> = sent
         .iter()

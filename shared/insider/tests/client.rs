@@ -70,11 +70,11 @@ async fn a_page_is_split_by_bytes_and_a_user_too_large_for_any_request_fails_uns
     let mut all = users(7);
     for user in &mut all {
         user.attributes
-            .insert("surname".into(), json!("x".repeat(1_300_000)));
+            .set(&"surname".into(), json!("x".repeat(1_300_000)));
     }
     all[5]
         .attributes
-        .insert("surname".into(), json!("y".repeat(5_000_000)));
+        .set(&"surname".into(), json!("y".repeat(5_000_000)));
     let sent = send_split(&client, &all, true).await;
     assert_eq!(sent.accepted, 6);
     assert_eq!(sent.failed.len(), 1);
@@ -102,7 +102,7 @@ async fn the_client_refuses_a_batch_over_the_limits_without_a_request() {
     let mut big = users(2);
     for user in &mut big {
         user.attributes
-            .insert("surname".into(), json!("x".repeat(2_600_000)));
+            .set(&"surname".into(), json!("x".repeat(2_600_000)));
     }
     let error = client.send_batch(&big, false).await.unwrap_err();
     assert!(matches!(error, InsiderError::TooLarge { .. }), "{error}");

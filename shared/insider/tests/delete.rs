@@ -45,7 +45,7 @@ fn by_custom(name: &str, value: &str) -> InsiderUser {
 async fn seed(client: &InsiderClient, users: &[InsiderUser]) {
     let mut with_names = users.to_vec();
     for user in &mut with_names {
-        user.attributes.insert("name".into(), json!("Someone"));
+        user.attributes.set(&"name".into(), json!("Someone"));
     }
     let outcome = client.send_batch(&with_names, false).await.unwrap();
     assert_eq!(outcome.accepted, users.len() as u64);

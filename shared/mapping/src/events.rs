@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use dynsync_domain::definition::{EventMapping, EventName, TimestampSource, UnknownCodeBehavior};
 use dynsync_domain::{InsiderEvent, OptionLabels};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::fields::{FieldRule, FixedRule, Target};
+use crate::fields::{FieldRule, FixedRule, Room, Target};
 use crate::lookup::{Fields, Lookup};
 use crate::values::{format_utc, normalise_datetime};
 
@@ -33,6 +33,8 @@ pub(crate) struct EventRule {
     timestamp_index: Option<usize>,
     params: Vec<FieldRule>,
     fixed_params: Vec<FixedRule>,
+    /// The keys `params` and `fixed_params` write.
+    room: Room,
 }
 
 impl EventRule {
@@ -57,20 +59,23 @@ impl EventRule {
             TimestampSource::Field(field) => Some(lookup.index(field)),
             TimestampSource::ProcessingTime => None,
         };
+        let params: Vec<FieldRule> = mapping
+            .params
+            .iter()
+            .map(|p| FieldRule::new(p, Target::EventParam, labels, unknown_code, lookup))
+            .collect();
+        let fixed_params: Vec<FixedRule> = mapping
+            .fixed_params
+            .iter()
+            .map(|p| FixedRule::new(p, Target::EventParam))
+            .collect();
         Self {
             name,
             timestamp: mapping.timestamp.clone(),
             timestamp_index,
-            params: mapping
-                .params
-                .iter()
-                .map(|p| FieldRule::new(p, Target::EventParam, labels, unknown_code, lookup))
-                .collect(),
-            fixed_params: mapping
-                .fixed_params
-                .iter()
-                .map(|p| FixedRule::new(p, Target::EventParam))
-                .collect(),
+            room: Room::of(&params, &fixed_params),
+            params,
+            fixed_params,
         }
     }
 
@@ -132,7 +137,7 @@ impl EventRule {
                 }
             },
         };
-        let mut event_params = Map::with_capacity(self.params.len() + self.fixed_params.len());
+        let mut event_params = self.room.empty();
         for param in &self.params {
             param.apply(fields, &mut event_params, notes);
         }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use dynsync_domain::definition::{FieldMapping, FixedValue, UnknownCodeBehavior};
 use dynsync_domain::record::FORMATTED_VALUE_SUFFIX;
-use dynsync_domain::{OptionLabels, Record};
-use serde_json::{Map, Value};
+use dynsync_domain::{Attributes, Key, OptionLabels, Record};
+use serde_json::Value;
 
 use crate::lookup::{Fields, Lookup};
 use crate::values::{Coercion, parse_bool};
@@ -16,15 +16,15 @@ use crate::values::{Coercion, parse_bool};
 /// Where a key lands in the attributes or event parameters object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Slot {
-    Root(String),
-    Custom(String),
+    Root(Key),
+    Custom(Key),
 }
 
 impl Slot {
     pub(crate) fn parse(key: &str) -> Self {
         match key.strip_prefix("custom.") {
-            Some(name) => Slot::Custom(name.to_owned()),
-            None => Slot::Root(key.to_owned()),
+            Some(name) => Slot::Custom(Key::from(name)),
+            None => Slot::Root(Key::from(key)),
         }
     }
 
@@ -35,24 +35,43 @@ impl Slot {
         }
     }
 
-    /// Writes `value` into `target` (custom keys inside a `custom` object).
-    pub(crate) fn put(&self, target: &mut Map<String, Value>, value: Value) {
+    /// Writes `value` into `target` (custom keys inside `custom`).
+    pub(crate) fn put(&self, target: &mut Attributes, value: Value) {
         match self {
-            Slot::Root(name) => {
-                target.insert(name.clone(), value);
-            }
-            Slot::Custom(name) => {
-                // Looked up first: `entry` would allocate the key on every call.
-                if let Some(Value::Object(custom)) = target.get_mut("custom") {
-                    custom.insert(name.clone(), value);
-                    return;
-                }
-                // No `custom` object yet (or a non-object there, replaced in its place).
-                let mut custom = Map::new();
-                custom.insert(name.clone(), value);
-                target.insert("custom".to_owned(), Value::Object(custom));
-            }
+            Slot::Root(name) => target.set(name, value),
+            Slot::Custom(name) => target.set_custom(name, value),
         }
+    }
+
+    pub(crate) fn is_custom(&self) -> bool {
+        matches!(self, Slot::Custom(_))
+    }
+}
+
+/// How many standard and custom keys a set of rules writes, counted once per execution so
+/// that each record's attributes (or parameters) are allocated at their size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Room {
+    root: usize,
+    custom: usize,
+}
+
+impl Room {
+    pub(crate) fn of(rules: &[FieldRule], fixed: &[FixedRule]) -> Self {
+        let slots = rules
+            .iter()
+            .map(|r| &r.slot)
+            .chain(fixed.iter().map(|f| &f.slot));
+        let custom = slots.clone().filter(|slot| slot.is_custom()).count();
+        Self {
+            root: slots.count() - custom,
+            custom,
+        }
+    }
+
+    /// An empty object with this room.
+    pub(crate) fn empty(self) -> Attributes {
+        Attributes::with_capacity(self.root, self.custom)
     }
 }
 
@@ -139,7 +158,7 @@ impl FieldRule {
     pub(crate) fn apply(
         &self,
         fields: &Fields<'_>,
-        target: &mut Map<String, Value>,
+        target: &mut Attributes,
         notes: &mut Vec<String>,
     ) {
         let record = fields.record;
@@ -257,7 +276,7 @@ impl FixedRule {
         }
     }
 
-    pub(crate) fn apply(&self, target: &mut Map<String, Value>, notes: &mut Vec<String>) {
+    pub(crate) fn apply(&self, target: &mut Attributes, notes: &mut Vec<String>) {
         match &self.value {
             Some(value) => self.slot.put(target, value.clone()),
             None => notes.push(format!(
@@ -279,11 +298,11 @@ mod tests {
 
     #[test]
     fn custom_keys_go_under_custom_and_standard_ones_at_the_root() {
-        let mut target = Map::new();
+        let mut target = Attributes::default();
         Slot::parse("name").put(&mut target, Value::from("Ada"));
         Slot::parse("custom.tier").put(&mut target, Value::from("gold"));
         assert_eq!(
-            Value::Object(target),
+            serde_json::to_value(&target).unwrap_or_default(),
             serde_json::json!({"name": "Ada", "custom": {"tier": "gold"}})
         );
         let fixed = FixedRule::new(

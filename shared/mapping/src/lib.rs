@@ -22,7 +22,7 @@ mod values;
 /// Writes `value` under an Insider attribute key: a standard key at the root, `custom.<key>`
 /// inside the `custom` object (as the definition's attributes are placed).
 pub fn set_attribute(
-    attributes: &mut serde_json::Map<String, serde_json::Value>,
+    attributes: &mut dynsync_domain::Attributes,
     key: &str,
     value: serde_json::Value,
 ) {

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 use dynsync_domain::definition::InvalidIdentifierStrategy;
 use dynsync_domain::{Identifiers, InsiderUser, Integration, OptionLabels, Record};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::batch::{MAX_BODY_BYTES, upsert_body, user_size};
 use crate::events::EventRule;
-use crate::fields::{FieldRule, FixedRule, Target};
+use crate::fields::{FieldRule, FixedRule, Room, Target};
 use crate::identifiers::IdentifierRule;
 use crate::lookup::{Fields, Lookup};
 use crate::phone::PhoneNormaliser;
@@ -49,6 +49,8 @@ pub struct Mapper {
     phone: PhoneNormaliser,
     attributes: Vec<FieldRule>,
     fixed_attributes: Vec<FixedRule>,
+    /// The keys `attributes` and `fixed_attributes` write.
+    room: Room,
     event: Option<EventRule>,
 }
 
@@ -60,6 +62,16 @@ impl Mapper {
         let unknown_code = definition.insider.unknown_code;
         let mut lookup = Lookup::default();
         let primary_id = lookup.index(primary_id);
+        let attributes: Vec<FieldRule> = definition
+            .attributes
+            .iter()
+            .map(|m| FieldRule::new(m, Target::Attribute, labels, unknown_code, &mut lookup))
+            .collect();
+        let fixed_attributes: Vec<FixedRule> = definition
+            .fixed_attributes
+            .iter()
+            .map(|f| FixedRule::new(f, Target::Attribute))
+            .collect();
         Mapper {
             primary_id,
             identifiers: definition
@@ -69,16 +81,9 @@ impl Mapper {
                 .collect(),
             invalid_identifier: definition.invalid_identifier,
             phone: PhoneNormaliser::new(&definition.phone),
-            attributes: definition
-                .attributes
-                .iter()
-                .map(|m| FieldRule::new(m, Target::Attribute, labels, unknown_code, &mut lookup))
-                .collect(),
-            fixed_attributes: definition
-                .fixed_attributes
-                .iter()
-                .map(|f| FixedRule::new(f, Target::Attribute))
-                .collect(),
+            room: Room::of(&attributes, &fixed_attributes),
+            attributes,
+            fixed_attributes,
             event: definition
                 .events
                 .as_ref()
@@ -140,8 +145,7 @@ impl Mapper {
                 .map(|problem| format!("identifier dropped: {problem}")),
         );
 
-        let mut attributes =
-            Map::with_capacity(self.attributes.len() + self.fixed_attributes.len());
+        let mut attributes = self.room.empty();
         for rule in &self.attributes {
             rule.apply(fields, &mut attributes, &mut mapped.notes);
         }

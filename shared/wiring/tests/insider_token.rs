@@ -97,7 +97,7 @@ fn users(tag: &str) -> Vec<InsiderUser> {
                 ..InsiderUser::default()
             };
             user.attributes
-                .insert("name".into(), serde_json::json!("Someone"));
+                .set(&"name".into(), serde_json::json!("Someone"));
             user
         })
         .collect()

@@ -72,7 +72,7 @@ pub fn user(email: &str) -> InsiderUser {
         },
         ..InsiderUser::default()
     };
-    user.attributes.insert("name".into(), json!("Someone"));
+    user.attributes.set(&"name".into(), json!("Someone"));
     user
 }
 
