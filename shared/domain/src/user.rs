@@ -117,16 +117,6 @@ impl Attributes {
         put(&mut self.custom, key, value);
     }
 
-    /// A standard key's value.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        find(&self.root, key)
-    }
-
-    /// A custom key's value.
-    pub fn get_custom(&self, key: &str) -> Option<&Value> {
-        find(&self.custom, key)
-    }
-
     /// The standard keys and their values, in the order they were first set.
     pub fn standard(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.root.iter().map(|(k, v)| (&**k, v))
@@ -143,10 +133,6 @@ fn put(entries: &mut Vec<(Key, Value)>, key: &Key, value: Value) {
         Some((_, slot)) => *slot = value,
         None => entries.push((Arc::clone(key), value)),
     }
-}
-
-fn find<'a>(entries: &'a [(Key, Value)], key: &str) -> Option<&'a Value> {
-    entries.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
 }
 
 /// A list of entries written as a JSON object.
@@ -236,9 +222,14 @@ mod tests {
         );
         let back: Attributes = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, attributes);
-        assert_eq!(back.get("surname"), Some(&Value::from("Lovelace")));
-        assert_eq!(back.get_custom("tier"), Some(&Value::from(2)));
-        assert_eq!(back.get("tier"), None);
+        assert_eq!(
+            back.standard().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["name", "surname"]
+        );
+        assert_eq!(
+            back.custom().collect::<Vec<_>>(),
+            [("tier", &Value::from(2))]
+        );
     }
 
     #[test]
