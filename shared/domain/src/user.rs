@@ -61,9 +61,9 @@ pub type Key = Arc<str>;
 /// A user's attributes or an event's parameters as the upsert body has them: standard keys
 /// at the root and custom ones inside `custom` (`{"name": "Ada", "custom": {"tier": 2}}`).
 ///
-/// Two short lists rather than a map: a mapped user has a few dozen keys at most, each set
-/// once per record, and a list needs no hashing, no index table and no copy of each name
-/// (the names are the rules' [`Key`]s). It reads and writes exactly as the JSON object
+/// Two short lists rather than a map: setting a key scans the keys set before it, which for
+/// the dozens of keys a mapping writes costs less than hashing, and a list needs no index
+/// table and no copy of each name (the names are the rules' [`Key`]s). It reads and writes exactly as the JSON object
 /// would: each key is held once and setting it again replaces its value in place, the
 /// `custom` object sits where its first key was set, setting the root key `custom`
 /// replaces the custom keys and a custom key replaces a root `custom` value.
@@ -96,7 +96,8 @@ impl Attributes {
     pub fn set(&mut self, key: &Key, value: Value) {
         if &**key == CUSTOM && !self.custom.is_empty() {
             self.custom.clear();
-            self.root.insert(self.custom_at, (Arc::clone(key), value));
+            let at = self.custom_at.min(self.root.len());
+            self.root.insert(at, (Arc::clone(key), value));
             self.custom_at = 0;
             return;
         }
