@@ -63,10 +63,11 @@ pub type Key = Arc<str>;
 ///
 /// Two short lists rather than a map: setting a key scans the keys set before it, which for
 /// the dozens of keys a mapping writes costs less than hashing, and a list needs no index
-/// table and no copy of each name (the names are the rules' [`Key`]s). It reads and writes exactly as the JSON object
-/// would: each key is held once and setting it again replaces its value in place, the
-/// `custom` object sits where its first key was set, setting the root key `custom`
-/// replaces the custom keys and a custom key replaces a root `custom` value.
+/// table and no copy of each name (the names are the rules' [`Key`]s). It reads and writes
+/// exactly as the JSON object would: each key is held once and setting it again replaces
+/// its value in place, the `custom` object sits where its first key was set, setting the
+/// root key `custom` replaces the custom keys and a custom key replaces a root `custom`
+/// value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attributes {
     root: Vec<(Key, Value)>,
@@ -76,7 +77,7 @@ pub struct Attributes {
 }
 
 /// The key under which custom attributes and parameters go.
-pub const CUSTOM: &str = "custom";
+const CUSTOM: &str = "custom";
 
 impl Attributes {
     /// Room for `root` standard and `custom` custom keys.

@@ -10,7 +10,7 @@ use dynsync_domain::definition::{EventMapping, EventName, TimestampSource, Unkno
 use dynsync_domain::{InsiderEvent, OptionLabels};
 use serde_json::Value;
 
-use crate::fields::{FieldRule, FixedRule, Room, Target};
+use crate::fields::{ObjectRules, Target};
 use crate::lookup::{Fields, Lookup};
 use crate::values::{format_utc, normalise_datetime};
 
@@ -31,10 +31,7 @@ pub(crate) struct EventRule {
     timestamp: TimestampSource,
     /// The timestamp field's index in the mapper's [`Lookup`].
     timestamp_index: Option<usize>,
-    params: Vec<FieldRule>,
-    fixed_params: Vec<FixedRule>,
-    /// The keys `params` and `fixed_params` write.
-    room: Room,
+    params: ObjectRules,
 }
 
 impl EventRule {
@@ -59,23 +56,18 @@ impl EventRule {
             TimestampSource::Field(field) => Some(lookup.index(field)),
             TimestampSource::ProcessingTime => None,
         };
-        let params: Vec<FieldRule> = mapping
-            .params
-            .iter()
-            .map(|p| FieldRule::new(p, Target::EventParam, labels, unknown_code, lookup))
-            .collect();
-        let fixed_params: Vec<FixedRule> = mapping
-            .fixed_params
-            .iter()
-            .map(|p| FixedRule::new(p, Target::EventParam))
-            .collect();
         Self {
             name,
             timestamp: mapping.timestamp.clone(),
             timestamp_index,
-            room: Room::of(&params, &fixed_params),
-            params,
-            fixed_params,
+            params: ObjectRules::new(
+                &mapping.params,
+                &mapping.fixed_params,
+                Target::EventParam,
+                labels,
+                unknown_code,
+                lookup,
+            ),
         }
     }
 
@@ -137,13 +129,7 @@ impl EventRule {
                 }
             },
         };
-        let mut event_params = self.room.empty();
-        for param in &self.params {
-            param.apply(fields, &mut event_params, notes);
-        }
-        for fixed in &self.fixed_params {
-            fixed.apply(&mut event_params, notes);
-        }
+        let event_params = self.params.apply(fields, notes);
         Ok(InsiderEvent {
             event_name,
             timestamp,

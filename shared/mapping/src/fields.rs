@@ -48,30 +48,54 @@ impl Slot {
     }
 }
 
-/// How many standard and custom keys a set of rules writes, counted once per execution so
-/// that each record's attributes (or parameters) are allocated at their size.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Room {
-    root: usize,
-    custom: usize,
+/// The rules that fill one object, a user's attributes or an event's parameters: field
+/// mappings, then fixed values. How many standard and custom keys they write is counted once
+/// per execution, so each record's object is allocated at its size.
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectRules {
+    fields: Vec<FieldRule>,
+    fixed: Vec<FixedRule>,
+    root_keys: usize,
+    custom_keys: usize,
 }
 
-impl Room {
-    pub(crate) fn of(rules: &[FieldRule], fixed: &[FixedRule]) -> Self {
-        let slots = rules
+impl ObjectRules {
+    pub(crate) fn new(
+        mappings: &[FieldMapping],
+        fixed: &[FixedValue],
+        target: Target,
+        labels: &OptionLabels,
+        unknown_code: UnknownCodeBehavior,
+        lookup: &mut Lookup,
+    ) -> Self {
+        let fields: Vec<FieldRule> = mappings
+            .iter()
+            .map(|m| FieldRule::new(m, target, labels, unknown_code, lookup))
+            .collect();
+        let fixed: Vec<FixedRule> = fixed.iter().map(|f| FixedRule::new(f, target)).collect();
+        let slots = fields
             .iter()
             .map(|r| &r.slot)
             .chain(fixed.iter().map(|f| &f.slot));
-        let custom = slots.clone().filter(|slot| slot.is_custom()).count();
+        let custom_keys = slots.clone().filter(|slot| slot.is_custom()).count();
         Self {
-            root: slots.count() - custom,
-            custom,
+            root_keys: slots.count() - custom_keys,
+            custom_keys,
+            fields,
+            fixed,
         }
     }
 
-    /// An empty object with this room.
-    pub(crate) fn empty(self) -> Attributes {
-        Attributes::with_capacity(self.root, self.custom)
+    /// The object for one record; values that cannot be written add notes.
+    pub(crate) fn apply(&self, fields: &Fields<'_>, notes: &mut Vec<String>) -> Attributes {
+        let mut target = Attributes::with_capacity(self.root_keys, self.custom_keys);
+        for rule in &self.fields {
+            rule.apply(fields, &mut target, notes);
+        }
+        for fixed in &self.fixed {
+            fixed.apply(&mut target, notes);
+        }
+        target
     }
 }
 
@@ -92,7 +116,7 @@ fn coercion_for(slot: &Slot, target: Target) -> Coercion {
 
 /// One field mapping, compiled once per execution.
 #[derive(Debug, Clone)]
-pub(crate) struct FieldRule {
+struct FieldRule {
     key: String,
     slot: Slot,
     field: String,
@@ -111,7 +135,7 @@ pub(crate) struct FieldRule {
 }
 
 impl FieldRule {
-    pub(crate) fn new(
+    fn new(
         mapping: &FieldMapping,
         target: Target,
         option_labels: &OptionLabels,
@@ -155,12 +179,7 @@ impl FieldRule {
 
     /// Maps this field of `record` into `target`. A null or missing value writes nothing;
     /// a value that cannot be coerced writes nothing and adds a note.
-    pub(crate) fn apply(
-        &self,
-        fields: &Fields<'_>,
-        target: &mut Attributes,
-        notes: &mut Vec<String>,
-    ) {
+    fn apply(&self, fields: &Fields<'_>, target: &mut Attributes, notes: &mut Vec<String>) {
         let record = fields.record;
         let Some(raw) = fields.get(self.index).filter(|v| !v.is_null()) else {
             return;
@@ -259,14 +278,14 @@ impl FieldRule {
 
 /// A constant attribute or event parameter, coerced once at compile time.
 #[derive(Debug, Clone)]
-pub(crate) struct FixedRule {
+struct FixedRule {
     slot: Slot,
     value: Option<Value>,
     key: String,
 }
 
 impl FixedRule {
-    pub(crate) fn new(fixed: &FixedValue, target: Target) -> Self {
+    fn new(fixed: &FixedValue, target: Target) -> Self {
         let slot = Slot::parse(&fixed.key);
         let value = coercion_for(&slot, target).apply(fixed.value.clone());
         Self {
@@ -276,7 +295,7 @@ impl FixedRule {
         }
     }
 
-    pub(crate) fn apply(&self, target: &mut Attributes, notes: &mut Vec<String>) {
+    fn apply(&self, target: &mut Attributes, notes: &mut Vec<String>) {
         match &self.value {
             Some(value) => self.slot.put(target, value.clone()),
             None => notes.push(format!(
@@ -287,7 +306,7 @@ impl FixedRule {
     }
 
     #[cfg(test)]
-    pub(crate) fn slot_name(&self) -> &str {
+    fn slot_name(&self) -> &str {
         self.slot.name()
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::batch::{MAX_BODY_BYTES, upsert_body, user_size};
 use crate::events::EventRule;
-use crate::fields::{FieldRule, FixedRule, Room, Target};
+use crate::fields::{ObjectRules, Target};
 use crate::identifiers::IdentifierRule;
 use crate::lookup::{Fields, Lookup};
 use crate::phone::PhoneNormaliser;
@@ -47,10 +47,7 @@ pub struct Mapper {
     identifiers: Vec<IdentifierRule>,
     invalid_identifier: InvalidIdentifierStrategy,
     phone: PhoneNormaliser,
-    attributes: Vec<FieldRule>,
-    fixed_attributes: Vec<FixedRule>,
-    /// The keys `attributes` and `fixed_attributes` write.
-    room: Room,
+    attributes: ObjectRules,
     event: Option<EventRule>,
 }
 
@@ -62,16 +59,6 @@ impl Mapper {
         let unknown_code = definition.insider.unknown_code;
         let mut lookup = Lookup::default();
         let primary_id = lookup.index(primary_id);
-        let attributes: Vec<FieldRule> = definition
-            .attributes
-            .iter()
-            .map(|m| FieldRule::new(m, Target::Attribute, labels, unknown_code, &mut lookup))
-            .collect();
-        let fixed_attributes: Vec<FixedRule> = definition
-            .fixed_attributes
-            .iter()
-            .map(|f| FixedRule::new(f, Target::Attribute))
-            .collect();
         Mapper {
             primary_id,
             identifiers: definition
@@ -81,9 +68,14 @@ impl Mapper {
                 .collect(),
             invalid_identifier: definition.invalid_identifier,
             phone: PhoneNormaliser::new(&definition.phone),
-            room: Room::of(&attributes, &fixed_attributes),
-            attributes,
-            fixed_attributes,
+            attributes: ObjectRules::new(
+                &definition.attributes,
+                &definition.fixed_attributes,
+                Target::Attribute,
+                labels,
+                unknown_code,
+                &mut lookup,
+            ),
             event: definition
                 .events
                 .as_ref()
@@ -145,13 +137,7 @@ impl Mapper {
                 .map(|problem| format!("identifier dropped: {problem}")),
         );
 
-        let mut attributes = self.room.empty();
-        for rule in &self.attributes {
-            rule.apply(fields, &mut attributes, &mut mapped.notes);
-        }
-        for fixed in &self.fixed_attributes {
-            fixed.apply(&mut attributes, &mut mapped.notes);
-        }
+        let attributes = self.attributes.apply(fields, &mut mapped.notes);
         let mut events = Vec::with_capacity(usize::from(self.event.is_some()));
         if let Some(rule) = &self.event {
             match rule.build(fields, processing_time, &mut mapped.notes) {
